@@ -1,0 +1,1 @@
+# boot: fragment of the top-level Makefile (see its header).

@@ -1,0 +1,1 @@
+# client: fragment of the top-level Makefile (see its header).

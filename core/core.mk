@@ -1,0 +1,1 @@
+# core: fragment of the top-level Makefile (see its header).

@@ -1,0 +1,1 @@
+# kvmi: fragment of the top-level Makefile (see its header).

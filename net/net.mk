@@ -1,0 +1,1 @@
+# net: fragment of the top-level Makefile (see its header).

@@ -1,0 +1,1 @@
+# test: fragment of the top-level Makefile (see its header).

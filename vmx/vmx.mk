@@ -1,0 +1,1 @@
+# vmx: fragment of the top-level Makefile (see its header).
