@@ -14,6 +14,8 @@ NEWLIB   := $(TP)/newlib/install/x86_64-elf
 LWIP_DIR := $(TP)/lwip
 GCCINC   := $(shell gcc -print-file-name=include)
 
+# `make V=1` shows full command lines.
+Q := $(if $(V),,@)
 .DEFAULT_GOAL := all
 .SUFFIXES:
 .DELETE_ON_ERROR:
@@ -79,30 +81,37 @@ include test/test.mk
 # ---- pattern rules --------------------------------------------------------
 $(B)/core/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CORE_CC) $(CORE_CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $@"
+	$(Q)$(CORE_CC) $(CORE_CFLAGS) -MMD -MP -c $< -o $@
 $(B)/core/%.o: %.S | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CORE_CC) $(CORE_CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  AS      $@"
+	$(Q)$(CORE_CC) $(CORE_CFLAGS) -MMD -MP -c $< -o $@
 $(B)/efi/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	gcc $(EFI_CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $@"
+	$(Q)gcc $(EFI_CFLAGS) -MMD -MP -c $< -o $@
 $(B)/efi/%.o: %.S | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	gcc $(EFI_CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  AS      $@"
+	$(Q)gcc $(EFI_CFLAGS) -MMD -MP -c $< -o $@
 $(B)/host/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(HOST_CC) $(HOST_CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  HOSTCC  $@"
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -MMD -MP -c $< -o $@
 
 # An EFI application from an ELF shared object (GNU-EFI's recipe).
 $(B)/%.efi: $(B)/%.so
-	objcopy -j .text -j .sdata -j .data -j .rodata -j .dynamic -j .dynsym -j .rel \
+	@echo "  EFI     $@"
+	$(Q)objcopy -j .text -j .sdata -j .data -j .rodata -j .dynamic -j .dynsym -j .rel \
 		-j .rela -j .rel.* -j .rela.* -j .reloc --target=efi-app-x86_64 \
 		--subsystem=10 $< $@
 
 define unit_test_rule
 $(B)/test/unit/$(1): $(addprefix $(B)/host/,$($(1)_SRCS:.c=.o))
 	@mkdir -p $$(dir $$@)
-	$(HOST_CC) $(HOST_CFLAGS) -o $$@ $$^ $(HOST_LDLIBS)
+	@echo "  LD      $$@"
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $$@ $$^ $(HOST_LDLIBS)
 endef
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test_rule,$(t))))
 UNIT_BINS := $(addprefix $(B)/test/unit/,$(UNIT_TESTS))

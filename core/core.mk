@@ -1,1 +1,24 @@
-# core: fragment of the top-level Makefile (see its header).
+# core: the core image (per-CPU data, page allocator, log, config, boot info).
+
+# Pure modules shared by the core, the EFI loader and host tests.
+CORE_PURE_SRCS := core/fmt.c core/config.c core/boot_info.c core/log_ring.c
+
+CORE_OBJS += $(addprefix $(B)/core/,$(CORE_PURE_SRCS:.c=.o)) \
+	$(addprefix $(B)/core/core/, entry.o isr.o main.o cpu_tables.o fw_state.o paging.o \
+	trap.o log.o serial.o page_alloc.o libc_stubs.o)
+
+CORE_ELF := $(B)/core.elf
+
+$(CORE_ELF): $(CORE_OBJS) linker.ld
+	@echo "  LD      $@"
+	$(Q)$(CORE_CC) $(CORE_LDFLAGS) -o $@ $(CORE_OBJS) $(NEWLIB)/lib/libc.a
+	@bash scripts/check-no-fpu.sh $@
+
+ALL_TARGETS += $(CORE_ELF)
+
+UNIT_TESTS += core_fmt core_config core_boot_info core_log_ring core_page_alloc
+core_fmt_SRCS        := test/unit/test_fmt.c core/fmt.c
+core_config_SRCS     := test/unit/test_config.c core/config.c
+core_boot_info_SRCS  := test/unit/test_boot_info.c core/boot_info.c
+core_log_ring_SRCS   := test/unit/test_log_ring.c core/log_ring.c
+core_page_alloc_SRCS := test/unit/test_page_alloc.c core/page_alloc.c

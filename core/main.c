@@ -1,0 +1,77 @@
+/*
+ * main.c - the core's life on the BSP for now: take over the CPU state
+ * from the firmware (own GDT/TSS/IDT, own page tables, own stack, all in
+ * the reserved region), prove it works, and hand the CPU back.  The VMX
+ * issue replaces "hand back" with "launch the firmware as a guest".
+ */
+#include <string.h>
+
+#include "core.h"
+#include "core_status.h"
+#include "log.h"
+
+struct boot_info *g_bi;
+struct page_pool g_pages;
+
+#define LOG_RING_PAGES 16
+
+extern char __image_start[], __image_end[];
+
+static struct cpu *bsp_cpu;
+
+uint64_t core_main(struct boot_info *bi);
+
+uint64_t core_main(struct boot_info *bi)
+{
+    if (boot_info_check(bi))
+        return CORE_ERR_BOOT_INFO;
+    g_bi = bi;
+    log_init(bi->config.serial_port, bi->config.log_level);
+    log_set_cpu_fn(cpu_current_index);
+
+    uint64_t image_end = (uint64_t)(uintptr_t)__image_end;
+    uint64_t region_end = bi->region_base + bi->region_size;
+    uint64_t pool_start = (image_end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+    if (pool_start >= region_end ||
+        page_pool_init(&g_pages, (void *)(uintptr_t)pool_start, region_end - pool_start))
+        return CORE_ERR_NO_MEMORY;
+    struct log_ring *ring =
+        log_ring_init(page_alloc(&g_pages, LOG_RING_PAGES), LOG_RING_PAGES * PAGE_SIZE);
+    log_set_ring(ring);
+
+    log_info("core running at 0x%llx (reserved region 0x%llx size 0x%llx)",
+             (unsigned long long)(uintptr_t)__image_start, (unsigned long long)bi->region_base,
+             (unsigned long long)bi->region_size);
+    log_info("%u CPU(s), TSC %llu kHz, ACPI RSDP 0x%llx, %u memory ranges", bi->ncpus,
+             (unsigned long long)(bi->tsc_hz / 1000), (unsigned long long)bi->acpi_rsdp,
+             bi->nmem);
+
+    struct fw_state fw;
+    fw_state_save(&fw);
+
+    bsp_cpu = page_alloc(&g_pages, (sizeof(struct cpu) + PAGE_SIZE - 1) / PAGE_SIZE);
+    if (!bsp_cpu || cpu_setup(bsp_cpu, bi->bsp)) {
+        fw_state_restore(&fw);
+        return CORE_ERR_NO_MEMORY;
+    }
+    cpu_load_tables(bsp_cpu);
+
+    uint64_t cr3 = paging_build(bi_mem_top(bi->mem, bi->nmem));
+    if (!cr3) {
+        fw_state_restore(&fw);
+        return CORE_ERR_NO_MEMORY;
+    }
+    write_cr3(cr3);
+
+    /* Self-test: a #BP through our IDT, on our tables, must come back. */
+    __asm__ volatile("int3");
+    bool idt_ok = bsp_cpu->bp_count == 1;
+
+    log_info("own GDT/IDT/page tables live (cr3 0x%llx), IDT self-test %s, %llu of %llu pages free",
+             (unsigned long long)cr3, idt_ok ? "passed" : "FAILED",
+             (unsigned long long)(g_pages.npages - g_pages.used),
+             (unsigned long long)g_pages.npages);
+
+    fw_state_restore(&fw);
+    return idt_ok ? CORE_OK : CORE_ERR_SELF_TEST;
+}

@@ -1,0 +1,28 @@
+/*
+ * core_status.h - what core_start() returns to the loader.
+ */
+#ifndef HV_CORE_STATUS_H
+#define HV_CORE_STATUS_H
+
+#define CORE_OK             0
+#define CORE_ERR_BOOT_INFO  1 /* loader and core disagree on the boot info */
+#define CORE_ERR_NO_MEMORY  2 /* the reserved region is too small */
+#define CORE_ERR_SELF_TEST  3 /* the core's own tables did not work */
+
+static inline const char *core_status_name(unsigned long long s)
+{
+    switch (s) {
+    case CORE_OK:
+        return "ok";
+    case CORE_ERR_BOOT_INFO:
+        return "boot info rejected";
+    case CORE_ERR_NO_MEMORY:
+        return "reserved region too small";
+    case CORE_ERR_SELF_TEST:
+        return "self-test failed";
+    default:
+        return "unknown error";
+    }
+}
+
+#endif

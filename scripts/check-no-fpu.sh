@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Fails if an ELF that runs in VMX root contains SSE/x87/MMX/AVX
+# instructions: the hypervisor never saves the guest's FPU state, so one
+# such instruction would corrupt the guest (method from shared/notes).
+set -euo pipefail
+elf=$1
+hits=$(objdump -d --no-show-raw-insn "$elf" |
+    grep -E '%xmm|%ymm|%zmm|%st\b|%st\(|%mm[0-7]|movap|movup|movdq|pxor|mxcsr|xsave|xrstor|fxsave|fxrstor|emms|vmov|\bfld|\bfst|\bfild|\bfistp|fnstcw|fldcw' || true)
+if [ -n "$hits" ]; then
+    echo "check-no-fpu: $elf has FPU/SIMD instructions:" >&2
+    echo "$hits" | head -20 >&2
+    exit 1
+fi
