@@ -1,1 +1,27 @@
 # vmx: fragment of the top-level Makefile (see its header).
+#
+# VT-x: capability check, control computation, EPT and MTRR modules.  The
+# pure modules are host-tested and also compiled for the core (listed in
+# VMX_PURE_CORE_OBJS, built by `make`, linked by whoever needs them).
+
+# Capability check shared with the EFI loader: boot.mk adds
+# $(VMX_CAPS_SRCS:%.c=$(B)/efi/%.o) to BOOT_OBJS.
+VMX_CAPS_SRCS := vmx/caps.c vmx/caps_read.c
+
+VMX_PURE_SRCS := vmx/caps.c vmx/caps_read.c
+VMX_PURE_CORE_OBJS := $(VMX_PURE_SRCS:%.c=$(B)/core/%.o)
+VMX_CAPS_EFI_OBJS := $(VMX_CAPS_SRCS:%.c=$(B)/efi/%.o)
+
+ALL_TARGETS += $(VMX_PURE_CORE_OBJS) $(VMX_CAPS_EFI_OBJS)
+
+UNIT_TESTS += vmx_caps
+vmx_caps_SRCS := test/unit/test_vmx_caps.c vmx/caps.c
+
+# The EFI objects must need nothing from a libc (no memset/memcpy emitted by
+# the compiler, no printf): gnu-efi's libefi is all the loader links.
+TEST_TARGETS += test-vmx-nolibc
+.PHONY: test-vmx-nolibc
+test-vmx-nolibc: $(VMX_CAPS_EFI_OBJS) $(VMX_PURE_CORE_OBJS)
+	@undef=$$(nm -u $(VMX_CAPS_EFI_OBJS) | grep -v ':$$' | grep . || true); \
+	if [ -n "$$undef" ]; then echo "vmx: undefined symbols in EFI objects:"; echo "$$undef"; exit 1; fi; \
+	echo "vmx: EFI/core objects need no libc"
