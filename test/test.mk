@@ -1,1 +1,3 @@
 # test: fragment of the top-level Makefile (see its header).
+
+include test/guest/guest.mk

@@ -1,0 +1,53 @@
+/*
+ * agent: the guest test agent's framework.  The agent is a UEFI application
+ * started by startup.nsh after hv.efi; it runs a table of probes, prints
+ * "AGENT: ..." markers and one "HVTEST-RESULT: PASS|FAIL <reason>" line on
+ * COM1, then powers the machine off (docs/emulators.md, "Result protocol").
+ *
+ * A probe is one entry in the table in agent.c: a name and a function that
+ * returns a verdict and, on failure or skip, a one-line reason.  Later issues
+ * add probes by adding a file and a table row.
+ */
+#ifndef AGENT_AGENT_H
+#define AGENT_AGENT_H
+
+#include <efi.h>
+#include <stddef.h>
+
+#include "serial.h"
+
+enum verdict { PROBE_PASS, PROBE_FAIL, PROBE_SKIP };
+
+/* Command-line options from startup.nsh ("agent.efi cpus=2 vmx=1"). */
+struct agent_options {
+    int expect_cpus; /* cpus=N: enabled CPU count the firmware must report; 0 = any */
+    int expect_vmx;  /* vmx=0|1: CPUID.1:ECX.VMX every CPU must show; -1 = any */
+    int shutdown;    /* shutdown=0 leaves the machine running (interactive use) */
+};
+
+struct agent {
+    EFI_HANDLE image;
+    EFI_SYSTEM_TABLE *st;
+    struct agent_options opt;
+};
+
+#define REASON_MAX 160
+
+struct probe {
+    const char *name;
+    enum verdict (*run)(struct agent *a, char *reason, size_t size);
+};
+
+/* Marker lines: "AGENT: <text>\n". */
+#define AGENT_LOG(...)                                                                             \
+    do {                                                                                           \
+        ser_printf("AGENT: ");                                                                     \
+        ser_printf(__VA_ARGS__);                                                                   \
+        ser_printf("\n");                                                                          \
+    } while (0)
+
+/* The probes (one file each). */
+enum verdict probe_cpus(struct agent *a, char *reason, size_t size);
+enum verdict probe_memmap(struct agent *a, char *reason, size_t size);
+
+#endif
