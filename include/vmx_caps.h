@@ -82,4 +82,48 @@ uint64_t vmx_caps_ept_vpid(const struct vmx_cpu_facts *f);
  */
 uint64_t vmx_caps_feature_control_fixup(uint64_t feature_control);
 
+/* ---- Control field computation (vmx/controls.c) ----------------------------
+ *
+ * Each VMCS control field is computed from the capability MSRs, never hard
+ * coded (SDM Vol. 3 A.3-A.5, and 27.2.1.1 for the checks VM entry makes):
+ *     value = allowed-0 | ((required | desired) & allowed-1)
+ * A required bit the CPU cannot set is reported by name; a desired one is
+ * silently left out.  Bits the CPU forces to 1 (allowed-0) are kept: the VMX
+ * core must cope with them (e.g. CR3-load exiting without TRUE controls).
+ */
+struct vmx_controls {
+    uint32_t v[VMX_CTL_COUNT]; /* indexed by enum vmx_ctl_kind */
+};
+
+struct vmx_controls_request {
+    uint32_t required[VMX_CTL_COUNT];
+    uint32_t desired[VMX_CTL_COUNT];
+};
+
+/* The hypervisor's standing request (what DESIGN.md's execution model needs, and what the guest
+ * needs so its instructions keep working: RDTSCP, INVPCID, XSAVES would #UD if left disabled). */
+void vmx_controls_hv_request(struct vmx_controls_request *req);
+
+/*
+ * Computes all five fields into out.  "activate secondary controls" is added
+ * to the primary request (required or desired, following the secondary
+ * request) and dropped when no secondary control ends up set.  Calls report
+ * once per required bit that cannot be set and once per violated dependency
+ * between controls (SDM 27.2.1.1); returns how many reports that made
+ * (0 = the fields are usable).
+ */
+int vmx_controls_compute(const struct vmx_cpu_facts *f, const struct vmx_controls_request *req,
+                         struct vmx_controls *out, vmx_report_fn report, void *ctx);
+
+/* Checks the dependencies VM entry enforces between controls (SDM 27.2.1.1):
+ * virtual NMIs needs NMI exiting, NMI-window exiting needs virtual NMIs,
+ * unrestricted guest needs EPT, saving the preemption timer needs the timer.
+ * Reports each violation; returns their count. */
+int vmx_controls_check_consistency(const struct vmx_controls *c, vmx_report_fn report, void *ctx);
+
+/* SDM name of control bit `bit` (0-31) of field k, or NULL for a reserved bit. */
+const char *vmx_ctl_bit_name(enum vmx_ctl_kind k, unsigned bit);
+/* SDM name of the field itself ("pin-based VM-execution controls", ...). */
+const char *vmx_ctl_field_name(enum vmx_ctl_kind k);
+
 #endif /* HV_VMX_CAPS_H */

@@ -11,50 +11,7 @@
 #include "vmx_caps.h"
 #include "vmx_defs.h"
 
-#include <stddef.h>
-
-/* ---- message assembly (no snprintf in the EFI build) ---------------------- */
-
-struct msg {
-    char s[224];
-    unsigned n;
-};
-
-static void put(struct msg *m, const char *str)
-{
-    while (*str && m->n + 1 < sizeof(m->s))
-        m->s[m->n++] = *str++;
-    m->s[m->n] = '\0';
-}
-
-static void put_hex(struct msg *m, uint64_t v)
-{
-    char tmp[17];
-    int i = 0;
-    put(m, "0x");
-    do {
-        tmp[i++] = "0123456789abcdef"[v & 0xf];
-        v >>= 4;
-    } while (v);
-    while (i > 0) {
-        char c[2] = {tmp[--i], '\0'};
-        put(m, c);
-    }
-}
-
-static void put_dec(struct msg *m, unsigned v)
-{
-    char tmp[11];
-    int i = 0;
-    do {
-        tmp[i++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (i > 0) {
-        char c[2] = {tmp[--i], '\0'};
-        put(m, c);
-    }
-}
+#include "msg.h"
 
 static unsigned bit_index(uint64_t single_bit)
 {
@@ -64,12 +21,6 @@ static unsigned bit_index(uint64_t single_bit)
         i++;
     }
     return i;
-}
-
-static void msg_start(struct msg *m)
-{
-    m->n = 0;
-    m->s[0] = '\0';
 }
 
 /* ---- capability MSR selection (SDM Vol. 3 A.2-A.5) ------------------------ */
@@ -257,27 +208,27 @@ static void describe_ctl(struct msg *m, const struct vmx_cpu_facts *f, const str
     unsigned b = bit_index(r->mask);
 
     msg_start(m);
-    put(m, vmx_caps_ctl_msr_name(f, k));
-    put(m, " (");
-    put_hex(m, vmx_caps_ctl_msr_index(f, k));
-    put(m, ") ");
+    msg_put(m, vmx_caps_ctl_msr_name(f, k));
+    msg_put(m, " (");
+    msg_hex(m, vmx_caps_ctl_msr_index(f, k));
+    msg_put(m, ") ");
     if (k == VMX_CTL_PROC2 && !secondary_available(f)) {
-        put(m, "does not exist (IA32_VMX_PROCBASED_CTLS bit 63 is 0): control '");
-        put(m, r->what);
-        put(m, "' (bit ");
-        put_dec(m, b);
-        put(m, ") cannot be set");
+        msg_put(m, "does not exist (IA32_VMX_PROCBASED_CTLS bit 63 is 0): control '");
+        msg_put(m, r->what);
+        msg_put(m, "' (bit ");
+        msg_dec(m, b);
+        msg_put(m, ") cannot be set");
         return;
     }
-    put(m, "= ");
-    put_hex(m, vmx_caps_ctl_msr(f, k));
-    put(m, ": bit ");
-    put_dec(m, 32 + b);
-    put(m, " (allowed-1 of control '");
-    put(m, r->what);
-    put(m, "', bit ");
-    put_dec(m, b);
-    put(m, ") is 0");
+    msg_put(m, "= ");
+    msg_hex(m, vmx_caps_ctl_msr(f, k));
+    msg_put(m, ": bit ");
+    msg_dec(m, 32 + b);
+    msg_put(m, " (allowed-1 of control '");
+    msg_put(m, r->what);
+    msg_put(m, "', bit ");
+    msg_dec(m, b);
+    msg_put(m, ") is 0");
 }
 
 static void describe_cap(struct msg *m, const struct vmx_cpu_facts *f, const struct req *r)
@@ -287,20 +238,20 @@ static void describe_cap(struct msg *m, const struct vmx_cpu_facts *f, const str
     bool first = true;
 
     msg_start(m);
-    put(m, "IA32_VMX_EPT_VPID_CAP (0x48c) = ");
-    put_hex(m, cap);
-    put(m, r->kind == REQ_CAP_ANY ? ": none of bits " : ": bit ");
+    msg_put(m, "IA32_VMX_EPT_VPID_CAP (0x48c) = ");
+    msg_hex(m, cap);
+    msg_put(m, r->kind == REQ_CAP_ANY ? ": none of bits " : ": bit ");
     for (unsigned i = 0; i < 64; i++) {
         if (!(missing & (1ull << i)))
             continue;
         if (!first)
-            put(m, ", ");
-        put_dec(m, i);
+            msg_put(m, ", ");
+        msg_dec(m, i);
         first = false;
     }
-    put(m, " (");
-    put(m, r->what);
-    put(m, r->kind == REQ_CAP_ANY ? ") is set" : ") is 0");
+    msg_put(m, " (");
+    msg_put(m, r->what);
+    msg_put(m, r->kind == REQ_CAP_ANY ? ") is set" : ") is 0");
 }
 
 static bool req_met(const struct vmx_cpu_facts *f, const struct req *r)
@@ -341,9 +292,9 @@ int vmx_caps_check(const struct vmx_cpu_facts *f, vmx_report_fn report, void *ct
     if ((f->feature_control & FEATURE_CONTROL_LOCK) &&
         !(f->feature_control & FEATURE_CONTROL_VMX_OUTSIDE_SMX)) {
         msg_start(&m);
-        put(&m, "IA32_FEATURE_CONTROL (0x3a) = ");
-        put_hex(&m, f->feature_control);
-        put(&m, ": locked (bit 0) with VMX outside SMX (bit 2) clear: disabled by firmware");
+        msg_put(&m, "IA32_FEATURE_CONTROL (0x3a) = ");
+        msg_hex(&m, f->feature_control);
+        msg_put(&m, ": locked (bit 0) with VMX outside SMX (bit 2) clear: disabled by firmware");
         if (report)
             report(ctx, "VMX disabled by firmware", m.s);
         missing++;
