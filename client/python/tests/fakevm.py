@@ -10,6 +10,8 @@ tested end to end against kvmi-sim.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import socket
 import struct
 import threading
@@ -30,13 +32,15 @@ def mem_pattern(gpa: int, size: int) -> bytes:
 class FakeVM:
     def __init__(self, port: int, vcpus: int = 2, mem_mib: int = 16, name: str = "fake",
                  uuid: bytes = bytes(range(16)), hello_size: int = 96,
-                 allow_pause_event: bool = True):
+                 allow_pause_event: bool = True, key: bytes | None = None):
         self.vcpus = vcpus
         self.mem_mib = mem_mib
         self.name = name
         self.uuid = uuid
         self.hello_size = hello_size
         self.allow_pause_event = allow_pause_event
+        self.key = key
+        self.key_rejected = False
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.received: list[tuple[int, int, bytes]] = []  # (id, seq, body)
@@ -73,8 +77,16 @@ class FakeVM:
             if self.hello_size > 96:  # a bigger struct: the tool must consume it
                 hello = struct.pack("<I", self.hello_size) + hello[4:] + bytes(
                     self.hello_size - 96)
+            if self.key is not None:  # the nonce of docs/protocol.md's key scheme
+                hello = hello[:20] + struct.pack("<I", 0xC0FFEE) + hello[24:]
             self.send(hello)
             self.tool_hello = self._recv(24)
+            if self.key is not None:
+                want = hmac.new(self.key, hello, hashlib.sha1).digest()
+                if self.tool_hello[4:] != want:
+                    self.key_rejected = True
+                    self.sock.shutdown(socket.SHUT_RDWR)  # before any command
+                    raise EOFError
             while True:
                 msg_id, size, seq = w.unpack_hdr(self._recv(8))
                 body = self._recv(size) if size else b""

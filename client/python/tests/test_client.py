@@ -291,3 +291,18 @@ def test_oversized_request_is_refused_locally(pair):
     vm, dom = pair
     with pytest.raises(ValueError):
         dom.request(w.KVMI_WRITE_PHYSICAL, bytes(w.KVMI_MSG_SIZE + 1))
+
+
+def test_key_accepted_and_rejected():
+    with Listener(key="s3cret") as lst:
+        vm = FakeVM(lst.port, key=b"s3cret")
+        with lst.accept(timeout=T) as dom:
+            assert dom.get_guest_info() == 2
+        assert not vm.key_rejected
+        vm.close()
+    with Listener(key="wrong") as lst:
+        vm = FakeVM(lst.port, key=b"s3cret")
+        with pytest.raises(ConnectionClosed):
+            lst.accept(timeout=T)  # the GET_VERSION after the handshake sees the close
+        assert vm.wait_for(lambda v: v.closed, T) and vm.key_rejected
+        vm.close()

@@ -282,3 +282,20 @@ def test_ids_match_spec_tables():
     assert (w.ACTION_CONTINUE, w.ACTION_RETRY, w.ACTION_CRASH) == (0, 1, 2)
     assert (w.KVM_EPERM, w.KVM_ENOENT, w.KVM_EAGAIN, w.KVM_EBUSY, w.KVM_EINVAL,
             w.KVM_EOPNOTSUPP) == (1, 2, 11, 16, 22, 95)
+
+
+def test_key_proof_is_hmac_sha1_of_the_received_struct():
+    from kvmi.keyproof import key_proof
+    hello = bytearray(w.pack_vm_hello(bytes(16), 0, "vm"))
+    struct.pack_into("<I", hello, 20, 0x12345678)  # the nonce
+    # RFC 2202 test case 2 checks our use of hmac: key "Jefe".
+    import hmac
+    import hashlib
+    assert hmac.new(b"Jefe", b"what do ya want for nothing?", hashlib.sha1).hexdigest() == \
+        "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+    proof = key_proof("secret", w.unpack_vm_hello(bytes(hello)), bytes(hello))
+    assert len(proof) == 20
+    assert proof == hmac.new(b"secret", bytes(hello), hashlib.sha1).digest()
+    other = bytearray(hello)
+    struct.pack_into("<I", other, 20, 0x12345679)  # another nonce, another proof
+    assert key_proof("secret", None, bytes(other)) != proof
