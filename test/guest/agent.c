@@ -104,6 +104,7 @@ static int parse_options(struct agent *a, char *reason, size_t size)
 static void shutdown(struct agent *a, int pass)
 {
     static const char bochs[] = "Shutdown";
+    ser_drain();
     for (const char *c = bochs; *c; c++)
         outb(BOCHS_SHUTDOWN_PORT, (unsigned char)*c);
     outl(QEMU_DEBUG_EXIT_PORT, pass ? 0 : 1);

@@ -5,6 +5,7 @@
 #define COM1     0x3f8
 #define COM1_LSR (COM1 + 5)
 #define LSR_THRE 0x20
+#define LSR_TEMT 0x40
 
 /* Output sinks: the UART or a bounded buffer, chosen per call. */
 struct sink {
@@ -21,6 +22,12 @@ static void uart_putc(char c)
     for (unsigned i = 0; i < 100000 && !(inb(COM1_LSR) & LSR_THRE); i++)
         ;
     outb(COM1, (unsigned char)c);
+}
+
+void ser_drain(void)
+{
+    for (unsigned i = 0; i < 1000000 && !(inb(COM1_LSR) & LSR_TEMT); i++)
+        ;
 }
 
 static void put(struct sink *s, char c)

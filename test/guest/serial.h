@@ -17,6 +17,12 @@
 void ser_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ser_vprintf(const char *fmt, va_list ap);
 
+/*
+ * Waits until the UART has sent its last bit: call it before powering off,
+ * or an emulator may stop with the final characters still in its FIFO.
+ */
+void ser_drain(void);
+
 /* Formats into buf (always NUL-terminated, truncated to size). */
 void str_printf(char *buf, unsigned long size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Serial sink for scripts/emu.sh: receives an emulator's COM1 over TCP.
+
+Bochs writes `com1: mode=file` only when it exits; to follow a run live (and to
+keep the log when an emulator has to be killed) the launcher points the
+emulator's COM1 at this sink instead.  It listens on 127.0.0.1 on a free port,
+writes that port number to --port-file, accepts one connection and appends
+every byte to --log as it arrives (flushed at once).  Optionally it copies the
+bytes to stdout (--echo) and writes "<seconds since start> <line>" for every
+complete line to --stamps, which is how the timings in docs/emulators.md were
+measured.  It exits when the emulator closes the connection.
+
+With --skip-shell-delay it answers the UEFI shell's "Press ESC in 5 seconds
+to skip startup.nsh or any other key to continue" with a space, once: the
+shell then runs startup.nsh at once instead of counting down (about 10 s of
+Bochs time).  The key is consumed by the countdown, never seen by a command.
+"""
+import argparse
+import os
+import socket
+import sys
+import time
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--log", required=True)
+    ap.add_argument("--echo", action="store_true")
+    ap.add_argument("--stamps")
+    ap.add_argument("--skip-shell-delay", action="store_true")
+    args = ap.parse_args()
+
+    start = time.monotonic()
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    tmp = args.port_file + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(f"{srv.getsockname()[1]}\n")
+    os.replace(tmp, args.port_file)  # the launcher polls for this file
+
+    conn, _ = srv.accept()
+    srv.close()
+    stamps = open(args.stamps, "w", buffering=1) if args.stamps else None
+    partial = b""
+    # The prompt arrives wrapped in terminal escapes; match a plain piece of
+    # it across recv() boundaries by keeping a short tail of the stream.
+    prompt, seen, pressed = b"seconds to skip", b"", not args.skip_shell_delay
+    with open(args.log, "ab", buffering=0) as log:
+        while True:
+            try:
+                data = conn.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                break
+            log.write(data)
+            if not pressed:
+                seen = (seen + data)[-4096:]
+                if prompt in seen:
+                    conn.sendall(b" ")
+                    pressed = True
+            if args.echo:
+                sys.stdout.buffer.write(data)
+                sys.stdout.flush()
+            if stamps:
+                partial += data
+                *lines, partial = partial.split(b"\n")
+                now = time.monotonic() - start
+                for line in lines:
+                    text = line.decode("utf-8", "replace").rstrip("\r")
+                    stamps.write(f"{now:8.2f} {text}\n")
+    if stamps:
+        if partial:  # an unterminated last line still counts
+            text = partial.decode("utf-8", "replace").rstrip("\r")
+            stamps.write(f"{time.monotonic() - start:8.2f} {text}\n")
+        stamps.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
