@@ -259,6 +259,11 @@ class Domain:
         with self._cond:
             return len(self._events)
 
+    def queued_events(self) -> list[w.Event]:
+        """A copy of the events received and not yet taken."""
+        with self._cond:
+            return list(self._events)
+
     def event_reply_bytes(self, ev: w.Event, action: int = w.ACTION_CONTINUE,
                           new_val: int | None = None, pf: dict | None = None) -> bytes:
         """The KVMI_EVENT_REPLY message for `ev` with its specific part:

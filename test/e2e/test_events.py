@@ -1,0 +1,267 @@
+"""Every KVMI v6 vCPU event (1-11) from kvmi-sim's scripted guest loop.
+
+UNHOOK (0) is in test_session.py.  Each test enables an event, waits for
+it (answering anything else with CONTINUE so no vCPU is left blocked),
+checks its payload against the guest script of the simvm contract, and
+checks that the reply's action and payload take effect.
+"""
+
+import struct
+
+from conftest import VCPUS, T, wait_until
+
+from kvmi import wire as w
+
+GVA_OFFSET = 0xFFFF800000000000
+MSRS = (0xC0000081, 0xC0000082, 0x174, 0x175, 0x176)
+
+
+def take(dom, match, n=1, reply=None, timeout=T):
+    """Returns the next n events for which match(ev) is true.  Each is
+    answered by reply(ev) (default CONTINUE); other events are answered
+    CONTINUE so that no vCPU stays blocked."""
+    got = []
+    while len(got) < n:
+        ev = dom.wait_event(timeout)
+        assert ev is not None, f"only {len(got)} of {n} events arrived"
+        if match(ev):
+            got.append(ev)
+            (reply or dom.reply)(ev)
+        elif ev.event != w.KVMI_EVENT_UNHOOK:
+            dom.reply(ev)
+    return got
+
+
+def u64_at(dom, gpa):
+    return struct.unpack("<Q", dom.read_physical(gpa, 8))[0]
+
+
+def test_cr_events(env):
+    d = env.dom
+    for v in range(VCPUS):
+        d.control_events(v, w.KVMI_EVENT_CR, True)
+        for cr in (0, 3, 4):
+            d.control_cr(v, cr, True)
+    evs = take(d, lambda e: e.event == w.KVMI_EVENT_CR, n=12)
+    seen = {(e.vcpu, e.cr) for e in evs}
+    assert {cr for _, cr in seen} == {0, 3, 4}
+    for e in evs:
+        assert e.size == 544 and len(e.raw) == 24
+        assert e.old_value != e.new_value  # only writes that change the value
+        if e.cr == 0:
+            assert e.old_value ^ e.new_value == 0x10000  # WP toggles
+        elif e.cr == 4:
+            assert e.old_value ^ e.new_value == 0x80  # PGE toggles
+        else:
+            assert e.new_value in (0x100000, 0x101000, 0x102000, 0x103000)
+        assert e.arch.regs.rip == 0x1000 + 0x100 * e.vcpu
+    for v in range(VCPUS):
+        d.control_cr(v, 0, False)
+        d.control_cr(v, 4, False)
+
+
+def test_cr_reply_new_val_is_written(env):
+    """CONTINUE with new_val = old_value keeps CR3: the next event starts from it."""
+    d = env.dom
+    d.control_events(0, w.KVMI_EVENT_CR, True)
+    d.control_cr(0, 3, True)
+    first = take(d, lambda e: e.event == w.KVMI_EVENT_CR and e.vcpu == 0,
+                 reply=lambda e: d.reply(e, new_val=e.old_value))[0]
+    kept = first.old_value
+    later = take(d, lambda e: e.event == w.KVMI_EVENT_CR and e.vcpu == 0, n=3,
+                 reply=lambda e: d.reply(e, new_val=e.old_value))
+    assert all(e.old_value == kept for e in later)
+    d.control_events(0, w.KVMI_EVENT_CR, False)
+    assert d.get_registers(0).sregs.cr3 == kept
+
+
+def test_msr_events(env):
+    d = env.dom
+    for v in range(VCPUS):
+        d.control_events(v, w.KVMI_EVENT_MSR, True)
+        for m in MSRS:
+            d.control_msr(v, m, True)
+    evs = take(d, lambda e: e.event == w.KVMI_EVENT_MSR, n=3 * len(MSRS))
+    assert {e.msr for e in evs} == set(MSRS)
+    for e in evs:
+        assert e.old_value != e.new_value and len(e.raw) == 24
+
+
+def test_msr_reply_new_val_is_written(env):
+    d = env.dom
+    d.control_events(1, w.KVMI_EVENT_MSR, True)
+    d.control_msr(1, 0xC0000082, True)
+    take(d, lambda e: e.event == w.KVMI_EVENT_MSR and e.vcpu == 1,
+         reply=lambda e: d.reply(e, new_val=0x1234567))
+    nxt = take(d, lambda e: e.event == w.KVMI_EVENT_MSR and e.vcpu == 1)[0]
+    assert nxt.old_value == 0x1234567
+
+
+def test_xsetbv_event(env):
+    d = env.dom
+    d.control_events(0, w.KVMI_EVENT_XSETBV, True)
+    evs = take(d, lambda e: e.event == w.KVMI_EVENT_XSETBV, n=2)
+    values = [((e.arch.regs.rdx & 0xFFFFFFFF) << 32) | (e.arch.regs.rax & 0xFFFFFFFF)
+              for e in evs]
+    assert set(values) == {0x3, 0x7}  # XCR0 alternates
+    assert all(e.vcpu == 0 and e.raw == b"" for e in evs)
+
+
+def test_breakpoint_event(env):
+    d = env.dom
+    d.control_events(1, w.KVMI_EVENT_BREAKPOINT, True)
+    evs = take(d, lambda e: e.event == w.KVMI_EVENT_BREAKPOINT, n=2,
+               reply=lambda e: d.reply(e, w.ACTION_RETRY))
+    for e in evs:
+        assert e.vcpu == 1
+        assert e.gpa == e.arch.sregs.cs.base + e.arch.regs.rip
+        assert e.insn_len == 1 and len(e.raw) == 16
+    # CONTINUE re-injects #BP into the guest; both actions are accepted.
+    take(d, lambda e: e.event == w.KVMI_EVENT_BREAKPOINT)
+    assert d.get_version() == 1
+
+
+def test_hypercall_event(env):
+    d = env.dom
+    d.control_events(0, w.KVMI_EVENT_HYPERCALL, True)
+    e = take(d, lambda e: e.event == w.KVMI_EVENT_HYPERCALL)[0]
+    assert (e.arch.regs.rax, e.arch.regs.rdi, e.arch.regs.rsi) == (34, 24, 0)
+    assert e.raw == b""
+
+
+def test_descriptor_events(env):
+    d = env.dom
+    d.control_events(1, w.KVMI_EVENT_DESCRIPTOR, True)
+    evs = take(d, lambda e: e.event == w.KVMI_EVENT_DESCRIPTOR, n=10)
+    kinds = {(e.descriptor, e.write) for e in evs}
+    assert kinds == {(w.DESC_IDTR, 1), (w.DESC_GDTR, 1), (w.DESC_LDTR, 1), (w.DESC_TR, 1),
+                     (w.DESC_IDTR, 0)}
+    assert all(len(e.raw) == 8 for e in evs)
+
+
+def test_pf_write_event_retry_then_lands_after_restore(env):
+    d = env.dom
+    v = 1
+    page = 0x300000 + 0x1000 * v
+    d.control_events(v, w.KVMI_EVENT_PF, True)
+    d.set_page_access([(page, w.PAGE_ACCESS_R | w.PAGE_ACCESS_X)])
+    evs = take(d, lambda e: e.event == w.KVMI_EVENT_PF, n=2,
+               reply=lambda e: d.reply(e, w.ACTION_RETRY))
+    for e in evs:
+        assert e.vcpu == v and e.gpa & ~0xFFF == page
+        assert e.access == w.PAGE_ACCESS_W and e.view == 0
+        assert e.gva == e.gpa + GVA_OFFSET
+    # While W is removed and we answer RETRY, the write does not land.
+    frozen = u64_at(d, page)
+    take(d, lambda e: e.event == w.KVMI_EVENT_PF, reply=lambda e: d.reply(e, w.ACTION_RETRY))
+    assert u64_at(d, page) == frozen
+    d.set_page_access([(page, 7)])
+    d.control_events(v, w.KVMI_EVENT_PF, False)
+    # The guest stores its iteration counter there: it moves on now.
+    wait_until(lambda: u64_at(d, page) != frozen, what="the guest write to land")
+
+
+def iterations(d, vcpu, n):
+    """Waits until vCPU `vcpu` has run at least n more guest iterations
+    (CR3 changes every iteration of the script)."""
+    last = d.get_registers(vcpu).sregs.cr3
+    for _ in range(n):
+        def moved():
+            nonlocal last
+            cur = d.get_registers(vcpu).sregs.cr3
+            if cur != last:
+                last = cur
+                return True
+            return False
+        wait_until(moved, what=f"vCPU {vcpu} to run")
+
+
+def test_pf_read_and_exec_events(env):
+    d = env.dom
+    v = 0
+    rd, ex = 0x200000 + 0x1000 * v, 0x400000 + 0x1000 * v
+    d.control_events(v, w.KVMI_EVENT_PF, True)
+    d.set_page_access([(rd, w.PAGE_ACCESS_X), (ex, w.PAGE_ACCESS_R | w.PAGE_ACCESS_W)])
+    evs = take(d, lambda e: e.event == w.KVMI_EVENT_PF, n=4)  # CONTINUE: emulated
+    got = {(e.gpa & ~0xFFF, e.access) for e in evs}
+    assert got == {(rd, w.PAGE_ACCESS_R), (ex, w.PAGE_ACCESS_X)}
+    assert all(e.gva == e.gpa + GVA_OFFSET for e in evs)
+    d.set_page_access([(rd, 7), (ex, 7)])
+
+
+def test_pf_not_enabled_means_no_event(env):
+    """Restrictions are enforced without events when PF is not enabled:
+    the write simply does not land."""
+    d = env.dom
+    page = 0x300000
+    d.set_page_access([(page, 5)])
+    before = u64_at(d, page)
+    iterations(d, 0, 3)
+    assert u64_at(d, page) == before
+    assert d.pending_events() == 0
+    d.set_page_access([(page, 7)])
+    wait_until(lambda: u64_at(d, page) != before, what="the guest write to land")
+
+
+def test_singlestep_event_after_pf_retry(env):
+    d = env.dom
+    v = 0
+    page = 0x300000
+    d.control_events(v, w.KVMI_EVENT_PF, True)
+    d.control_events(v, w.KVMI_EVENT_SINGLESTEP, True)
+    d.set_page_access([(page, 5)])
+    pf = take(d, lambda e: e.event == w.KVMI_EVENT_PF,
+              reply=lambda e: d.reply(e, w.ACTION_RETRY, pf={"singlestep": True}))[0]
+    ss = take(d, lambda e: e.event == w.KVMI_EVENT_SINGLESTEP)[0]
+    assert ss.vcpu == pf.vcpu == v and ss.raw == b""
+    d.control_events(v, w.KVMI_EVENT_PF, False)
+    d.set_page_access([(page, 7)])
+
+
+def test_trap_event_when_injection_collides(env):
+    d = env.dom
+    v = 1
+    d.control_events(v, w.KVMI_EVENT_TRAP, True)
+    d.pause_vcpu(v)
+    held = take(d, lambda e: e.event == w.KVMI_EVENT_PAUSE_VCPU,
+                reply=lambda e: None)[0]
+    d.inject_exception(v, 6)  # #UD queued for the next entry
+    d.inject_exception(v, 13, error_code=0)  # collides: dropped, TRAP reports the #UD
+    d.reply(held)
+    trap = take(d, lambda e: e.event == w.KVMI_EVENT_TRAP)[0]
+    assert trap.vcpu == v and trap.vector == 6
+    assert trap.type == 0x300 and len(trap.raw) == 24
+
+
+def test_pause_event_payload(env):
+    d = env.dom
+    d.pause_all()
+    evs = take(d, lambda e: e.event == w.KVMI_EVENT_PAUSE_VCPU, n=VCPUS)
+    assert sorted(e.vcpu for e in evs) == list(range(VCPUS))
+    assert all(e.size == 544 and e.raw == b"" for e in evs)
+
+
+def test_event_seq_numbers_increase_per_vcpu(env):
+    d = env.dom
+    for v in range(VCPUS):
+        d.control_events(v, w.KVMI_EVENT_HYPERCALL, True)
+        d.control_events(v, w.KVMI_EVENT_XSETBV, True)
+    evs = take(d, lambda e: True, n=20)
+    seqs = [e.seq for e in evs]
+    assert len(set(seqs)) == len(seqs) and min(seqs) >= 1
+    for v in range(VCPUS):
+        mine = [e.seq for e in evs if e.vcpu == v]
+        assert mine == sorted(mine)
+
+
+def test_create_vcpu_event_enable(env):
+    """CREATE_VCPU is per VM; v6 sends it only for vCPUs that become
+    introspectable while enabled (none are hot-plugged in kvmi-sim), so we
+    check that enabling and disabling are accepted and no spurious event
+    is sent."""
+    d = env.dom
+    d.control_vm_events(w.KVMI_EVENT_CREATE_VCPU, True)
+    d.pause_all()
+    evs = take(d, lambda e: e.event == w.KVMI_EVENT_PAUSE_VCPU, n=VCPUS)
+    assert len(evs) == VCPUS
+    d.control_vm_events(w.KVMI_EVENT_CREATE_VCPU, False)
