@@ -4,9 +4,13 @@
  * capability bits the hypervisor relies on.
  *
  * Pure constants, no code: included by host tests, the VMX-root core and the
- * EFI loader alike.  References are to the Intel SDM, Vol. 3 (2023 editions):
- * Chapter 25 (VMCS), Appendix A (capability MSRs), Appendix B (field
- * encodings), Appendix C (exit reasons), and Vol. 4 (MSR list).
+ * EFI loader alike.  References are to the Intel SDM Vol. 3 (and Vol. 4 for
+ * MSRs).  VMX section numbers follow the editions in which "Virtual Machine
+ * Control Structures" is chapter 25 (VM entries 27, VM exits 28, address
+ * translation/EPT 29, instruction reference 31); editions before 2023 number
+ * each of these one lower (e.g. EPT 28.3).  Capability MSRs are Appendix A,
+ * field encodings Appendix B, exit reasons Appendix C in all editions.  Cache
+ * control (MTRRs, memory types) is cited as chapter 11.
  */
 #ifndef HV_VMX_DEFS_H
 #define HV_VMX_DEFS_H
@@ -478,7 +482,7 @@
 #define EXIT_REASON_LOADIWKEY        69u
 #define EXIT_REASON_COUNT            70u /* size of per-reason tables */
 
-/* EPT-violation exit qualification (SDM Vol. 3 28.3.3.2, Table 28-7) */
+/* Exit qualification for EPT violations (SDM Vol. 3 28.2.1, "Basic VM-Exit Information") */
 #define EPT_VIOL_READ           (1ull << 0)
 #define EPT_VIOL_WRITE          (1ull << 1)
 #define EPT_VIOL_FETCH          (1ull << 2)

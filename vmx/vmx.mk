@@ -8,7 +8,8 @@
 # $(VMX_CAPS_SRCS:%.c=$(B)/efi/%.o) to BOOT_OBJS.
 VMX_CAPS_SRCS := vmx/caps.c vmx/caps_read.c
 
-VMX_PURE_SRCS := vmx/caps.c vmx/caps_read.c vmx/controls.c vmx/mtrr.c vmx/mtrr_read.c
+VMX_PURE_SRCS := vmx/caps.c vmx/caps_read.c vmx/controls.c vmx/mtrr.c vmx/mtrr_read.c \
+	vmx/ept.c
 VMX_PURE_CORE_OBJS := $(VMX_PURE_SRCS:%.c=$(B)/core/%.o)
 VMX_CAPS_EFI_OBJS := $(VMX_CAPS_SRCS:%.c=$(B)/efi/%.o)
 
@@ -20,6 +21,8 @@ UNIT_TESTS += vmx_controls
 vmx_controls_SRCS := test/unit/test_vmx_controls.c vmx/controls.c vmx/caps.c
 UNIT_TESTS += mtrr
 mtrr_SRCS := test/unit/test_mtrr.c vmx/mtrr.c
+UNIT_TESTS += ept
+ept_SRCS := test/unit/test_ept.c vmx/ept.c vmx/mtrr.c
 
 # The EFI objects must need nothing from a libc (no memset/memcpy emitted by
 # the compiler, no printf): gnu-efi's libefi is all the loader links.
