@@ -400,8 +400,7 @@ static void report(config_error_fn err, void *ctx, unsigned line, const char *ms
         err(ctx, line, msg, buf);
 }
 
-int config_parse(struct hv_config *c, const char *text, size_t len, config_error_fn err,
-                 void *ctx)
+int config_parse(struct hv_config *c, const char *text, size_t len, config_error_fn err, void *ctx)
 {
     int errors = 0;
     unsigned line = 0;

@@ -16,9 +16,10 @@ static volatile int log_lock;
 
 void log_init(uint16_t serial_port, uint32_t level)
 {
+    if (serial_port != log_port)
+        serial_init(serial_port);
     log_port = serial_port;
     log_level = level;
-    serial_init(serial_port);
 }
 
 void log_set_ring(struct log_ring *r)

@@ -43,8 +43,7 @@ uint64_t core_main(struct boot_info *bi)
              (unsigned long long)(uintptr_t)__image_start, (unsigned long long)bi->region_base,
              (unsigned long long)bi->region_size);
     log_info("%u CPU(s), TSC %llu kHz, ACPI RSDP 0x%llx, %u memory ranges", bi->ncpus,
-             (unsigned long long)(bi->tsc_hz / 1000), (unsigned long long)bi->acpi_rsdp,
-             bi->nmem);
+             (unsigned long long)(bi->tsc_hz / 1000), (unsigned long long)bi->acpi_rsdp, bi->nmem);
 
     struct fw_state fw;
     fw_state_save(&fw);

@@ -17,7 +17,7 @@ static void set(struct page_pool *p, size_t i, int v)
     if (v)
         p->bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
     else
-        p->bitmap[i / 8] &= (uint8_t)~(1u << (i % 8));
+        p->bitmap[i / 8] &= (uint8_t) ~(1u << (i % 8));
 }
 
 int page_pool_init(struct page_pool *p, void *mem, size_t size)

@@ -13,11 +13,16 @@
 #define UART_MCR 4
 #define UART_LSR 5
 #define LSR_THRE 0x20
+#define LSR_TEMT 0x40
 
 void serial_init(uint16_t port)
 {
     if (!port)
         return;
+    /* Reprogramming clears the FIFO: let what is queued (maybe the loader's
+     * last line) leave first.  Bounded, as an absent UART reads 0xff. */
+    for (int i = 0; i < 100000 && !(inb(port + UART_LSR) & LSR_TEMT); i++)
+        cpu_relax();
     outb(port + UART_IER, 0x00); /* polled: no interrupts */
     outb(port + UART_LCR, 0x80); /* DLAB to set the divisor */
     outb(port + UART_DLL, 1);    /* 115200 baud */

@@ -32,12 +32,11 @@ void trap_dispatch(struct trap_frame *f)
     }
     log_error("exception %llu error 0x%llx at rip 0x%llx cs 0x%llx rflags 0x%llx rsp 0x%llx",
               (unsigned long long)f->vector, (unsigned long long)f->error,
-              (unsigned long long)f->rip, (unsigned long long)f->cs,
-              (unsigned long long)f->rflags, (unsigned long long)f->rsp);
+              (unsigned long long)f->rip, (unsigned long long)f->cs, (unsigned long long)f->rflags,
+              (unsigned long long)f->rsp);
     log_error("rax %llx rbx %llx rcx %llx rdx %llx rsi %llx rdi %llx rbp %llx",
-              (unsigned long long)f->rax, (unsigned long long)f->rbx,
-              (unsigned long long)f->rcx, (unsigned long long)f->rdx,
-              (unsigned long long)f->rsi, (unsigned long long)f->rdi,
+              (unsigned long long)f->rax, (unsigned long long)f->rbx, (unsigned long long)f->rcx,
+              (unsigned long long)f->rdx, (unsigned long long)f->rsi, (unsigned long long)f->rdi,
               (unsigned long long)f->rbp);
     log_error("cr2 0x%llx cr3 0x%llx", (unsigned long long)read_cr2(),
               (unsigned long long)read_cr3());

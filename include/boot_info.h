@@ -58,7 +58,7 @@ struct bi_cpu {
 struct boot_info {
     uint64_t magic;
     uint32_t version;
-    uint32_t size; /* sizeof(struct boot_info), checked by the core */
+    uint32_t size;                     /* sizeof(struct boot_info), checked by the core */
     uint64_t region_base, region_size; /* the reserved region (EfiReservedMemoryType) */
     uint64_t image_base, image_size;   /* the core image inside it */
     uint64_t acpi_rsdp;                /* physical address, 0 if none */

@@ -13,9 +13,9 @@
 #include "page_alloc.h"
 #include "x86.h"
 
-#define GDT_CODE64 0x08
-#define GDT_DATA   0x10
-#define GDT_TSS    0x18
+#define GDT_CODE64  0x08
+#define GDT_DATA    0x10
+#define GDT_TSS     0x18
 #define GDT_ENTRIES 5
 
 /* 64-bit TSS (SDM Vol 3 8.7): only the IST stacks matter to us. */
@@ -42,7 +42,7 @@ struct cpu {
         uint16_t limit;
         uint64_t base;
     } gdtr;
-    void *stack_top;  /* main root-mode stack */
+    void *stack_top; /* main root-mode stack */
     volatile uint64_t nmi_count;
     volatile uint64_t bp_count;
 };

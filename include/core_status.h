@@ -4,10 +4,10 @@
 #ifndef HV_CORE_STATUS_H
 #define HV_CORE_STATUS_H
 
-#define CORE_OK             0
-#define CORE_ERR_BOOT_INFO  1 /* loader and core disagree on the boot info */
-#define CORE_ERR_NO_MEMORY  2 /* the reserved region is too small */
-#define CORE_ERR_SELF_TEST  3 /* the core's own tables did not work */
+#define CORE_OK            0
+#define CORE_ERR_BOOT_INFO 1 /* loader and core disagree on the boot info */
+#define CORE_ERR_NO_MEMORY 2 /* the reserved region is too small */
+#define CORE_ERR_SELF_TEST 3 /* the core's own tables did not work */
 
 static inline const char *core_status_name(unsigned long long s)
 {

@@ -20,24 +20,24 @@ enum transport_mode { TRANSPORT_CONNECT = 0, TRANSPORT_LISTEN };
 #define HV_CONF_STR 64
 
 struct hv_config {
-    uint32_t memory_mib;       /* size of the reserved region */
-    uint32_t log_level;        /* enum log_level */
-    uint16_t serial_port;      /* 16550 I/O base; 0 = no serial log */
+    uint32_t memory_mib;  /* size of the reserved region */
+    uint32_t log_level;   /* enum log_level */
+    uint16_t serial_port; /* 16550 I/O base; 0 = no serial log */
     uint16_t pad0;
-    uint32_t nic_select;       /* enum nic_select */
+    uint32_t nic_select; /* enum nic_select */
     uint8_t nic_bus, nic_dev, nic_fn, pad1;
     uint8_t nic_mac[6];
     bool dhcp;
     uint8_t pad2;
-    uint32_t ip, netmask, gateway;         /* host byte order; ip = 0 with dhcp */
-    uint32_t transport;                    /* enum transport_mode */
-    uint32_t peer_ip;                      /* connect = IP:PORT */
+    uint32_t ip, netmask, gateway; /* host byte order; ip = 0 with dhcp */
+    uint32_t transport;            /* enum transport_mode */
+    uint32_t peer_ip;              /* connect = IP:PORT */
     uint16_t peer_port;
-    uint16_t listen_port;                  /* listen = PORT */
+    uint16_t listen_port; /* listen = PORT */
     uint32_t reconnect_ms;
     uint32_t unhook_timeout_ms;
     uint32_t poll_interval_us;
-    bool cpuid_hv_bit;                     /* advertise CPUID.1:ECX[31] and leaf 0x40000000 */
+    bool cpuid_hv_bit; /* advertise CPUID.1:ECX[31] and leaf 0x40000000 */
     bool has_key;
     uint8_t pad3[2];
     char key[HV_CONF_STR];
@@ -45,7 +45,7 @@ struct hv_config {
     uint8_t uuid[16];
     bool has_uuid;
     uint8_t pad4[7];
-    char chain[128];                       /* next loader to start (path on the same volume) */
+    char chain[128]; /* next loader to start (path on the same volume) */
 };
 
 /* Called once per problem: 1-based line number, a message, and the offending text. */
@@ -59,8 +59,7 @@ void config_defaults(struct hv_config *c);
  * c.  Reports every problem (unknown key, bad value, duplicate key, conflicting
  * keys) and returns how many there were; the caller refuses to start on > 0.
  */
-int config_parse(struct hv_config *c, const char *text, size_t len, config_error_fn err,
-                 void *ctx);
+int config_parse(struct hv_config *c, const char *text, size_t len, config_error_fn err, void *ctx);
 
 /* Name of a log level ("error".."debug"). */
 const char *config_log_level_name(uint32_t level);

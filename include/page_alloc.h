@@ -14,11 +14,11 @@
 #define PAGE_SIZE 4096ull
 
 struct page_pool {
-    uintptr_t base;   /* first allocatable page */
-    size_t npages;    /* allocatable pages */
-    size_t used;      /* pages handed out */
-    size_t hint;      /* where the next search starts */
-    uint8_t *bitmap;  /* 1 bit per page, inside the pool's own memory */
+    uintptr_t base;  /* first allocatable page */
+    size_t npages;   /* allocatable pages */
+    size_t used;     /* pages handed out */
+    size_t hint;     /* where the next search starts */
+    uint8_t *bitmap; /* 1 bit per page, inside the pool's own memory */
 };
 
 /* Carves the bitmap from the start of [mem, mem+size); mem must be page aligned. */

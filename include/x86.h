@@ -128,8 +128,8 @@ static inline void cpu_relax(void)
     __asm__ volatile("pause" ::: "memory");
 }
 
-#define RFLAGS_IF   (1ull << 9)
-#define CR4_VMXE    (1ull << 13)
-#define CPUID1_VMX  (1u << 5)
+#define RFLAGS_IF  (1ull << 9)
+#define CR4_VMXE   (1ull << 13)
+#define CPUID1_VMX (1u << 5)
 
 #endif

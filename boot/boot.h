@@ -1,0 +1,20 @@
+/*
+ * boot.h - the loader's file access: hv.conf beside hv.efi, and starting
+ * the next loader (`chain`).  Include after <efi.h>.
+ */
+#ifndef HV_BOOT_H
+#define HV_BOOT_H
+
+#include "hv_config.h"
+
+/*
+ * Reads and parses hv.conf from hv.efi's directory into cfg (which holds
+ * the defaults).  A missing file means defaults; any parse error is logged
+ * as "hv.conf:LINE: ..." and gives EFI_INVALID_PARAMETER.
+ */
+EFI_STATUS boot_load_config(EFI_HANDLE image, struct hv_config *cfg);
+
+/* Loads and starts `path` (on hv.efi's volume); returns its status. */
+EFI_STATUS boot_chain(EFI_HANDLE image, const char *path);
+
+#endif

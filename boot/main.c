@@ -1,0 +1,312 @@
+/*
+ * main.c - hv.efi, the GNU-EFI loader.  In order:
+ *   1. read hv.conf beside hv.efi (refuse on any error, naming file:line);
+ *   2. check the VT-x features we need (refuse naming each missing one);
+ *   3. gather what the core needs: CPUs (MP services), ACPI RSDP, TSC rate;
+ *   4. reserve one region (EfiReservedMemoryType, `memory` MiB, 2 MiB
+ *      aligned) that the OS will never reclaim, and place in it the boot
+ *      info and the core image (carried inside hv.efi, see core_blob.S);
+ *   5. call the core on the BSP, then return to the firmware (or chain-load
+ *      `chain`).
+ * A refusal returns an error status and leaves the machine as it was, so
+ * the firmware simply boots on without a hypervisor.
+ */
+#include <efi.h>
+#include <efilib.h>
+
+#include "boot.h"
+#include "boot_info.h"
+#include "core_status.h"
+#include "efi_mp.h"
+#include "elf_load.h"
+#include "hv_config.h"
+#include "log.h"
+#include "vmx_caps.h"
+#include "x86.h"
+
+#define HV_VERSION "0.1"
+#define TWO_MIB    (2ull << 20)
+
+extern const uint8_t core_blob[], core_blob_end[];
+
+typedef uint64_t (*core_entry_fn)(struct boot_info *bi);
+
+static EFI_GUID acpi20_guid = {
+    0x8868e871, 0xe4f1, 0x11d3, {0xbc, 0x22, 0x00, 0x80, 0xc7, 0x3c, 0x88, 0x81}};
+static EFI_GUID mp_guid = EFI_MP_SERVICES_PROTOCOL_GUID;
+
+/* Also show log lines on the firmware console: a person at the machine sees refusals. */
+static void console_sink(const char *line, size_t len)
+{
+    CHAR16 buf[260];
+    size_t n = 0;
+    for (size_t i = 0; i < len && n < 257; i++) {
+        if (line[i] == '\n')
+            buf[n++] = L'\r';
+        buf[n++] = (CHAR16)(unsigned char)line[i];
+    }
+    buf[n] = 0;
+    ST->ConOut->OutputString(ST->ConOut, buf);
+}
+
+/*
+ * True when the firmware's console already includes a serial terminal (a
+ * UART node in the ConOut variable's device path, UEFI 2.x 10.3.4.9): then
+ * our direct COM1 output is enough and mirroring to ConOut would print
+ * every line twice on the serial port.
+ */
+static bool console_has_uart(void)
+{
+    UINTN size = 0;
+    EFI_DEVICE_PATH *dp = LibGetVariableAndSize(L"ConOut", &EfiGlobalVariable, &size);
+    bool uart = false;
+    for (EFI_DEVICE_PATH *n = dp; n && (uint8_t *)n < (uint8_t *)dp + size;) {
+        UINTN len = DevicePathNodeLength(n);
+        if (len < 4)
+            break;
+        if (DevicePathType(n) == MESSAGING_DEVICE_PATH && DevicePathSubType(n) == MSG_UART_DP)
+            uart = true;
+        n = (EFI_DEVICE_PATH *)((uint8_t *)n + len);
+    }
+    if (dp)
+        FreePool(dp);
+    return uart;
+}
+
+static void report_missing(void *ctx, const char *feature, const char *detail)
+{
+    (void)ctx;
+    log_error("missing: %s (%s)", feature, detail);
+}
+
+static EFI_STATUS check_vmx(void)
+{
+    struct vmx_cpu_facts facts;
+    vmx_caps_read(&facts);
+    int missing = vmx_caps_check(&facts, report_missing, NULL);
+    if (missing) {
+        log_error("refusing to start: %d required VT-x feature(s) missing; "
+                  "the firmware continues without a hypervisor",
+                  missing);
+        return EFI_UNSUPPORTED;
+    }
+    log_info("VT-x features: all required present");
+    return EFI_SUCCESS;
+}
+
+static void collect_cpus(struct boot_info *bi)
+{
+    EFI_MP_SERVICES_PROTOCOL *mp = NULL;
+    UINTN n = 0, enabled = 0;
+    bi->ncpus = 0;
+    if (BS->LocateProtocol(&mp_guid, NULL, (void **)&mp) == EFI_SUCCESS &&
+        mp->GetNumberOfProcessors(mp, &n, &enabled) == EFI_SUCCESS) {
+        for (UINTN i = 0; i < n && bi->ncpus < BI_MAX_CPUS; i++) {
+            EFI_MP_PROCESSOR_INFORMATION info;
+            if (mp->GetProcessorInfo(mp, i, &info) != EFI_SUCCESS)
+                continue;
+            struct bi_cpu *c = &bi->cpus[bi->ncpus];
+            c->apic_id = (uint32_t)info.ProcessorId;
+            c->flags = ((info.StatusFlag & PROCESSOR_AS_BSP_BIT) ? BI_CPU_BSP : 0) |
+                       ((info.StatusFlag & PROCESSOR_ENABLED_BIT) ? BI_CPU_ENABLED : 0);
+            if (c->flags & BI_CPU_BSP)
+                bi->bsp = bi->ncpus;
+            bi->ncpus++;
+        }
+        if (n > BI_MAX_CPUS)
+            log_warn("%llu CPUs, only the first %u are handled", (unsigned long long)n,
+                     BI_MAX_CPUS);
+    }
+    if (bi->ncpus == 0) {
+        /* No MP services: we know at least ourselves. */
+        uint32_t a, b, c, d;
+        cpuid(1, 0, &a, &b, &c, &d);
+        bi->cpus[0].apic_id = b >> 24;
+        bi->cpus[0].flags = BI_CPU_BSP | BI_CPU_ENABLED;
+        bi->ncpus = 1;
+        bi->bsp = 0;
+        log_warn("no EFI MP services: only the BSP is known");
+    }
+}
+
+static uint64_t find_rsdp(void)
+{
+    void *p = NULL;
+    if (LibGetSystemConfigurationTable(&acpi20_guid, &p) == EFI_SUCCESS && p)
+        return (uint64_t)(uintptr_t)p;
+    if (LibGetSystemConfigurationTable(&AcpiTableGuid, &p) == EFI_SUCCESS && p)
+        return (uint64_t)(uintptr_t)p;
+    return 0;
+}
+
+static uint64_t calibrate_tsc(void)
+{
+    uint64_t t0 = rdtsc();
+    BS->Stall(10000); /* 10 ms */
+    return (rdtsc() - t0) * 100;
+}
+
+/*
+ * Reserves `bytes` of EfiReservedMemoryType, 2 MiB aligned so the EPT hole
+ * that hides it needs no page splits.  Over-allocates by 2 MiB and gives the
+ * unaligned head and tail back.
+ */
+static EFI_STATUS reserve_region(uint64_t bytes, uint64_t *base)
+{
+    UINTN pages = (bytes + TWO_MIB) / EFI_PAGE_SIZE;
+    EFI_PHYSICAL_ADDRESS a = 0xffffffff; /* below 4 GiB when possible: real-mode/AP code */
+    EFI_STATUS s = BS->AllocatePages(AllocateMaxAddress, EfiReservedMemoryType, pages, &a);
+    if (EFI_ERROR(s)) {
+        a = 0;
+        s = BS->AllocatePages(AllocateAnyPages, EfiReservedMemoryType, pages, &a);
+        if (EFI_ERROR(s))
+            return s;
+    }
+    uint64_t aligned = (a + TWO_MIB - 1) & ~(TWO_MIB - 1);
+    uint64_t head = aligned - a, tail = TWO_MIB - head;
+    if (head)
+        BS->FreePages(a, head / EFI_PAGE_SIZE);
+    if (tail)
+        BS->FreePages(aligned + bytes, tail / EFI_PAGE_SIZE);
+    *base = aligned;
+    return EFI_SUCCESS;
+}
+
+/* Copies the firmware's memory map into the boot info, sorted and merged. */
+static EFI_STATUS fill_memory_map(struct boot_info *bi)
+{
+    UINTN n = 0, key, dsize;
+    UINT32 dver;
+    EFI_MEMORY_DESCRIPTOR *map = LibMemoryMap(&n, &key, &dsize, &dver);
+    if (!map)
+        return EFI_OUT_OF_RESOURCES;
+    uint32_t out = 0;
+    for (UINTN i = 0; i < n; i++) {
+        EFI_MEMORY_DESCRIPTOR *d = (EFI_MEMORY_DESCRIPTOR *)((uint8_t *)map + i * dsize);
+        if (out == BI_MAX_MEM) {
+            out = bi_mem_normalize(bi->mem, out);
+            if (out == BI_MAX_MEM) {
+                FreePool(map);
+                return EFI_BUFFER_TOO_SMALL;
+            }
+        }
+        struct bi_mem_range *r = &bi->mem[out++];
+        r->base = d->PhysicalStart;
+        r->size = d->NumberOfPages * EFI_PAGE_SIZE;
+        r->type = d->Type;
+        r->attr = d->Attribute;
+        if (r->base >= bi->region_base && r->base + r->size <= bi->region_base + bi->region_size)
+            r->type = BI_HV_REGION;
+    }
+    FreePool(map);
+    bi->nmem = bi_mem_normalize(bi->mem, out);
+    return EFI_SUCCESS;
+}
+
+static EFI_STATUS start_core(EFI_HANDLE image, struct hv_config *cfg)
+{
+    size_t blob_len = (size_t)(core_blob_end - core_blob);
+    const char *why = NULL;
+    uint64_t image_bytes = elf_image_size(core_blob, blob_len, &why);
+    if (!image_bytes) {
+        log_error("core image is corrupt: %s", why);
+        return EFI_LOAD_ERROR;
+    }
+    uint64_t region_bytes = (uint64_t)cfg->memory_mib << 20;
+    uint64_t bi_bytes = (sizeof(struct boot_info) + EFI_PAGE_SIZE - 1) & ~(EFI_PAGE_SIZE - 1ull);
+    /* the core needs room beyond its image for stacks, tables and its log */
+    if (bi_bytes + image_bytes + (4ull << 20) > region_bytes) {
+        log_error("memory = %u MiB is too small for the core image (%llu KiB)", cfg->memory_mib,
+                  (unsigned long long)(image_bytes >> 10));
+        return EFI_BUFFER_TOO_SMALL;
+    }
+    uint64_t base;
+    EFI_STATUS s = reserve_region(region_bytes, &base);
+    if (EFI_ERROR(s)) {
+        log_error("cannot reserve %u MiB (EfiReservedMemoryType): status 0x%llx", cfg->memory_mib,
+                  (unsigned long long)s);
+        return s;
+    }
+
+    /* Layout: [boot info][core image][pages the core allocates]. */
+    struct boot_info *bi = (struct boot_info *)(uintptr_t)base;
+    for (uint64_t i = 0; i < bi_bytes; i++)
+        ((uint8_t *)bi)[i] = 0;
+    bi->magic = BOOT_INFO_MAGIC;
+    bi->version = BOOT_INFO_VERSION;
+    bi->size = sizeof(*bi);
+    bi->region_base = base;
+    bi->region_size = region_bytes;
+    bi->image_base = base + bi_bytes;
+    bi->image_size = image_bytes;
+    bi->config = *cfg;
+    bi->acpi_rsdp = find_rsdp();
+    bi->tsc_hz = calibrate_tsc();
+    collect_cpus(bi);
+
+    uint64_t entry;
+    why = elf_load(core_blob, blob_len, (void *)(uintptr_t)bi->image_base, region_bytes - bi_bytes,
+                   &entry);
+    if (why) {
+        log_error("cannot load the core image: %s", why);
+        BS->FreePages(base, region_bytes / EFI_PAGE_SIZE);
+        return EFI_LOAD_ERROR;
+    }
+    s = fill_memory_map(bi);
+    if (EFI_ERROR(s)) {
+        log_error("memory map does not fit the boot info (%u entries)", BI_MAX_MEM);
+        BS->FreePages(base, region_bytes / EFI_PAGE_SIZE);
+        return s;
+    }
+    why = boot_info_check(bi);
+    if (why) {
+        log_error("boot info is inconsistent: %s", why);
+        BS->FreePages(base, region_bytes / EFI_PAGE_SIZE);
+        return EFI_LOAD_ERROR;
+    }
+    log_info("reserved 0x%llx-0x%llx for the hypervisor, core image %llu KiB, %u CPU(s)",
+             (unsigned long long)base, (unsigned long long)(base + region_bytes - 1),
+             (unsigned long long)(image_bytes >> 10), bi->ncpus);
+
+    uint64_t status = ((core_entry_fn)(uintptr_t)entry)(bi);
+    log_info("core returned to loader: %s", core_status_name(status));
+    (void)image;
+    /*
+     * The region stays reserved even on failure: the core may have left
+     * live CPU state there (the TSS that TR still points to).
+     */
+    return status == CORE_OK ? EFI_SUCCESS : EFI_LOAD_ERROR;
+}
+
+/* SysV ABI: gnu-efi's crt0 calls efi_main(image, systab) in %rdi/%rsi. */
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
+{
+    InitializeLib(image, systab);
+    struct hv_config cfg;
+    config_defaults(&cfg);
+    log_init(cfg.serial_port, cfg.log_level);
+    if (!console_has_uart())
+        log_set_sink(console_sink);
+    log_info("hv.efi " HV_VERSION " starting");
+
+    EFI_STATUS s = boot_load_config(image, &cfg);
+    if (EFI_ERROR(s)) {
+        log_error("refusing to start: bad configuration");
+        return s;
+    }
+    log_init(cfg.serial_port, cfg.log_level);
+
+    s = check_vmx();
+    if (EFI_ERROR(s))
+        return s;
+
+    s = start_core(image, &cfg);
+    if (EFI_ERROR(s)) {
+        log_error("refusing to start: the core did not come up");
+        return s;
+    }
+    if (cfg.chain[0])
+        return boot_chain(image, cfg.chain);
+    log_info("returning to firmware");
+    return EFI_SUCCESS;
+}
