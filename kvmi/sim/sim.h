@@ -36,6 +36,7 @@ struct sim_vcpu {
     bool exc_has_error;
     uint32_t exc_error;
     uint64_t exc_addr;
+    bool exc_collided; /* a second injection arrived while one was pending */
     bool bp_reinject;
     bool singlestep;
 

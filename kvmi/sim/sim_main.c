@@ -103,7 +103,7 @@ void kvmi_arch_trace(struct kvmi_vm *vm, bool dir_in, const void *msg, size_t le
     struct kvmi_msg_hdr h;
     memcpy(&h, msg, sizeof(h));
     const uint8_t *body = (const uint8_t *)msg + sizeof(h);
-    if (!dir_in && h.id == KVMI_EVENT && len >= sizeof(h) + 8) {
+    if (!dir_in && h.id == KVMI_EVENT && len >= sizeof(h) + sizeof(struct kvmi_event)) {
         struct kvmi_event ev;
         memcpy(&ev, body, 8);
         sim_log("-> event %s vcpu=%u seq=%u size=%u",

@@ -389,9 +389,18 @@ static void iteration(struct sim_vcpu *v)
 static void deliver_pending(struct sim_vcpu *v)
 {
     if (v->exc_pending && v->bp_reinject) {
-        v->exc_pending = false;
-        kvmi_event_trap(&g_sim.vm, v->idx, 3, KVMI_TRAP_TYPE_SOFT_EXC, 0, v->sregs.cr2);
-    } else if (v->exc_pending) {
+        v->exc_pending = false; /* dropped: the #BP is being re-injected */
+        v->exc_collided = true;
+    }
+    if (v->exc_collided) {
+        v->exc_collided = false;
+        if (v->bp_reinject) /* INT3: software exception */
+            kvmi_event_trap(&g_sim.vm, v->idx, 3, KVMI_TRAP_TYPE_SOFT_EXC, 0, v->sregs.cr2);
+        else
+            kvmi_event_trap(&g_sim.vm, v->idx, v->exc_nr, KVMI_TRAP_TYPE_HW_EXC,
+                            v->exc_has_error ? v->exc_error : 0, v->sregs.cr2);
+    }
+    if (v->exc_pending) {
         v->exc_pending = false;
         if (v->exc_nr == 14)
             v->sregs.cr2 = v->exc_addr;
@@ -540,6 +549,12 @@ int kvmi_arch_inject_exception(struct kvmi_vm *vm, unsigned vcpu, uint8_t nr, bo
 {
     (void)vm;
     struct sim_vcpu *v = V(vcpu);
+    if (v->exc_pending) {
+        /* another exception is already being injected: this one will be
+         * dropped at entry and KVMI_EVENT_TRAP describes the other */
+        v->exc_collided = true;
+        return 0;
+    }
     v->exc_pending = true;
     v->exc_nr = nr;
     v->exc_has_error = has_error;
