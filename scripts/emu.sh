@@ -343,7 +343,7 @@ pass_line=$(grep -m1 '^HVTEST-RESULT: PASS' <<<"$lines")
 how="powered off"
 [ "$killed_after_result" = 0 ] || how="did not power off within ${grace}s of its result (killed)"
 if [ -n "$fail_line" ]; then
-    verdict=FAIL code=$EXIT_FAIL detail="${fail_line#HVTEST-RESULT: FAIL}; $how"
+    verdict=FAIL code=$EXIT_FAIL detail="${fail_line#HVTEST-RESULT: FAIL }; $how"
 elif [ -n "$pass_line" ]; then
     verdict=PASS code=$EXIT_PASS detail="$how"
 elif [ "$timed_out" = 1 ]; then

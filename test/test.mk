@@ -1,3 +1,4 @@
 # test: fragment of the top-level Makefile (see its header).
 
 include test/guest/guest.mk
+include test/emu/emu.mk

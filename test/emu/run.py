@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""Emulator scenarios: boot hv.efi and the guest test agent, assert on COM1.
+
+Each scenario assembles an ESP under build/emu/<name>/ with scripts/mkesp.sh,
+boots it with scripts/emu.sh (bounded by a timeout), then checks the
+launcher's exit code and the serial log: patterns that must appear in order,
+patterns that must not appear, and optional cross-checks over the whole log.
+A failing scenario prints why and the tail of its serial log.
+
+At most two emulators run at once (one host thread each; CI has two cores).
+
+    python3 test/emu/run.py            # every scenario
+    python3 test/emu/run.py -k qemu    # those whose name contains "qemu"
+    python3 test/emu/run.py --list
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+import time
+from typing import Callable, Optional
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(TOP, "build")
+HV_EFI = os.path.join(BUILD, "hv.efi")
+AGENT_EFI = os.path.join(BUILD, "agent.efi")
+
+# Launcher exit codes (docs/emulators.md, "Result protocol").
+PASS, FAIL, TIMEOUT, NO_RESULT = 0, 1, 2, 3
+
+HEX = r"0x([0-9a-fA-F]+)"
+
+
+@dataclasses.dataclass
+class Scenario:
+    name: str
+    doc: str
+    emu: str = "bochs"  # bochs | qemu
+    model: Optional[str] = None
+    cpus: int = 2
+    hv: bool = True
+    conf: Optional[str] = None  # hv.conf text; None: no hv.conf
+    agent: bool = True
+    agent_args: str = ""
+    poweroff: bool = True
+    timeout: int = 180
+    exit_code: int = PASS
+    expect: list[str] = dataclasses.field(default_factory=list)  # in this order
+    forbid: list[str] = dataclasses.field(default_factory=list)
+    check: Optional[Callable[[str], Optional[str]]] = None  # returns an error or None
+    launcher_says: Optional[str] = None  # pattern in the launcher's summary line
+
+
+def core_in_reserved_region(log: str) -> Optional[str]:
+    """The core runs inside the region hv.efi reserved, and after hv.efi has
+    returned the firmware's memory map still lists that region as
+    EfiReservedMemoryType (so the OS will never reuse it)."""
+    m = re.search(rf"core running at {HEX} \(reserved region {HEX} size {HEX}\)", log)
+    if not m:
+        return "no 'core running at' line"
+    entry, base, size = (int(g, 16) for g in m.groups())
+    if not base <= entry < base + size:
+        return f"core entry {entry:#x} outside region {base:#x}+{size:#x}"
+    for r in re.finditer(rf"AGENT: reserved {HEX}-{HEX}", log):
+        lo, hi = int(r.group(1), 16), int(r.group(2), 16)
+        if lo <= base and base + size - 1 <= hi:
+            return None
+    return f"the agent's memory map has no reserved range covering {base:#x}+{size:#x}"
+
+
+SCENARIOS = [
+    Scenario(
+        name="bochs-tigerlake-2cpu",
+        doc="hv.efi starts the core from its reserved region, returns; the firmware "
+        "boots on and the agent sees 2 CPUs",
+        emu="bochs",
+        model="tigerlake",
+        cpus=2,
+        agent_args="cpus=2",
+        expect=[
+            r"hv: \[cpu0\] core running at 0x[0-9a-f]+ \(reserved region",
+            r"hv: \[cpu0\] core returned to loader: ok",
+            r"hv: \[cpu0\] returning to firmware",
+            r"startup.nsh: hv.efi returned 0x0\b",
+            r"AGENT: cpus 2 enabled 2",
+            r"AGENT: cpus probed 2 of 2",
+            r"HVTEST-RESULT: PASS",
+        ],
+        forbid=[r"missing:", r"refusing to start", r"HVTEST-RESULT: FAIL"],
+        check=core_in_reserved_region,
+        launcher_says=r"powered off",
+    ),
+    Scenario(
+        name="qemu-tcg-no-vmx",
+        doc="QEMU TCG has no VMX: hv.efi refuses naming VMX, the agent still runs",
+        emu="qemu",
+        cpus=2,
+        agent_args="cpus=2 vmx=0",
+        timeout=90,
+        expect=[
+            r"hv: \[cpu0\] missing: VMX \(",
+            r"hv: \[cpu0\] refusing to start",
+            r"AGENT: cpus 2 enabled 2",
+            r"HVTEST-RESULT: PASS",
+        ],
+        forbid=[r"core running at", r"HVTEST-RESULT: FAIL"],
+    ),
+    Scenario(
+        name="bochs-penryn-no-ept",
+        doc="Bochs core2_penryn_t9600 has VMX without EPT: hv.efi refuses naming EPT",
+        emu="bochs",
+        model="core2_penryn_t9600",
+        cpus=1,
+        agent_args="cpus=1 vmx=1",
+        expect=[
+            r"hv: \[cpu0\] missing: EPT",
+            r"hv: \[cpu0\] refusing to start",
+            r"AGENT: cpus 1 enabled 1",
+            r"HVTEST-RESULT: PASS",
+        ],
+        forbid=[r"missing: VMX \(", r"core running at", r"HVTEST-RESULT: FAIL"],
+    ),
+    Scenario(
+        name="qemu-bad-conf",
+        doc="a malformed hv.conf: hv.efi names the line and refuses before any "
+        "other check, the agent still runs",
+        emu="qemu",
+        cpus=1,
+        conf="# scenario qemu-bad-conf: line 3 is malformed\n"
+        "log_level = info\n"
+        "this line has no equals sign\n",
+        agent_args="cpus=1",
+        timeout=90,
+        expect=[
+            r"hv: \[cpu0\] hv.conf:3: ",
+            r"hv: \[cpu0\] refusing to start: bad configuration",
+            r"AGENT: start",
+            r"HVTEST-RESULT: PASS",
+        ],
+        forbid=[r"hv.conf:[124]:", r"missing:", r"core running at", r"HVTEST-RESULT: FAIL"],
+    ),
+    # The launcher's own result protocol, on QEMU (a few seconds each).
+    Scenario(
+        name="launcher-fail",
+        doc="a failing probe gives exit status 1 and the reason",
+        emu="qemu",
+        cpus=2,
+        hv=False,
+        agent_args="cpus=3",
+        timeout=60,
+        exit_code=FAIL,
+        expect=[r"HVTEST-RESULT: FAIL cpus: 2 enabled CPUs, expected 3"],
+        launcher_says=r"FAIL .*expected 3; powered off",
+    ),
+    Scenario(
+        name="launcher-no-result",
+        doc="a run that powers off without a result line gives exit status 3",
+        emu="qemu",
+        cpus=1,
+        hv=False,
+        agent=False,
+        timeout=60,
+        exit_code=NO_RESULT,
+        expect=[r"startup.nsh: nothing powered off"],
+        launcher_says=r"without a result line",
+    ),
+    Scenario(
+        name="launcher-timeout",
+        doc="a guest that never reports is killed at the timeout: exit status 2",
+        emu="qemu",
+        cpus=1,
+        hv=False,
+        agent=False,
+        poweroff=False,
+        timeout=12,
+        exit_code=TIMEOUT,
+        launcher_says=r"TIMEOUT .*no result within 12s",
+    ),
+]
+
+
+def normalise(raw: bytes) -> str:
+    # COM1 carries CRLF line ends and the firmware's terminal escapes; only
+    # the text matters to the patterns.
+    text = raw.decode("utf-8", "replace").replace("\r", "")
+    return re.sub(r"\x1b\[[0-9;=?]*[A-Za-z]", "", text)
+
+
+def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
+    """Returns (passed, seconds, report)."""
+    work = os.path.join(BUILD, "emu", sc.name)
+    esp = os.path.join(work, "esp")
+    log = os.path.join(work, "serial.log")
+    os.makedirs(work, exist_ok=True)
+
+    mk = [os.path.join(TOP, "scripts/mkesp.sh"), "-o", esp]
+    if not sc.hv:
+        mk.append("--no-hv")
+    if sc.conf is not None:
+        conf = os.path.join(work, "hv.conf")
+        with open(conf, "w") as f:
+            f.write(sc.conf)
+        mk += ["--conf", conf]
+    if not sc.agent:
+        mk.append("--no-agent")
+    if sc.agent_args:
+        mk += ["--agent-args", sc.agent_args]
+    if not sc.poweroff:
+        mk.append("--no-poweroff")
+    r = subprocess.run(mk, capture_output=True, text=True)
+    if r.returncode != 0:
+        return False, 0.0, f"mkesp.sh failed: {r.stderr.strip()}"
+
+    cmd = [os.path.join(TOP, "scripts/emu.sh"), "-q", "-e", sc.emu, "-c", str(sc.cpus),
+           "-t", str(sc.timeout), "-s", log, "-w", os.path.join(work, "run"),
+           "--stamps", os.path.join(work, "serial.stamps"), esp]
+    if sc.model:
+        cmd[2:2] = ["-m", sc.model]
+    t0 = time.monotonic()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    took = time.monotonic() - t0
+    summary = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "(no summary)"
+
+    try:
+        with open(log, "rb") as f:
+            text = normalise(f.read())
+    except OSError as e:
+        text = ""
+        summary += f"; cannot read {log}: {e}"
+
+    errors = []
+    if r.returncode != sc.exit_code:
+        errors.append(f"launcher exit status {r.returncode}, expected {sc.exit_code}")
+    if sc.launcher_says and not re.search(sc.launcher_says, summary):
+        errors.append(f"launcher summary lacks /{sc.launcher_says}/")
+    pos = 0
+    for pat in sc.expect:
+        m = re.compile(pat).search(text, pos)
+        if not m:
+            where = "after the previous match" if re.search(pat, text) else "anywhere"
+            errors.append(f"expected /{pat}/ not found {where}")
+            break
+        pos = m.end()
+    for pat in sc.forbid:
+        m = re.search(pat, text)
+        if m:
+            line = text[text.rfind("\n", 0, m.start()) + 1:text.find("\n", m.end())]
+            errors.append(f"forbidden /{pat}/ found: {line.strip()!r}")
+    if sc.check and not errors:
+        err = sc.check(text)
+        if err:
+            errors.append(err)
+
+    report = summary
+    if errors:
+        tail = "\n".join("    | " + l for l in text.rstrip("\n").splitlines()[-25:])
+        report += "\n  " + "\n  ".join(errors) + f"\n  last lines of {log}:\n{tail}"
+    return not errors, took, report
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="Run the emulator scenarios.")
+    ap.add_argument("-k", dest="pattern", help="only scenarios whose name contains this")
+    ap.add_argument("-j", dest="jobs", type=int,
+                    default=int(os.environ.get("EMU_JOBS", "2")),
+                    help="emulators at once (default 2, or $EMU_JOBS)")
+    ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    args = ap.parse_args()
+
+    chosen = [s for s in SCENARIOS if not args.pattern or args.pattern in s.name]
+    if args.list:
+        for s in chosen:
+            print(f"{s.name:24} {s.emu:5} {s.doc}")
+        return 0
+    if not chosen:
+        print(f"no scenario matches {args.pattern!r}", file=sys.stderr)
+        return 1
+    missing = [p for p in (AGENT_EFI, HV_EFI) if not os.path.exists(p)]
+    if missing:
+        print(f"missing {', '.join(missing)} (run make first)", file=sys.stderr)
+        return 1
+
+    # Longest first (Bochs), so the two workers finish close together.
+    order = sorted(chosen, key=lambda s: (s.emu != "bochs", -s.timeout))
+    t0 = time.monotonic()
+    results = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {pool.submit(run_scenario, s): s for s in order}
+        for fut in concurrent.futures.as_completed(futures):
+            sc = futures[fut]
+            ok, took, report = fut.result()
+            results[sc.name] = ok
+            print(f"{'PASS' if ok else 'FAIL'} {sc.name} ({took:.1f} s): {report}", flush=True)
+    failed = [n for n, ok in results.items() if not ok]
+    total = time.monotonic() - t0
+    print(f"test-emu: {len(results) - len(failed)} of {len(results)} scenarios passed "
+          f"in {total:.0f} s" + (f"; FAILED: {' '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
