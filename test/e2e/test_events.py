@@ -219,18 +219,21 @@ def test_singlestep_event_after_pf_retry(env):
 
 
 def test_trap_event_when_injection_collides(env):
+    """An injected exception that meets another event being injected (here
+    the #BP re-injected by a CONTINUE to BREAKPOINT) is dropped, and TRAP
+    describes the other event: vector 3, soft exception (0x600)."""
     d = env.dom
     v = 1
     d.control_events(v, w.KVMI_EVENT_TRAP, True)
-    d.pause_vcpu(v)
-    held = take(d, lambda e: e.event == w.KVMI_EVENT_PAUSE_VCPU,
-                reply=lambda e: None)[0]
-    d.inject_exception(v, 6)  # #UD queued for the next entry
-    d.inject_exception(v, 13, error_code=0)  # collides: dropped, TRAP reports the #UD
-    d.reply(held)
+    d.control_events(v, w.KVMI_EVENT_BREAKPOINT, True)
+    bp = take(d, lambda e: e.event == w.KVMI_EVENT_BREAKPOINT and e.vcpu == v,
+              reply=lambda e: None)[0]
+    d.inject_exception(v, 14, error_code=2, address=0x1234)  # served while bp waits
+    d.control_events(v, w.KVMI_EVENT_BREAKPOINT, False)
+    d.reply(bp, w.ACTION_CONTINUE)  # re-inject #BP: collides with our #PF
     trap = take(d, lambda e: e.event == w.KVMI_EVENT_TRAP)[0]
-    assert trap.vcpu == v and trap.vector == 6
-    assert trap.type == 0x300 and len(trap.raw) == 24
+    assert trap.vcpu == v and trap.vector == 3
+    assert trap.type == 0x600 and trap.error_code == 0 and len(trap.raw) == 24
 
 
 def test_pause_event_payload(env):
