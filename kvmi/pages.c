@@ -55,8 +55,8 @@ uint8_t kvmi_page_get(struct kvmi_vm *vm, uint64_t gfn)
 
 int kvmi_page_set(struct kvmi_vm *vm, uint64_t gfn, uint8_t access)
 {
-    if (gfn >= (1ull << 52))
-        return -KVM_EINVAL;
+    if (gfn > kvmi_arch_max_gfn(vm))
+        return -KVM_EINVAL; /* no guest memory there (KVM: no memslot) */
     spin_lock(&vm->pages_lock);
     int i = find(vm, gfn);
     int err = 0;
