@@ -20,7 +20,7 @@ $(B)/kvmi-sim: $(KVMI_SIM_OBJS)
 
 # ---- unit tests (host, ASan/UBSan, against the fake arch) ------------------
 KVMI_ENGINE_SRCS := $(KVMI_SRCS)
-UNIT_TESTS += test_kvmi_sha1 test_kvmi_engine
+UNIT_TESTS += test_kvmi_sha1 test_kvmi_engine test_kvmi_vcpu
 test_kvmi_sha1_SRCS := test/unit/test_kvmi_sha1.c kvmi/sha1.c
 test_kvmi_engine_SRCS := test/unit/test_kvmi_engine.c test/unit/test_kvmi_fake.c $(KVMI_ENGINE_SRCS)
 test_kvmi_vcpu_SRCS := test/unit/test_kvmi_vcpu.c test/unit/test_kvmi_fake.c $(KVMI_ENGINE_SRCS)
