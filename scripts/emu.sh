@@ -342,6 +342,7 @@ fail_line=$(grep -m1 '^HVTEST-RESULT: FAIL' <<<"$lines")
 pass_line=$(grep -m1 '^HVTEST-RESULT: PASS' <<<"$lines")
 how="powered off"
 [ "$killed_after_result" = 0 ] || how="did not power off within ${grace}s of its result (killed)"
+[ "$timed_out" = 0 ] || how="did not power off before the ${timeout}s timeout (killed)"
 if [ -n "$fail_line" ]; then
     verdict=FAIL code=$EXIT_FAIL detail="${fail_line#HVTEST-RESULT: FAIL }; $how"
 elif [ -n "$pass_line" ]; then

@@ -10,6 +10,7 @@
 static const struct probe probes[] = {
     {"cpus", probe_cpus},
     {"memmap", probe_memmap},
+    {"pci", probe_pci},
 };
 
 #define NPROBES (sizeof(probes) / sizeof(probes[0]))
@@ -51,6 +52,7 @@ static int parse_options(struct agent *a, char *reason, size_t size)
     EFI_LOADED_IMAGE *li = NULL;
     a->opt.expect_cpus = 0;
     a->opt.expect_vmx = -1;
+    a->opt.expect_e1000 = -1;
     a->opt.shutdown = 1;
     if (a->st->BootServices->HandleProtocol(a->image, &lip_guid, (VOID **)&li) != EFI_SUCCESS ||
         !li || !li->LoadOptions)
@@ -86,10 +88,13 @@ static int parse_options(struct agent *a, char *reason, size_t size)
             a->opt.expect_cpus = v;
         else if (key_is(tok, "vmx", &val) && parse_int(val, &v) == 0 && v <= 1)
             a->opt.expect_vmx = v;
+        else if (key_is(tok, "e1000", &val) && parse_int(val, &v) == 0 && v <= 1)
+            a->opt.expect_e1000 = v;
         else if (key_is(tok, "shutdown", &val) && parse_int(val, &v) == 0 && v <= 1)
             a->opt.shutdown = v;
         else {
-            str_printf(reason, size, "bad option '%s' (cpus=N vmx=0|1 shutdown=0|1)", tok);
+            str_printf(reason, size, "bad option '%s' (cpus=N vmx=0|1 e1000=0|1 shutdown=0|1)",
+                       tok);
             return -1;
         }
     }

@@ -20,9 +20,10 @@ enum verdict { PROBE_PASS, PROBE_FAIL, PROBE_SKIP };
 
 /* Command-line options from startup.nsh ("agent.efi cpus=2 vmx=1"). */
 struct agent_options {
-    int expect_cpus; /* cpus=N: enabled CPU count the firmware must report; 0 = any */
-    int expect_vmx;  /* vmx=0|1: CPUID.1:ECX.VMX every CPU must show; -1 = any */
-    int shutdown;    /* shutdown=0 leaves the machine running (interactive use) */
+    int expect_cpus;  /* cpus=N: enabled CPU count the firmware must report; 0 = any */
+    int expect_vmx;   /* vmx=0|1: CPUID.1:ECX.VMX every CPU must show; -1 = any */
+    int expect_e1000; /* e1000=0|1: an 8086:100e must be absent/present on PCI; -1 = any */
+    int shutdown;     /* shutdown=0 leaves the machine running (interactive use) */
 };
 
 struct agent {
@@ -49,5 +50,6 @@ struct probe {
 /* The probes (one file each). */
 enum verdict probe_cpus(struct agent *a, char *reason, size_t size);
 enum verdict probe_memmap(struct agent *a, char *reason, size_t size);
+enum verdict probe_pci(struct agent *a, char *reason, size_t size);
 
 #endif
