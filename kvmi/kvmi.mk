@@ -24,3 +24,23 @@ UNIT_TESTS += test_kvmi_sha1 test_kvmi_engine test_kvmi_vcpu
 test_kvmi_sha1_SRCS := test/unit/test_kvmi_sha1.c kvmi/sha1.c
 test_kvmi_engine_SRCS := test/unit/test_kvmi_engine.c test/unit/test_kvmi_fake.c $(KVMI_ENGINE_SRCS)
 test_kvmi_vcpu_SRCS := test/unit/test_kvmi_vcpu.c test/unit/test_kvmi_fake.c $(KVMI_ENGINE_SRCS)
+
+# ---- libFuzzer target over the receive path ---------------------------------
+FUZZ_CC := clang
+FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -Iinclude -DHV_HOST
+FUZZ_TIME ?= 60
+TEST_TARGETS += test-fuzz
+$(B)/fuzz/fuzz_kvmi_rx: test/fuzz/fuzz_kvmi_rx.c $(KVMI_SRCS) $(wildcard kvmi/*.h include/kvmi*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_kvmi_rx.c $(KVMI_SRCS)
+
+# Bounded run from a generated seed corpus; any crash, leak or hang fails.
+.PHONY: test-fuzz
+test-fuzz: $(B)/fuzz/fuzz_kvmi_rx | $(DEPS_STAMP)
+	@rm -rf $(B)/fuzz/corpus && python3 test/fuzz/gen_seeds.py $(B)/fuzz/corpus
+	@$(B)/fuzz/fuzz_kvmi_rx -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+		-max_len=20000 -print_final_stats=1 $(B)/fuzz/corpus >$(B)/fuzz/last.log 2>&1; \
+		rc=$$?; tail -6 $(B)/fuzz/last.log; \
+		if [ $$rc != 0 ]; then echo "test-fuzz: FAILED (see $(B)/fuzz/last.log)"; exit 1; fi
+	@echo "test-fuzz: no crash, leak or hang in $(FUZZ_TIME) s"
