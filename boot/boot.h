@@ -17,4 +17,9 @@ EFI_STATUS boot_load_config(EFI_HANDLE image, struct hv_config *cfg);
 /* Loads and starts `path` (on hv.efi's volume); returns its status. */
 EFI_STATUS boot_chain(EFI_HANDLE image, const char *path);
 
+struct boot_info;
+/* Chooses the dedicated NIC, disconnects its UEFI driver, records it in bi
+ * (boot/nic_claim.c). */
+void nic_claim(struct boot_info *bi);
+
 #endif

@@ -261,6 +261,8 @@ enum key_id {
     K_NAME,
     K_UUID,
     K_CHAIN,
+    K_DIAG_PORT,
+    K_NET_SELFTEST,
     K_COUNT
 };
 
@@ -281,6 +283,8 @@ static const char *const key_names[K_COUNT] = {
     [K_NAME] = "name",
     [K_UUID] = "uuid",
     [K_CHAIN] = "chain",
+    [K_DIAG_PORT] = "diag_port",
+    [K_NET_SELFTEST] = "net_selftest",
 };
 
 /* Applies one value; returns NULL on success or what is wrong with it. */
@@ -383,6 +387,17 @@ static const char *apply(struct hv_config *c, enum key_id k, struct span v)
         return parse_str(v, c->chain, sizeof(c->chain), false)
                    ? 0
                    : "chain must be a path of at most 127 characters";
+    case K_DIAG_PORT:
+        if (eq(v, "off")) {
+            c->diag_port = 0;
+            return 0;
+        }
+        if (!parse_range(v, 1, 65535, &u))
+            return "diag_port must be off or a TCP port 1-65535";
+        c->diag_port = (uint16_t)u;
+        return 0;
+    case K_NET_SELFTEST:
+        return parse_bool(v, &c->net_selftest) ? 0 : "expected yes or no";
     case K_COUNT:
         break;
     }
@@ -468,6 +483,12 @@ int config_parse(struct hv_config *c, const char *text, size_t len, config_error
     if (seen[K_GATEWAY] && c->dhcp) {
         report(err, ctx, seen[K_GATEWAY], "gateway needs a static ip (ip = A.B.C.D/PREFIX)",
                (struct span){"gateway", 7});
+        errors++;
+    }
+    if (seen[K_DIAG_PORT] && c->diag_port && c->transport == TRANSPORT_LISTEN &&
+        c->diag_port == c->listen_port) {
+        report(err, ctx, seen[K_DIAG_PORT], "diag_port and listen use the same port",
+               (struct span){"diag_port", 9});
         errors++;
     }
     return errors;

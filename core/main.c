@@ -9,6 +9,7 @@
 #include "core.h"
 #include "core_status.h"
 #include "log.h"
+#include "net.h"
 
 struct boot_info *g_bi;
 struct page_pool g_pages;
@@ -70,6 +71,8 @@ uint64_t core_main(struct boot_info *bi)
              (unsigned long long)cr3, idt_ok ? "passed" : "FAILED",
              (unsigned long long)(g_pages.npages - g_pages.used),
              (unsigned long long)g_pages.npages);
+
+    net_boot(bi); /* net/ (issue 4): dedicated NIC, lwIP; net_selftest serves here */
 
     fw_state_restore(&fw);
     return idt_ok ? CORE_OK : CORE_ERR_SELF_TEST;

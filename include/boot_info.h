@@ -68,6 +68,12 @@ struct boot_info {
     uint32_t nmem, pad;
     struct bi_mem_range mem[BI_MAX_MEM];
     struct hv_config config;
+    /* The dedicated NIC the loader chose and freed from the firmware's driver
+     * (boot/nic_claim.c); nic_claimed = 0: the core chooses by itself. */
+    uint32_t nic_claimed;
+    uint8_t nic_bus, nic_dev, nic_fn, nic_pad;
+    uint16_t nic_vendor, nic_device;
+    uint32_t nic_pad2;
 };
 
 /* NULL if bi is usable by the core, otherwise what is wrong. */

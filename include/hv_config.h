@@ -46,6 +46,9 @@ struct hv_config {
     bool has_uuid;
     uint8_t pad4[7];
     char chain[128]; /* next loader to start (path on the same volume) */
+    uint16_t diag_port; /* diagnostic TCP service (docs/network.md); 0 = off */
+    bool net_selftest;  /* serve the network on the BSP until "quit" (no VMX yet) */
+    uint8_t pad5[5];
 };
 
 /* Called once per problem: 1-based line number, a message, and the offending text. */

@@ -169,6 +169,27 @@ static void test_connect_and_listen_conflict(void **state)
     assert_int_equal(e.line[0], 2);
 }
 
+static void test_diag_port_and_net_selftest(void **state)
+{
+    (void)state;
+    struct hv_config c;
+    struct errs e;
+    assert_int_equal(parse(&c, &e, ""), 0);
+    assert_int_equal(c.diag_port, 0); /* off by default */
+    assert_false(c.net_selftest);
+    assert_int_equal(parse(&c, &e, "diag_port = 7777\nnet_selftest = yes\n"), 0);
+    assert_int_equal(c.diag_port, 7777);
+    assert_true(c.net_selftest);
+    assert_int_equal(parse(&c, &e, "diag_port = off\n"), 0);
+    assert_int_equal(c.diag_port, 0);
+    assert_int_equal(parse(&c, &e, "diag_port = 0\nnet_selftest = maybe\n"), 2);
+    assert_int_equal(e.line[0], 1);
+    assert_int_equal(e.line[1], 2);
+    assert_int_equal(parse(&c, &e, "listen = 4444\ndiag_port = 4444\n"), 1);
+    assert_int_equal(e.line[0], 2);
+    assert_non_null(strstr(e.msg[0], "same port"));
+}
+
 static void test_binary_garbage(void **state)
 {
     (void)state;
@@ -192,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_connect_and_listen_conflict),
         cmocka_unit_test(test_binary_garbage),
+        cmocka_unit_test(test_diag_port_and_net_selftest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

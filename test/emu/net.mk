@@ -1,0 +1,1 @@
+# test/emu/net.mk: network scenarios (filled in by the next commit).
