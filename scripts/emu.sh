@@ -39,6 +39,8 @@ Emulator:
                         QEMU: -cpu (default qemu64; kvm: host,+vmx).
   -c, --cpus N          CPU count (default 2).
   -M, --mem MIB         guest memory in MiB (default 256).
+      --ips N           Bochs: emulated instructions per emulated second
+                        (default 100000000); the guest's TSC and timers follow it.
 
 Serial (COM1):
   -s, --serial FILE     write the serial log to FILE (default: WORKDIR/serial.log).
@@ -99,7 +101,7 @@ say() { [ "$quiet" = 1 ] || echo "$prog: $*" >&2; }
 
 # ---- options --------------------------------------------------------------
 emu=bochs model="" cpus=2 mem=256 serial="" serial_mode=socket live=0 key=1
-nic=0 fwds=() mac=52:54:00:12:34:56 timeout=300 grace=20 workdir="" stamps=""
+ips=100000000 nic=0 fwds=() mac=52:54:00:12:34:56 timeout=300 grace=20 workdir="" stamps=""
 bochs_lines=() qemu_args=() dry=0 quiet=0 esp=""
 
 need() { [ $# -ge 2 ] || die "option $1 needs a value (see --help)"; }
@@ -109,6 +111,7 @@ while [ $# -gt 0 ]; do
     -m | --model) need "$@"; model=$2; shift ;;
     -c | --cpus) need "$@"; cpus=$2; shift ;;
     -M | --mem) need "$@"; mem=$2; shift ;;
+    --ips) need "$@"; ips=$2; shift ;;
     -s | --serial) need "$@"; serial=$2; shift ;;
     --serial-mode) need "$@"; serial_mode=$2; shift ;;
     -l | --live) live=1 ;;
@@ -139,6 +142,7 @@ esp=$(cd "$esp" && pwd)
 isnum() { [[ "$1" =~ ^[0-9]+$ ]]; }
 isnum "$cpus" && [ "$cpus" -ge 1 ] || die "--cpus wants a positive number, not '$cpus'"
 isnum "$mem" && [ "$mem" -ge 64 ] || die "--mem wants MiB >= 64, not '$mem'"
+isnum "$ips" && [ "$ips" -ge 1000000 ] || die "--ips wants a number >= 1000000, not '$ips'"
 isnum "$timeout" || die "--timeout wants seconds, not '$timeout'"
 isnum "$grace" || die "--grace wants seconds, not '$grace'"
 case "$serial_mode" in socket | file) ;; *) die "--serial-mode is socket or file" ;; esac
@@ -220,7 +224,7 @@ if [ "$emu" = bochs ]; then
         echo "memory: guest=$mem, host=$mem"
         echo "romimage: file=$BOCHS_OVMF"
         echo "vgaromimage: file=$BOCHS_VGABIOS"
-        echo "cpu: model=$model, count=$cpus, ips=100000000"
+        echo "cpu: model=$model, count=$cpus, ips=$ips"
         # Emulated time follows emulated instructions: repeatable, and idle
         # guest time is skipped (so never bound a run with a guest timer).
         echo "clock: sync=none, time0=local"
@@ -298,7 +302,7 @@ elapsed() { awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }
 secs() { local e; e=$(elapsed); echo "${e%.*}"; }
 result_line() { tr -d '\r' <"$serial" 2>/dev/null | grep -a -o 'HVTEST-RESULT: .*' | head -50; }
 
-timed_out=0 killed_after_result=0 seen_at=""
+timed_out=0 killed_after_result=0 seen_at="" wedged=""
 stop_emu() {
     kill -TERM "$emu_pid" 2>/dev/null
     for _ in $(seq 50); do
@@ -314,6 +318,13 @@ while kill -0 "$emu_pid" 2>/dev/null; do
     fi
     if [ -n "$seen_at" ] && [ $((now - seen_at)) -ge "$grace" ]; then
         killed_after_result=1
+        stop_emu
+        break
+    fi
+    # KVM stops a vCPU it cannot emulate but keeps QEMU alive: don't wait
+    # for the timeout (seen with KVM hosts that lack VMX, in OVMF's SEC).
+    if [ "$emu" = kvm ] && grep -q "KVM internal error" "$workdir/emu.out" 2>/dev/null; then
+        wedged="KVM internal error (see $workdir/emu.out)"
         stop_emu
         break
     fi
@@ -347,6 +358,8 @@ if [ -n "$fail_line" ]; then
     verdict=FAIL code=$EXIT_FAIL detail="${fail_line#HVTEST-RESULT: FAIL }; $how"
 elif [ -n "$pass_line" ]; then
     verdict=PASS code=$EXIT_PASS detail="$how"
+elif [ -n "$wedged" ]; then
+    verdict=ERROR code=$EXIT_ERROR detail=$wedged
 elif [ "$timed_out" = 1 ]; then
     verdict=TIMEOUT code=$EXIT_TIMEOUT detail="no result within ${timeout}s (killed)"
 else
