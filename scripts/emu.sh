@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# `test && test || die` is the intended idiom here (die exits), and cleanup()
+# runs from a trap: silence shellcheck's notes on both.
+# shellcheck disable=SC2015,SC2317
 # emu.sh: boot an EFI system partition (a host directory) in Bochs, QEMU/TCG
 # or QEMU/KVM, bounded by a timeout, and exit with the guest's result.
 # Run `scripts/emu.sh --help` for usage; docs/emulators.md has the details.
@@ -173,10 +176,10 @@ qemu | kvm)
 esac
 
 # ---- work directory ---------------------------------------------------------
-own_workdir=0
+own_workdir=0 made_workdir=0
 if [ -z "$workdir" ]; then
     workdir=$(mktemp -d /tmp/hvemu.XXXXXX) || die "mktemp failed"
-    own_workdir=1
+    own_workdir=1 made_workdir=1
 fi
 mkdir -p "$workdir" || die "cannot create $workdir"
 workdir=$(cd "$workdir" && pwd)
@@ -259,6 +262,7 @@ if [ "$emu" = bochs ]; then
     cmd=(bochs -q -f "$rc" -rc "$workdir/bochs.cmds")
 else
     cp "$QEMU_VARS" "$workdir/OVMF_VARS_4M.fd" || die "cannot copy $QEMU_VARS"
+    # shellcheck disable=SC2054  # the commas belong to QEMU's option syntax
     cmd=(qemu-system-x86_64 -machine pc -m "$mem" -smp "$cpus" -cpu "$model"
         -accel "$([ "$emu" = kvm ] && echo kvm || echo tcg)"
         -drive "if=pflash,format=raw,readonly=on,file=$QEMU_CODE"
@@ -287,6 +291,7 @@ if [ "$dry" = 1 ]; then
     [ ! -f "$workdir/slirp.conf" ] || { echo "# $workdir/slirp.conf"; cat "$workdir/slirp.conf"; }
     printf '%q ' "${cmd[@]}"
     echo
+    [ "$made_workdir" = 0 ] || rm -rf "$workdir"
     exit 0
 fi
 
