@@ -6,8 +6,10 @@
  *   4. reserve one region (EfiReservedMemoryType, `memory` MiB, 2 MiB
  *      aligned) that the OS will never reclaim, and place in it the boot
  *      info and the core image (carried inside hv.efi, see core_blob.S);
- *   5. call the core on the BSP, then return to the firmware (or chain-load
- *      `chain`).
+ *   5. call the core on the BSP to set up (CORE_OP_INIT), then on every AP
+ *      through EFI MP services and last on the BSP to launch (CORE_OP_LAUNCH):
+ *      each call returns as a guest of the hypervisor, so the firmware runs on;
+ *      then return to the firmware (or chain-load `chain`).
  * A refusal returns an error status and leaves the machine as it was, so
  * the firmware simply boots on without a hypervisor.
  */
@@ -29,7 +31,7 @@
 
 extern const uint8_t core_blob[], core_blob_end[];
 
-typedef uint64_t (*core_entry_fn)(struct boot_info *bi);
+typedef uint64_t (*core_entry_fn)(struct boot_info *bi, uint64_t op);
 
 static EFI_GUID acpi20_guid = {
     0x8868e871, 0xe4f1, 0x11d3, {0xbc, 0x22, 0x00, 0x80, 0xc7, 0x3c, 0x88, 0x81}};
@@ -203,6 +205,62 @@ static EFI_STATUS fill_memory_map(struct boot_info *bi)
     return EFI_SUCCESS;
 }
 
+struct launch_ctx {
+    core_entry_fn core;
+    struct boot_info *bi;
+    EFI_MP_SERVICES_PROTOCOL *mp;
+    volatile uint64_t status[BI_MAX_CPUS]; /* core status + 1; 0 = did not run */
+};
+
+/* Runs on each AP (MP services): enter the core, come back as its guest. */
+static VOID EFIAPI ap_launch(VOID *arg)
+{
+    struct launch_ctx *c = arg;
+    UINTN me = BI_MAX_CPUS;
+    c->mp->WhoAmI(c->mp, &me);
+    uint64_t s = c->core(c->bi, CORE_OP_LAUNCH);
+    if (me < BI_MAX_CPUS)
+        c->status[me] = s + 1;
+}
+
+/*
+ * Blue-pills every CPU: the APs one at a time through StartupAllAPs (single
+ * threaded, so the log reads in order and a failure names its CPU), then the
+ * BSP, which comes back here as a guest.  An AP that fails stays outside the
+ * hypervisor (the core logged why); a BSP failure is a refusal.
+ */
+static EFI_STATUS launch_all(core_entry_fn core, struct boot_info *bi)
+{
+    static struct launch_ctx ctx;
+    ctx.core = core;
+    ctx.bi = bi;
+    if (bi->ncpus > 1 && BS->LocateProtocol(&mp_guid, NULL, (void **)&ctx.mp) == EFI_SUCCESS) {
+        EFI_STATUS s = ctx.mp->StartupAllAPs(ctx.mp, ap_launch, TRUE, NULL, 0, &ctx, NULL);
+        if (EFI_ERROR(s))
+            log_error("StartupAllAPs: status 0x%llx", (unsigned long long)s);
+        for (uint32_t i = 0; i < bi->ncpus; i++) {
+            if (i == bi->bsp || !(bi->cpus[i].flags & BI_CPU_ENABLED))
+                continue;
+            if (ctx.status[i] == CORE_OK + 1)
+                log_info("CPU %u (APIC %u) runs as a guest", i, bi->cpus[i].apic_id);
+            else
+                log_error("CPU %u (APIC %u) not taken: %s", i, bi->cpus[i].apic_id,
+                          ctx.status[i] ? core_status_name(ctx.status[i] - 1) : "did not run");
+        }
+    }
+    uint32_t taken = 1;
+    for (uint32_t i = 0; i < bi->ncpus; i++)
+        taken += ctx.status[i] == CORE_OK + 1;
+    /* From here on the boot info is in memory the guest cannot see: no more bi->. */
+    uint64_t s = core(bi, CORE_OP_LAUNCH);
+    if (s != CORE_OK) {
+        log_error("BSP launch failed: %s", core_status_name(s));
+        return EFI_LOAD_ERROR;
+    }
+    log_info("BSP runs as a guest; the hypervisor owns %u CPU(s)", taken);
+    return EFI_SUCCESS;
+}
+
 static EFI_STATUS start_core(EFI_HANDLE image, struct hv_config *cfg)
 {
     size_t blob_len = (size_t)(core_blob_end - core_blob);
@@ -269,14 +327,17 @@ static EFI_STATUS start_core(EFI_HANDLE image, struct hv_config *cfg)
              (unsigned long long)base, (unsigned long long)(base + region_bytes - 1),
              (unsigned long long)(image_bytes >> 10), bi->ncpus);
 
-    uint64_t status = ((core_entry_fn)(uintptr_t)entry)(bi);
+    core_entry_fn core = (core_entry_fn)(uintptr_t)entry;
+    uint64_t status = core(bi, CORE_OP_INIT);
     log_info("core returned to loader: %s", core_status_name(status));
     (void)image;
     /*
      * The region stays reserved even on failure: the core may have left
      * live CPU state there (the TSS that TR still points to).
      */
-    return status == CORE_OK ? EFI_SUCCESS : EFI_LOAD_ERROR;
+    if (status != CORE_OK)
+        return EFI_LOAD_ERROR;
+    return launch_all(core, bi);
 }
 
 /* SysV ABI: gnu-efi's crt0 calls efi_main(image, systab) in %rdi/%rsi. */

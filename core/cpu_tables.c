@@ -96,6 +96,9 @@ void cpu_load_tables(struct cpu *c)
                      :
                      : "r"((uint32_t)GDT_DATA), "r"(0u)
                      : "memory");
+    /* LTR faults on a busy TSS descriptor (SDM Vol. 3 8.2.2): this CPU's tables are
+     * loaded twice (core init on the BSP, then its VMX launch), so mark it available. */
+    c->gdt[3] &= ~(2ull << 40);
     __asm__ volatile("ltr %0" : : "r"((uint16_t)GDT_TSS));
     idt_load();
     wrmsr(0xc0000101, (uint64_t)(uintptr_t)c); /* IA32_GS_BASE: %gs:0 = this CPU */

@@ -7,6 +7,8 @@
     .section .text.entry, "ax"
     .globl core_start
 core_start:
+    cmpq $1, %rsi       /* CORE_OP_LAUNCH: vmx/vmx_entry.S, on the caller's stack */
+    je core_launch
     pushq %rbp
     pushq %rbx
     pushq %r12

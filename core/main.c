@@ -10,6 +10,7 @@
 #include "core_status.h"
 #include "log.h"
 #include "net.h"
+#include "vmx.h"
 
 struct boot_info *g_bi;
 struct page_pool g_pages;
@@ -19,6 +20,7 @@ struct page_pool g_pages;
 extern char __image_start[], __image_end[];
 
 static struct cpu *bsp_cpu;
+struct cpu *g_cpus[BI_MAX_CPUS];
 
 uint64_t core_main(struct boot_info *bi);
 
@@ -49,11 +51,15 @@ uint64_t core_main(struct boot_info *bi)
     struct fw_state fw;
     fw_state_save(&fw);
 
-    bsp_cpu = page_alloc(&g_pages, (sizeof(struct cpu) + PAGE_SIZE - 1) / PAGE_SIZE);
-    if (!bsp_cpu || cpu_setup(bsp_cpu, bi->bsp)) {
-        fw_state_restore(&fw);
-        return CORE_ERR_NO_MEMORY;
+    /* Every CPU's tables now: the launches on the APs must not allocate. */
+    for (uint32_t i = 0; i < bi->ncpus; i++) {
+        g_cpus[i] = page_alloc(&g_pages, (sizeof(struct cpu) + PAGE_SIZE - 1) / PAGE_SIZE);
+        if (!g_cpus[i] || cpu_setup(g_cpus[i], i)) {
+            fw_state_restore(&fw);
+            return CORE_ERR_NO_MEMORY;
+        }
     }
+    bsp_cpu = g_cpus[bi->bsp];
     cpu_load_tables(bsp_cpu);
 
     uint64_t cr3 = paging_build(bi_mem_top(bi->mem, bi->nmem));
@@ -71,6 +77,13 @@ uint64_t core_main(struct boot_info *bi)
              (unsigned long long)cr3, idt_ok ? "passed" : "FAILED",
              (unsigned long long)(g_pages.npages - g_pages.used),
              (unsigned long long)g_pages.npages);
+
+    /* VMX (issue 3): controls, vCPUs, EPT; the launches follow from the loader. */
+    uint64_t vmx = idt_ok ? (uint64_t)vmx_init(bi, cr3) : CORE_ERR_SELF_TEST;
+    if (vmx) {
+        fw_state_restore(&fw);
+        return vmx;
+    }
 
     net_boot(bi); /* net/ (issue 4): dedicated NIC, lwIP; net_selftest serves here */
 

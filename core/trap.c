@@ -23,11 +23,14 @@ void trap_dispatch(struct trap_frame *f)
     switch (f->vector) {
     case 2:
         c->nmi_count++;
+        vmx_root_nmi(&f->rip);
         return;
     case 3:
         c->bp_count++;
         return;
     default:
+        if (extable_fixup(f))
+            return;
         break;
     }
     log_error("exception %llu error 0x%llx at rip 0x%llx cs 0x%llx rflags 0x%llx rsp 0x%llx",

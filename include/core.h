@@ -45,6 +45,7 @@ struct cpu {
     void *stack_top; /* main root-mode stack */
     volatile uint64_t nmi_count;
     volatile uint64_t bp_count;
+    struct vcpu *vcpu; /* vmx/: the vCPU this CPU runs (include/vmx.h) */
 };
 
 /* Firmware state saved on entry and restored before returning to the loader. */
@@ -63,6 +64,7 @@ struct trap_frame {
 };
 
 extern struct boot_info *g_bi;
+extern struct cpu *g_cpus[BI_MAX_CPUS]; /* index = position in boot_info.cpus */
 extern struct page_pool g_pages;
 
 /* cpu_tables.c */
@@ -77,6 +79,10 @@ void fw_state_restore(const struct fw_state *s);
 
 /* paging.c: the core's identity map of every physical address up to top. */
 uint64_t paging_build(uint64_t top);
+
+/* vmx/: root-mode NMI (kicks) and #GP fixups of the safe MSR/XSETBV helpers */
+void vmx_root_nmi(uint64_t *rip);
+bool extable_fixup(struct trap_frame *f);
 
 /* trap.c */
 void trap_dispatch(struct trap_frame *f);

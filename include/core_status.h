@@ -8,6 +8,11 @@
 #define CORE_ERR_BOOT_INFO 1 /* loader and core disagree on the boot info */
 #define CORE_ERR_NO_MEMORY 2 /* the reserved region is too small */
 #define CORE_ERR_SELF_TEST 3 /* the core's own tables did not work */
+#define CORE_ERR_VMX       4 /* VT-x refused (named on the log) or a launch failed */
+
+/* Second argument of core_start: what the call is for. */
+#define CORE_OP_INIT   0 /* BSP, once: set everything up, return to the loader */
+#define CORE_OP_LAUNCH 1 /* every CPU: return to the loader as a guest (vmx/) */
 
 static inline const char *core_status_name(unsigned long long s)
 {
@@ -20,6 +25,8 @@ static inline const char *core_status_name(unsigned long long s)
         return "reserved region too small";
     case CORE_ERR_SELF_TEST:
         return "self-test failed";
+    case CORE_ERR_VMX:
+        return "VT-x refused or launch failed";
     default:
         return "unknown error";
     }

@@ -123,10 +123,13 @@ static inline void cli(void)
     __asm__ volatile("cli" ::: "memory");
 }
 
+#ifndef HV_CPU_RELAX_DEFINED /* also in spinlock.h */
+#define HV_CPU_RELAX_DEFINED
 static inline void cpu_relax(void)
 {
     __asm__ volatile("pause" ::: "memory");
 }
+#endif
 
 #define RFLAGS_IF  (1ull << 9)
 #define CR4_VMXE   (1ull << 13)

@@ -15,6 +15,16 @@ VMX_CAPS_EFI_OBJS := $(VMX_CAPS_SRCS:%.c=$(B)/efi/%.o)
 
 ALL_TARGETS += $(VMX_PURE_CORE_OBJS) $(VMX_CAPS_EFI_OBJS)
 
+# The VMX core (issue 3): launch on every CPU, exit handlers, INIT/SIPI, kicks.
+VMX_CORE_SRCS := vmx/launch.c vmx/exit.c vmx/events.c vmx/apic.c vmx/guest.c vmx/gwalk.c \
+	vmx/insn.c vmx/exit_cpuid.c vmx/exit_msr.c vmx/exit_cr.c vmx/exit_xsetbv.c vmx/exit_io.c \
+	vmx/exit_ept.c vmx/exit_vmcall.c vmx/vmx_entry.S
+VMX_CORE_OBJS := $(VMX_PURE_CORE_OBJS) \
+	$(addprefix $(B)/core/,$(patsubst %.S,%.o,$(VMX_CORE_SRCS:.c=.o)))
+CORE_OBJS += $(VMX_CORE_OBJS)
+# core.mk names its prerequisites before this fragment is read.
+$(CORE_ELF): $(VMX_CORE_OBJS)
+
 UNIT_TESTS += vmx_caps
 vmx_caps_SRCS := test/unit/test_vmx_caps.c vmx/caps.c
 UNIT_TESTS += vmx_controls

@@ -1,0 +1,230 @@
+/*
+ * apic.c - the guest's interprocessor interrupts.  INIT and SIPI belong to
+ * the hypervisor (a hardware INIT must never reach a core in VMX non-root:
+ * it would exit, stay pending on Bochs 2.7, and on real boards do worse), and
+ * guest NMI IPIs are counted in software so that a kick NMI can never swallow
+ * one.  Every other IPI goes to the hardware unchanged.
+ *
+ * Interception:
+ *   - x2APIC: WRMSR to the ICR (MSR 0x830) exits through the MSR bitmap;
+ *   - xAPIC: the APIC page (IA32_APIC_BASE) is read-only in EPT, so reads go
+ *     straight to the hardware and every write exits as an EPT violation; the
+ *     faulting store is decoded (insn.c) and performed by us.  Chosen over the
+ *     APIC-access page because "virtualize APIC accesses" without APIC-register
+ *     virtualization still exits on reads too and gives no written value,
+ *     while EPT write protection works on every model Bochs offers.
+ * Delivery (events.c does the receiving side): INIT marks the target, which
+ * parks in root mode in wait-for-SIPI; a SIPI to a target that had an INIT
+ * starts it in real mode at vector << 12 (unrestricted guest); SIPIs to a
+ * running target are ignored, as by hardware, so Linux's INIT-SIPI-SIPI with
+ * or without delays and repeated SIPIs start a CPU exactly once.
+ */
+#include "core.h"
+#include "log.h"
+#include "vmx.h"
+#include "vmx_insn.h"
+#include "vmx_int.h"
+#include "insn.h"
+
+#define APIC_ICR_LO 0x300
+#define APIC_ICR_HI 0x310
+#define APIC_LDR    0x0d0
+#define APIC_DFR    0x0e0
+#define ICR_BUSY    (1u << 12)
+
+#define DM_NMI  4u
+#define DM_INIT 5u
+#define DM_SIPI 6u
+
+bool guest_decode_store(struct vcpu *v, struct insn_store *s);
+
+static volatile uint32_t *apic_reg(unsigned off)
+{
+    return (volatile uint32_t *)(uintptr_t)(g_vmx.apic_base + off);
+}
+
+static bool x2apic_mode(void)
+{
+    return rdmsr(MSR_IA32_APIC_BASE) & (1ull << 10);
+}
+
+void apic_send_nmi(uint32_t apic_id)
+{
+    const uint32_t low = (DM_NMI << 8) | (1u << 14); /* NMI, physical, assert */
+    if (x2apic_mode()) {
+        wrmsr(MSR_X2APIC_ICR, ((uint64_t)apic_id << 32) | low);
+        return;
+    }
+    /* The guest may be between its own ICR-high and ICR-low writes: keep its high half. */
+    while (*apic_reg(APIC_ICR_LO) & ICR_BUSY)
+        cpu_relax();
+    uint32_t hi = *apic_reg(APIC_ICR_HI);
+    *apic_reg(APIC_ICR_HI) = apic_id << 24;
+    *apic_reg(APIC_ICR_LO) = low;
+    *apic_reg(APIC_ICR_HI) = hi;
+}
+
+static bool targets(struct vcpu *self, struct vcpu *t, uint32_t low, uint32_t dest, bool x2)
+{
+    switch ((low >> 18) & 3) {
+    case 1:
+        return t == self;
+    case 2:
+        return true;
+    case 3:
+        return t != self;
+    }
+    uint32_t bcast = x2 ? 0xffffffffu : 0xffu;
+    if (dest == bcast)
+        return true;
+    if (!(low & (1u << 11))) /* physical destination */
+        return (x2 ? t->apic_id : (t->apic_id & 0xff)) == dest;
+    if (x2) /* x2APIC logical ID: cluster = id[31:4], bit = 1 << id[3:0] (SDM 11.12.10.2) */
+        return (dest >> 16) == (t->apic_id >> 4) && (dest & (1u << (t->apic_id & 15)));
+    uint32_t ldr = t->xapic_ldr >> 24;
+    if ((t->xapic_dfr >> 28) == 0xf) /* flat model */
+        return (ldr & dest) != 0;
+    return (ldr >> 4) == (dest >> 4) && (ldr & dest & 0xf); /* cluster model */
+}
+
+static void deliver_init(struct vcpu *t)
+{
+    spin_lock(&t->lock);
+    t->init_pending = 1;
+    t->pending_sipi = 0;
+    spin_unlock(&t->lock);
+    kick(t, false);
+}
+
+static void deliver_sipi(struct vcpu *t, uint32_t vector)
+{
+    spin_lock(&t->lock);
+    if (t->init_pending || t->state == VCPU_WAIT_SIPI) {
+        t->pending_sipi = 1;
+        t->sipi_vector = vector;
+    }
+    spin_unlock(&t->lock);
+    kick(t, false);
+}
+
+void apic_icr_write(struct vcpu *v, uint32_t low, uint32_t dest, bool x2)
+{
+    unsigned dm = (low >> 8) & 7;
+    if (dm != DM_NMI && dm != DM_INIT && dm != DM_SIPI) {
+        if (x2)
+            wrmsr(MSR_X2APIC_ICR, ((uint64_t)dest << 32) | low);
+        else
+            *apic_reg(APIC_ICR_LO) = low; /* ICR high already holds the guest's value */
+        return;
+    }
+    /* INIT level de-assert (level 0, trigger level): a no-op since the Pentium 4. */
+    if (dm == DM_INIT && !(low & (1u << 14)) && (low & (1u << 15)))
+        return;
+    for (unsigned i = 0; i < g_vmx.ncpus; i++) {
+        struct vcpu *t = g_vmx.vcpus[i];
+        if (!t || t->state == VCPU_OFF || !targets(v, t, low, dest, x2))
+            continue;
+        if (dm == DM_INIT) {
+            deliver_init(t);
+        } else if (dm == DM_SIPI) {
+            t->stats.sipis++;
+            deliver_sipi(t, low & 0xff);
+        } else {
+            __atomic_add_fetch(&t->nmi_pending, 1, __ATOMIC_SEQ_CST);
+            if (t != v)
+                kick(t, false);
+        }
+    }
+}
+
+bool apic_mmio_write(struct vcpu *v, uint64_t gpa)
+{
+    struct insn_store s;
+    if (!guest_decode_store(v, &s))
+        return false;
+    unsigned off = (unsigned)(gpa & 0xffc);
+    uint32_t val = (uint32_t)insn_store_value(&s, s.src == INSN_SRC_REG ? vcpu_gpr(v->regs, s.reg)
+                                                                        : 0);
+    if (s.xchg)
+        vcpu_set_gpr(v->regs, s.reg, *apic_reg(off));
+    switch (off) {
+    case APIC_ICR_LO:
+        apic_icr_write(v, val, *apic_reg(APIC_ICR_HI) >> 24, false);
+        break;
+    case APIC_LDR:
+        v->xapic_ldr = val;
+        *apic_reg(off) = val;
+        break;
+    case APIC_DFR:
+        v->xapic_dfr = val;
+        *apic_reg(off) = val;
+        break;
+    default:
+        *apic_reg(off) = val;
+    }
+    vmwrite(VMCS_GUEST_RIP, vmread(VMCS_GUEST_RIP) + s.len);
+    return true;
+}
+
+/*
+ * The state after INIT followed by a SIPI with `vector` (SDM Vol. 3 9.1.1,
+ * Table 9-1; 9.4.4): real mode, CS = vector << 8 with base vector << 12, IP 0,
+ * caches "disabled" as after INIT (CR0 = 0x60000010 in the shadow).
+ */
+void vcpu_start_at_sipi(struct vcpu *v, uint32_t vector)
+{
+    uint64_t cr0 = 0x60000010ull;
+    vmwrite(VMCS_CR0_READ_SHADOW, cr0);
+    vmwrite(VMCS_GUEST_CR0, vmx_guest_cr0(cr0));
+    vmwrite(VMCS_CR4_READ_SHADOW, 0);
+    vmwrite(VMCS_GUEST_CR4, vmx_guest_cr4(0));
+    vmwrite(VMCS_GUEST_CR3, 0);
+    vmwrite(VMCS_GUEST_DR7, 0x400);
+    vmwrite(VMCS_GUEST_EFER, 0);
+    vmwrite(VMCS_ENTRY_CTLS, vmread(VMCS_ENTRY_CTLS) & ~(uint64_t)ENTRY_IA32E_GUEST);
+
+    static const uint32_t data_segs[][4] = {
+        {VMCS_GUEST_DS_SEL, VMCS_GUEST_DS_BASE, VMCS_GUEST_DS_LIMIT, VMCS_GUEST_DS_AR},
+        {VMCS_GUEST_ES_SEL, VMCS_GUEST_ES_BASE, VMCS_GUEST_ES_LIMIT, VMCS_GUEST_ES_AR},
+        {VMCS_GUEST_FS_SEL, VMCS_GUEST_FS_BASE, VMCS_GUEST_FS_LIMIT, VMCS_GUEST_FS_AR},
+        {VMCS_GUEST_GS_SEL, VMCS_GUEST_GS_BASE, VMCS_GUEST_GS_LIMIT, VMCS_GUEST_GS_AR},
+        {VMCS_GUEST_SS_SEL, VMCS_GUEST_SS_BASE, VMCS_GUEST_SS_LIMIT, VMCS_GUEST_SS_AR},
+    };
+    for (unsigned i = 0; i < 5; i++) {
+        vmwrite(data_segs[i][0], 0);
+        vmwrite(data_segs[i][1], 0);
+        vmwrite(data_segs[i][2], 0xffff);
+        vmwrite(data_segs[i][3], 0x93); /* present, read/write, accessed */
+    }
+    vmwrite(VMCS_GUEST_CS_SEL, (vector & 0xff) << 8);
+    vmwrite(VMCS_GUEST_CS_BASE, (uint64_t)(vector & 0xff) << 12);
+    vmwrite(VMCS_GUEST_CS_LIMIT, 0xffff);
+    vmwrite(VMCS_GUEST_CS_AR, 0x9b); /* present, execute/read, accessed */
+    vmwrite(VMCS_GUEST_TR_SEL, 0);
+    vmwrite(VMCS_GUEST_TR_BASE, 0);
+    vmwrite(VMCS_GUEST_TR_LIMIT, 0xffff);
+    vmwrite(VMCS_GUEST_TR_AR, 0x8b); /* busy TSS: VM entry needs a usable TR (26.3.1.2) */
+    vmwrite(VMCS_GUEST_LDTR_SEL, 0);
+    vmwrite(VMCS_GUEST_LDTR_BASE, 0);
+    vmwrite(VMCS_GUEST_LDTR_LIMIT, 0xffff);
+    vmwrite(VMCS_GUEST_LDTR_AR, VMX_AR_UNUSABLE);
+    vmwrite(VMCS_GUEST_GDTR_BASE, 0);
+    vmwrite(VMCS_GUEST_GDTR_LIMIT, 0xffff);
+    vmwrite(VMCS_GUEST_IDTR_BASE, 0);
+    vmwrite(VMCS_GUEST_IDTR_LIMIT, 0xffff);
+    vmwrite(VMCS_GUEST_RIP, 0);
+    vmwrite(VMCS_GUEST_RSP, 0);
+    vmwrite(VMCS_GUEST_RFLAGS, 0x2);
+    vmwrite(VMCS_GUEST_INTERRUPTIBILITY, 0);
+    vmwrite(VMCS_GUEST_ACTIVITY_STATE, VMX_ACTIVITY_ACTIVE);
+    vmwrite(VMCS_GUEST_PENDING_DBG, 0);
+    vmwrite(VMCS_ENTRY_INTR_INFO, 0);
+
+    struct guest_regs *r = v->regs;
+    uint32_t a, b, c, d;
+    cpuid(1, 0, &a, &b, &c, &d);
+    *r = (struct guest_regs){0};
+    r->rdx = a; /* EDX = processor signature after INIT (Table 9-1) */
+    /* A new address space for this VPID (SDM 30.3.3.3 INVVPID). */
+    invvpid(INVVPID_SINGLE_CONTEXT, (uint16_t)(v->index + 1), 0);
+}

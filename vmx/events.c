@@ -1,0 +1,215 @@
+/*
+ * events.c - everything between an exit handler and the next VM entry, and
+ * the ways other cores reach a vCPU:
+ *   - kick(): request word + NMI IPI (NMI exiting is on, so the target
+ *     leaves guest mode; in root mode the NMI arms a zero VMX-preemption
+ *     timer so the next entry exits at once, SDM 26.7.4 / 27.5.1);
+ *   - the per-vCPU job queue, drained before every entry;
+ *   - software INIT / SIPI (apic.c queues them): a vCPU after INIT waits in
+ *     root mode, serving jobs, until a SIPI starts it in real mode;
+ *   - guest NMIs owed to the guest (virtual NMIs, NMI-window exiting, SDM
+ *     25.6.1 / 26.7.6): injected when the guest does not block NMIs, none
+ *     lost, none doubled;
+ *   - the VMX-preemption timer, reloaded with the poll interval each entry.
+ */
+#include "core.h"
+#include "log.h"
+#include "vmx.h"
+#include "vmx_insn.h"
+#include "vmx_int.h"
+
+__attribute__((weak)) void service_poll(void)
+{
+}
+
+bool vcpu_queue_job(struct vcpu *v, vcpu_job_fn fn, void *arg)
+{
+    spin_lock(&v->job_lock);
+    bool ok = v->job_tail - v->job_head < VCPU_JOBS;
+    if (ok) {
+        v->jobs[v->job_tail % VCPU_JOBS] = (struct vcpu_job){fn, arg};
+        v->job_tail++;
+    }
+    spin_unlock(&v->job_lock);
+    if (ok)
+        kick(v, false);
+    return ok;
+}
+
+static void drain_jobs(struct vcpu *v)
+{
+    for (;;) {
+        spin_lock(&v->job_lock);
+        if (v->job_head == v->job_tail) {
+            spin_unlock(&v->job_lock);
+            return;
+        }
+        struct vcpu_job j = v->jobs[v->job_head % VCPU_JOBS];
+        v->job_head++;
+        spin_unlock(&v->job_lock);
+        j.fn(v, j.arg);
+    }
+}
+
+void kick(struct vcpu *v, bool wait)
+{
+    struct vcpu *self = this_vcpu();
+    __atomic_or_fetch(&v->requests, VCPU_REQ_KICK, __ATOMIC_SEQ_CST);
+    if (v == self)
+        return; /* already in root mode: seen before the next entry */
+    uint64_t seq = __atomic_add_fetch(&v->kick_seq, 1, __ATOMIC_SEQ_CST);
+    if (self)
+        self->stats.kicks_sent++;
+    apic_send_nmi(v->apic_id);
+    if (!wait)
+        return;
+    /* Out of guest mode = it acknowledged this kick (or a later one), or it is
+     * parked in root mode (wait-for-SIPI, halted) and serves requests there. */
+    while (__atomic_load_n(&v->kick_ack, __ATOMIC_ACQUIRE) < seq &&
+           v->state == VCPU_RUNNING)
+        cpu_relax();
+}
+
+/*
+ * An NMI taken in root mode (trap.c): if this CPU runs a vCPU, make its next
+ * entry exit at once (a zero VMX-preemption timer exits before any guest
+ * instruction, SDM 26.7.4), so a kick that raced with our last look at the
+ * request word is not slept through.  An NMI that woke the idle HLT moves
+ * RIP past it so the waiter re-checks its state (no lost wake-up).
+ */
+void vmx_root_nmi(uint64_t *rip)
+{
+    extern char vmx_idle_check[], vmx_idle_hlt[];
+    struct cpu *c;
+    __asm__ volatile("mov %%gs:0, %0" : "=r"(c));
+    if (!c || !c->vcpu || c->vcpu->state == VCPU_OFF)
+        return;
+    vmwrite(VMCS_PREEMPT_TIMER_VALUE, 0);
+    if (*rip >= (uint64_t)(uintptr_t)vmx_idle_check && *rip <= (uint64_t)(uintptr_t)vmx_idle_hlt)
+        *rip = (uint64_t)(uintptr_t)vmx_idle_hlt + 1;
+}
+
+/*
+ * Root-mode wait for a kick, IF=0: only an NMI ends the HLT.  The look at
+ * the request word and the HLT form one range that vmx_root_nmi recognises:
+ * an NMI anywhere in it resumes after the HLT, so a kick that lands between
+ * the look and the HLT is never slept through.
+ */
+__attribute__((noinline)) void vmx_idle_wait(struct vcpu *v)
+{
+    __asm__ volatile(".globl vmx_idle_check, vmx_idle_hlt\n"
+                     "vmx_idle_check:\n\t"
+                     "movl (%0), %%eax\n\t"
+                     "testl %%eax, %%eax\n\t"
+                     "jnz 1f\n"
+                     "vmx_idle_hlt:\n\t"
+                     "hlt\n"
+                     "1:"
+                     :
+                     : "r"(&v->requests)
+                     : "rax", "memory", "cc");
+}
+
+static void inject_pending_nmi(struct vcpu *v)
+{
+    if (!__atomic_load_n(&v->nmi_pending, __ATOMIC_ACQUIRE)) {
+        vmx_set_proc_ctls(v, 0, PROC_NMI_WINDOW);
+        return;
+    }
+    uint64_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
+    bool blocked = intr & (VMX_INTERRUPTIBILITY_NMI | VMX_INTERRUPTIBILITY_MOV_SS |
+                           VMX_INTERRUPTIBILITY_STI);
+    bool busy = vmread(VMCS_ENTRY_INTR_INFO) & INTR_INFO_VALID;
+    if (blocked || busy) {
+        /* NMI-window exiting: an exit as soon as the guest can take it (SDM 26.7.6). */
+        vmx_set_proc_ctls(v, PROC_NMI_WINDOW, 0);
+        return;
+    }
+    __atomic_sub_fetch(&v->nmi_pending, 1, __ATOMIC_SEQ_CST);
+    v->stats.guest_nmis_injected++;
+    vmwrite(VMCS_ENTRY_INTR_INFO, INTR_INFO_VALID | INTR_TYPE_NMI | 2);
+    /* An NMI wakes a halted CPU (SDM 26.6.x: activity state after injection). */
+    if (vmread(VMCS_GUEST_ACTIVITY_STATE) == VMX_ACTIVITY_HLT)
+        vmwrite(VMCS_GUEST_ACTIVITY_STATE, VMX_ACTIVITY_ACTIVE);
+    vmx_set_proc_ctls(v, v->nmi_pending ? PROC_NMI_WINDOW : 0,
+                      v->nmi_pending ? 0 : PROC_NMI_WINDOW);
+}
+
+void exit_nmi_window(struct vcpu *v)
+{
+    vmx_set_proc_ctls(v, 0, PROC_NMI_WINDOW);
+    /* inject_pending_nmi (before entry) does the work. */
+}
+
+/*
+ * An NMI exit (NMI exiting, SDM 25.6.1): ours when a kick is outstanding
+ * (request word or an unacknowledged kick sequence); otherwise it came from
+ * outside (watchdog, chipset) and belongs to the guest, which gets it as a
+ * virtual NMI.  Guest NMI IPIs never come this way: apic.c counts them in
+ * software.  Exceptions only exit when someone (later: KVMI) sets the
+ * exception bitmap: re-inject them unchanged for now.
+ */
+void exit_nmi(struct vcpu *v, uint32_t info)
+{
+    if ((info & (7u << 8)) == INTR_TYPE_NMI) {
+        if (__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) ||
+            __atomic_load_n(&v->kick_seq, __ATOMIC_ACQUIRE) != v->kick_ack) {
+            v->stats.kicks_received++;
+        } else {
+            __atomic_add_fetch(&v->nmi_pending, 1, __ATOMIC_SEQ_CST);
+            v->stats.hw_nmis_reinjected++;
+        }
+        return;
+    }
+    uint32_t e = info & ~(INTR_INFO_NMI_UNBLOCK | (1u << 12));
+    vmwrite(VMCS_ENTRY_INTR_INFO, e);
+    if (info & INTR_INFO_ERRCODE)
+        vmwrite(VMCS_ENTRY_EXCEPTION_ERRCODE, vmread(VMCS_EXIT_INTR_ERRCODE));
+    if ((info & (7u << 8)) >= INTR_TYPE_SW_INTR)
+        vmwrite(VMCS_ENTRY_INSTR_LEN, vmread(VMCS_EXIT_INSTR_LEN));
+}
+
+/* Requests other cores left in the request word; false when the vCPU must not enter. */
+static void serve_requests(struct vcpu *v)
+{
+    uint64_t seq = __atomic_load_n(&v->kick_seq, __ATOMIC_ACQUIRE);
+    uint32_t req = __atomic_exchange_n(&v->requests, 0, __ATOMIC_SEQ_CST);
+    spin_lock(&v->lock);
+    if (v->init_pending) {
+        /* INIT (SDM Vol. 3 9.1, 11.6.1): the CPU waits for a SIPI; owed NMIs are dropped. */
+        v->init_pending = 0;
+        v->state = VCPU_WAIT_SIPI;
+        v->nmi_pending = 0;
+        v->stats.inits++;
+    }
+    spin_unlock(&v->lock);
+    if (req & VCPU_REQ_STATS)
+        vmx_print_stats(v);
+    if (req & VCPU_REQ_INVEPT)
+        invept(INVEPT_SINGLE_CONTEXT, g_vmx.eptp);
+    drain_jobs(v);
+    if (req || seq != v->kick_ack)
+        __atomic_store_n(&v->kick_ack, seq, __ATOMIC_RELEASE);
+}
+
+void vmx_before_entry(struct vcpu *v)
+{
+    /* Timer first, requests second: an NMI after our look zeroes the timer. */
+    vmwrite(VMCS_PREEMPT_TIMER_VALUE, v->preempt_ticks);
+    serve_requests(v);
+    while (v->state == VCPU_WAIT_SIPI) {
+        spin_lock(&v->lock);
+        if (v->pending_sipi) {
+            uint32_t vec = v->sipi_vector;
+            v->pending_sipi = 0;
+            v->state = VCPU_RUNNING;
+            spin_unlock(&v->lock);
+            vcpu_start_at_sipi(v, vec);
+            break;
+        }
+        spin_unlock(&v->lock);
+        vmx_idle_wait(v);
+        serve_requests(v);
+    }
+    inject_pending_nmi(v);
+}

@@ -1,0 +1,103 @@
+/*
+ * exit_cr.c - control-register access exits (SDM 26.1.3; qualification in
+ * 28.2.1, Table 28-3).  CR0/CR4 writes exit only when they touch a bit we
+ * own (guest/host mask = the VMX fixed bits, CR4.VMXE among them); the guest
+ * reads its own value from the read shadow, so CR4.VMXE is never seen set.
+ * CR3 exits only when the CPU cannot clear CR3-load/store exiting.
+ */
+#include "core.h"
+#include "log.h"
+#include "vmx.h"
+#include "vmx_insn.h"
+#include "vmx_int.h"
+
+#define EFER_LME (1ull << 8)
+#define EFER_LMA (1ull << 10)
+
+/* Toggling CR0.PG with EFER.LME set enters or leaves IA-32e mode (SDM Vol. 3 10.8.5); the
+ * CPU does this itself for guest writes that do not exit, we do it for those that do. */
+static void update_lma(uint64_t old_cr0, uint64_t new_cr0)
+{
+    if (!((old_cr0 ^ new_cr0) & CR0_PG))
+        return;
+    uint64_t efer = vmread(VMCS_GUEST_EFER);
+    uint32_t entry = (uint32_t)vmread(VMCS_ENTRY_CTLS);
+    if ((new_cr0 & CR0_PG) && (efer & EFER_LME)) {
+        efer |= EFER_LMA;
+        entry |= ENTRY_IA32E_GUEST;
+    } else if (!(new_cr0 & CR0_PG)) {
+        efer &= ~EFER_LMA;
+        entry &= ~ENTRY_IA32E_GUEST;
+    }
+    vmwrite(VMCS_GUEST_EFER, efer);
+    vmwrite(VMCS_ENTRY_CTLS, entry);
+}
+
+static bool guest_write_cr0(struct vcpu *v, uint64_t val)
+{
+    (void)v;
+    if ((val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) ||
+        ((val & (1ull << 29)) && !(val & (1ull << 30)))) /* NW without CD */
+        return false;
+    uint64_t old = vmread(VMCS_CR0_READ_SHADOW);
+    vmwrite(VMCS_CR0_READ_SHADOW, val);
+    vmwrite(VMCS_GUEST_CR0, vmx_guest_cr0(val));
+    update_lma(old, val);
+    return true;
+}
+
+static bool guest_write_cr4(struct vcpu *v, uint64_t val)
+{
+    const struct vmx_cpu_facts *f = &g_vmx.facts;
+    /* VMX is hidden: setting VMXE faults as on a CPU without it; so do unsupported bits. */
+    if ((val & CR4_VMXE) || (val & ~f->cr4_fixed1 & ~CR4_VMXE))
+        return false;
+    vmwrite(VMCS_CR4_READ_SHADOW, val);
+    vmwrite(VMCS_GUEST_CR4, vmx_guest_cr4(val));
+    /* A real MOV to CR4 that changes paging bits flushes the TLB; do it for the guest. */
+    invvpid(INVVPID_SINGLE_CONTEXT, (uint16_t)(v->index + 1), 0);
+    return true;
+}
+
+void exit_cr(struct vcpu *v)
+{
+    uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
+    unsigned cr = q & 15, type = (q >> 4) & 3, gpr = (q >> 8) & 15;
+    bool ok = true;
+
+    switch (type) {
+    case 0: { /* MOV to CR */
+        uint64_t val = vcpu_gpr(v->regs, gpr);
+        if (cr == 0)
+            ok = guest_write_cr0(v, val);
+        else if (cr == 4)
+            ok = guest_write_cr4(v, val);
+        else if (cr == 3) {
+            vmwrite(VMCS_GUEST_CR3, val & ~(1ull << 63));
+            if (!(val & (1ull << 63)))
+                invvpid(INVVPID_SINGLE_CONTEXT, (uint16_t)(v->index + 1), 0);
+        } else
+            vmx_fatal(v, "MOV to CR8 exit (TPR shadowing is not used)");
+        break;
+    }
+    case 1: /* MOV from CR: only CR3 (and CR8) can exit */
+        if (cr == 3)
+            vcpu_set_gpr(v->regs, gpr, vmread(VMCS_GUEST_CR3));
+        else
+            vmx_fatal(v, "MOV from CR8 exit (TPR shadowing is not used)");
+        break;
+    case 2: /* CLTS */
+        ok = guest_write_cr0(v, vmread(VMCS_CR0_READ_SHADOW) & ~(1ull << 3));
+        break;
+    case 3: { /* LMSW: bits 3:0 only, and it cannot clear PE */
+        uint64_t src = (q >> 16) & 0xf, cur = vmread(VMCS_CR0_READ_SHADOW);
+        ok = guest_write_cr0(v, (cur & ~0xeull) | (src & 0xe) | ((cur | src) & 1));
+        break;
+    }
+    }
+    if (!ok) {
+        inject_gp(v);
+        return;
+    }
+    vmx_skip_insn(v);
+}

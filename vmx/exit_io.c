@@ -1,0 +1,65 @@
+/*
+ * exit_io.c - I/O instruction exits (I/O bitmaps, SDM 25.6.4; qualification
+ * 28.2.1, Table 28-5).  Only Bochs's shutdown port 0x8900 is intercepted:
+ * when the guest completes "Shutdown" there, every vCPU's statistics are
+ * printed before the write goes through and Bochs powers off.  Whatever else
+ * reaches here is performed for the guest unchanged.
+ */
+#include "core.h"
+#include "log.h"
+#include "vmx.h"
+#include "vmx_insn.h"
+#include "vmx_int.h"
+
+static const char shutdown_word[] = "Shutdown";
+
+static void note_shutdown_byte(struct vcpu *v, uint8_t ch)
+{
+    if (ch == (uint8_t)shutdown_word[v->shutdown_match])
+        v->shutdown_match++;
+    else
+        v->shutdown_match = ch == 'S' ? 1 : 0;
+    if (v->shutdown_match == sizeof(shutdown_word) - 1) {
+        v->shutdown_match = 0;
+        log_info("guest shutdown through port 0x%x: statistics follow", BOCHS_SHUTDOWN_PORT);
+        vmx_print_stats(NULL);
+    }
+}
+
+void exit_io(struct vcpu *v)
+{
+    uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
+    unsigned size = (unsigned)(q & 7) + 1, in = (q >> 3) & 1, string = (q >> 4) & 1;
+    uint16_t port = (uint16_t)(q >> 16);
+    struct guest_regs *r = v->regs;
+    if (string) {
+        log_warn("string I/O on port 0x%x not emulated; skipped", port);
+        vmx_skip_insn(v);
+        return;
+    }
+    if (in) {
+        uint64_t val;
+        if (size == 1)
+            val = inb(port);
+        else if (size == 2) {
+            uint16_t w;
+            __asm__ volatile("inw %1, %0" : "=a"(w) : "Nd"(port));
+            val = w;
+        } else
+            val = inl(port);
+        uint64_t mask = size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1;
+        /* A 32-bit IN zero-extends into RAX; narrower ones merge (SDM Vol. 1 3.4.1.1). */
+        r->rax = size == 4 ? val : (r->rax & ~mask) | (val & mask);
+    } else {
+        uint64_t val = r->rax;
+        if (port == BOCHS_SHUTDOWN_PORT && size == 1)
+            note_shutdown_byte(v, (uint8_t)val);
+        if (size == 1)
+            outb(port, (uint8_t)val);
+        else if (size == 2)
+            __asm__ volatile("outw %0, %1" : : "a"((uint16_t)val), "Nd"(port));
+        else
+            outl(port, (uint32_t)val);
+    }
+    vmx_skip_insn(v);
+}

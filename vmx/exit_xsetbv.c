@@ -1,0 +1,47 @@
+/*
+ * exit_xsetbv.c - XSETBV exits unconditionally (SDM 26.1.2).  The value is
+ * checked as the instruction would (SDM Vol. 1 13.3, Vol. 2 XSETBV): XCR0
+ * only, x87 always on, AVX needs SSE, the AVX-512 trio all or nothing and
+ * only with AVX, MPX's two bits together, nothing the processor does not
+ * support (CPUID.(0xD,0):EDX:EAX); then executed for the guest, where a
+ * residual #GP in root mode still becomes the guest's #GP.  The host never
+ * uses extended state, so sharing XCR0 is harmless.
+ */
+#include "core.h"
+#include "vmx.h"
+#include "vmx_insn.h"
+#include "vmx_int.h"
+
+#define X87    (1ull << 0)
+#define SSE    (1ull << 1)
+#define AVX    (1ull << 2)
+#define BNDREG (1ull << 3)
+#define BNDCSR (1ull << 4)
+#define AVX512 (7ull << 5)
+
+bool xcr0_valid(uint64_t v, uint64_t supported)
+{
+    if (!(v & X87) || (v & ~supported))
+        return false;
+    if ((v & AVX) && !(v & SSE))
+        return false;
+    if ((v & AVX512) && ((v & AVX512) != AVX512 || !(v & AVX)))
+        return false;
+    if (!!(v & BNDREG) != !!(v & BNDCSR))
+        return false;
+    return true;
+}
+
+void exit_xsetbv(struct vcpu *v)
+{
+    struct guest_regs *r = v->regs;
+    uint32_t a, b, c, d;
+    cpuid(0xd, 0, &a, &b, &c, &d);
+    uint64_t supported = ((uint64_t)d << 32) | a;
+    uint64_t val = (r->rdx << 32) | (uint32_t)r->rax;
+    if ((uint32_t)r->rcx != 0 || !xcr0_valid(val, supported) || safe_xsetbv(0, val)) {
+        inject_gp(v);
+        return;
+    }
+    vmx_skip_insn(v);
+}

@@ -1,0 +1,71 @@
+/*
+ * vmx_int.h - what the files of vmx/ share among themselves (internal):
+ * exit handlers, event injection, guest memory access, the VMCS dump.
+ */
+#ifndef HV_VMX_INT_H
+#define HV_VMX_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ept.h"
+#include "vmx.h"
+
+#define HOST_STACK_PAGES    4
+#define HV_MARKER_LEN       32
+#define BOCHS_SHUTDOWN_PORT 0x8900
+
+extern struct ept g_ept;
+extern const char hv_marker[HV_MARKER_LEN];
+extern uint8_t *g_marker_page;
+
+/* launch.c */
+void msr_bitmap_intercept(uint64_t *bitmap, uint32_t msr, bool read, bool write);
+void vmx_cr_masks(struct vcpu *v);
+uint64_t vmx_guest_cr0(uint64_t val);
+uint64_t vmx_guest_cr4(uint64_t val);
+
+/* exit.c */
+void vmx_skip_insn(struct vcpu *v);
+void vmx_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint32_t error);
+#define inject_gp(v) vmx_inject_exception(v, 13, true, 0)
+#define inject_ud(v) vmx_inject_exception(v, 6, false, 0)
+void vmx_set_proc_ctls(struct vcpu *v, uint32_t set, uint32_t clear);
+__attribute__((noreturn)) void vmx_fatal(struct vcpu *v, const char *why);
+void vmcs_dump(struct vcpu *v);
+const char *exit_reason_name(unsigned reason);
+void vmx_idle_wait(struct vcpu *v);
+
+/* The handlers, one family per file (exit_*.c); each advances RIP itself. */
+void exit_cpuid(struct vcpu *v);
+void exit_rdmsr(struct vcpu *v);
+void exit_wrmsr(struct vcpu *v);
+void exit_cr(struct vcpu *v);
+void exit_xsetbv(struct vcpu *v);
+void exit_io(struct vcpu *v);
+void exit_ept_violation(struct vcpu *v);
+void exit_ept_misconfig(struct vcpu *v);
+void exit_vmcall(struct vcpu *v);
+void exit_nmi(struct vcpu *v, uint32_t intr_info);
+void exit_nmi_window(struct vcpu *v);
+
+/* events.c: what happens between the exit handler and the next entry */
+void vmx_before_entry(struct vcpu *v);
+void vmx_root_nmi(uint64_t *rip);
+
+/* apic.c: guest ICR writes (INIT/SIPI/NMI are delivered in software) */
+void apic_icr_write(struct vcpu *v, uint32_t low, uint32_t dest, bool x2apic);
+bool apic_mmio_write(struct vcpu *v, uint64_t gpa);
+void apic_send_nmi(uint32_t apic_id);
+void vcpu_start_at_sipi(struct vcpu *v, uint32_t vector);
+
+/* guest.c: guest memory through the guest's paging */
+int guest_read_linear(struct vcpu *v, uint64_t gla, void *buf, unsigned len);
+bool gpa_hidden(uint64_t gpa);
+
+/* vmx_entry.S */
+int safe_rdmsr(uint32_t msr, uint64_t *out);
+int safe_wrmsr(uint32_t msr, uint64_t value);
+int safe_xsetbv(uint32_t xcr, uint64_t value);
+
+#endif
