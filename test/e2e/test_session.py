@@ -238,3 +238,70 @@ def test_handshake_reply_with_larger_struct(env):
     assert w.unpack_version(reply[16:]) == 1
     conn.close()
     env.dom = None
+
+
+# ---- fatal paths and reply quirks (spec §3.6-§3.9) --------------------------
+def _closes(env, data):
+    env.dom._send(data)
+    assert env.dom.wait_closed(T), "the session should have been closed"
+    assert env.accept().get_version() == 1  # and the sim reconnects
+
+
+def test_event_reply_too_long_is_fatal(env):
+    d = env.dom
+    d.pause_vcpu(0)
+    ev = d.wait_event(T)
+    msg = w.pack_event_reply(ev.seq, ev.vcpu, ev.event, w.ACTION_CONTINUE, bytes(8))
+    _closes(env, msg)
+
+
+def test_event_reply_for_a_bad_vcpu_closes(env):
+    d = env.dom
+    d.pause_vcpu(0)
+    ev = d.wait_event(T)
+    _closes(env, w.pack_event_reply(ev.seq, VCPUS + 3, ev.event, w.ACTION_CONTINUE))
+    assert not any(u[0] == 0 for u in d.unmatched)  # no reply with id 0
+
+
+def test_event_reply_when_none_is_outstanding_is_fatal(env):
+    _closes(env, w.pack_event_reply(5, 0, w.KVMI_EVENT_PAUSE_VCPU, w.ACTION_CONTINUE))
+
+
+def test_vcpu_hdr_padding_in_a_vcpu_command_is_fatal(env):
+    body = bytearray(w.req_get_registers(0))
+    body[4] = 1  # vhdr.padding2
+    _closes(env, w.pack_msg(w.KVMI_GET_REGISTERS, 77, bytes(body)))
+
+
+def test_write_physical_larger_than_its_message_is_fatal(env):
+    body = struct.pack("<QQ", 0x1000, 64) + bytes(8)
+    _closes(env, w.pack_msg(w.KVMI_WRITE_PHYSICAL, 78, body))
+
+
+def test_data_command_with_replies_off_is_fatal(env):
+    d = env.dom
+    d.control_cmd_response(False, True)
+    _closes(env, w.pack_msg(w.KVMI_GET_VERSION, 79))
+
+
+def test_cr_reply_without_new_val_writes_zero(env):
+    """A CR reply shorter than kvmi_event_cr_reply is zero-extended: KVM
+    writes 0 (spec §3.9 'Beware')."""
+    d = env.dom
+    d.control_events(0, w.KVMI_EVENT_CR, True)
+    d.control_cr(0, 4, True)
+    ev = d.wait_event(T, match=lambda e: e.event == w.KVMI_EVENT_CR)
+    d.control_cr(0, 4, False)
+    d._send(w.pack_event_reply(ev.seq, 0, ev.event, w.ACTION_CONTINUE))  # no new_val
+    d.pause_vcpu(0)
+    p = d.wait_event(T, match=lambda e: e.event == w.KVMI_EVENT_PAUSE_VCPU)
+    assert p.arch.sregs.cr4 in (0, 0x80)  # written 0, maybe toggled once since
+    d.reply(p)
+
+
+def test_replies_resume_after_enable_without_now(env):
+    d = env.dom
+    d.control_cmd_response(False, True)
+    d.control_cmd_response(True, False)  # not answered: replies were off
+    assert d.get_version() == 1
+    assert len(d.unmatched) == 0
