@@ -120,6 +120,7 @@ void apic_icr_write(struct vcpu *v, uint32_t low, uint32_t dest, bool x2)
     /* INIT level de-assert (level 0, trigger level): a no-op since the Pentium 4. */
     if (dm == DM_INIT && !(low & (1u << 14)) && (low & (1u << 15)))
         return;
+    log_debug("ICR %s write 0x%x dest 0x%x", x2 ? "x2APIC" : "xAPIC", low, dest);
     for (unsigned i = 0; i < g_vmx.ncpus; i++) {
         struct vcpu *t = g_vmx.vcpus[i];
         if (!t || t->state == VCPU_OFF || !targets(v, t, low, dest, x2))
@@ -173,6 +174,7 @@ bool apic_mmio_write(struct vcpu *v, uint64_t gpa)
  */
 void vcpu_start_at_sipi(struct vcpu *v, uint32_t vector)
 {
+    log_debug("vCPU %u starts at SIPI vector 0x%x", v->index, vector);
     uint64_t cr0 = 0x60000010ull;
     vmwrite(VMCS_CR0_READ_SHADOW, cr0);
     vmwrite(VMCS_GUEST_CR0, vmx_guest_cr0(cr0));

@@ -149,9 +149,34 @@ void exit_nmi_window(struct vcpu *v)
  * software.  Exceptions only exit when someone (later: KVMI) sets the
  * exception bitmap: re-inject them unchanged for now.
  */
+/*
+ * After a VM exit caused by an NMI, NMIs stay blocked until the next IRET
+ * (SDM Vol. 3 28.x, as after any NMI delivery); root mode has no IRET of its
+ * own, so a kick to a vCPU parked in root mode would never arrive.  An IRET
+ * to the next instruction ends the blocking, as KVM does after NMI exits.
+ */
+static void unblock_nmis(void)
+{
+    __asm__ volatile("movq %%ss, %%rax\n\t"
+                     "pushq %%rax\n\t"
+                     "pushq %%rsp\n\t"
+                     "addq $8, (%%rsp)\n\t"
+                     "pushfq\n\t"
+                     "movq %%cs, %%rax\n\t"
+                     "pushq %%rax\n\t"
+                     "leaq 1f(%%rip), %%rax\n\t"
+                     "pushq %%rax\n\t"
+                     "iretq\n"
+                     "1:"
+                     :
+                     :
+                     : "rax", "memory", "cc");
+}
+
 void exit_nmi(struct vcpu *v, uint32_t info)
 {
     if ((info & (7u << 8)) == INTR_TYPE_NMI) {
+        unblock_nmis();
         if (__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) ||
             __atomic_load_n(&v->kick_seq, __ATOMIC_ACQUIRE) != v->kick_ack) {
             v->stats.kicks_received++;
@@ -181,6 +206,7 @@ static void serve_requests(struct vcpu *v)
         v->state = VCPU_WAIT_SIPI;
         v->nmi_pending = 0;
         v->stats.inits++;
+        log_debug("vCPU %u: INIT, waiting for SIPI", v->index);
     }
     spin_unlock(&v->lock);
     if (req & VCPU_REQ_STATS)
