@@ -18,12 +18,11 @@ struct gwalk_regs {
 /* Reads 8 bytes of guest-physical memory at gpa (8-aligned); 0 or -1 (not memory). */
 typedef int (*gwalk_read_fn)(void *ctx, uint64_t gpa, uint64_t *val);
 
-#define GWALK_OK        0
+#define GWALK_OK          0
 #define GWALK_NOT_PRESENT (-1)
 #define GWALK_BAD_MEMORY  (-2)
 #define GWALK_UNSUPPORTED (-3) /* 5-level paging */
 
-int gwalk(const struct gwalk_regs *r, uint64_t gla, gwalk_read_fn read, void *ctx,
-          uint64_t *gpa);
+int gwalk(const struct gwalk_regs *r, uint64_t gla, gwalk_read_fn read, void *ctx, uint64_t *gpa);
 
 #endif

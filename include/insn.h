@@ -21,13 +21,13 @@ enum insn_mode { INSN_16 = 2, INSN_32 = 4, INSN_64 = 8 }; /* code segment defaul
 enum insn_src { INSN_SRC_REG, INSN_SRC_IMM };
 
 struct insn_store {
-    unsigned len;     /* instruction length in bytes */
-    unsigned size;    /* bytes written: 1, 2, 4 or 8 */
+    unsigned len;  /* instruction length in bytes */
+    unsigned size; /* bytes written: 1, 2, 4 or 8 */
     enum insn_src src;
-    unsigned reg;     /* INSN_SRC_REG: register number 0-15 (ModRM.reg + REX.R) */
-    bool high_byte;   /* reg is AH/CH/DH/BH (8-bit store, no REX): bits 15:8 of reg-4 */
-    bool xchg;        /* XCHG: the register receives the old memory value */
-    uint64_t imm;     /* INSN_SRC_IMM: the value, sign-extended to size */
+    unsigned reg;   /* INSN_SRC_REG: register number 0-15 (ModRM.reg + REX.R) */
+    bool high_byte; /* reg is AH/CH/DH/BH (8-bit store, no REX): bits 15:8 of reg-4 */
+    bool xchg;      /* XCHG: the register receives the old memory value */
+    uint64_t imm;   /* INSN_SRC_IMM: the value, sign-extended to size */
 };
 
 /* 0 on success, -1 if the bytes are not one of the stores above or are cut short. */

@@ -39,16 +39,16 @@ uint64_t vcpu_gpr(struct guest_regs *r, unsigned n);
 void vcpu_set_gpr(struct guest_regs *r, unsigned n, uint64_t v);
 
 enum vcpu_state {
-    VCPU_OFF = 0,      /* never launched */
-    VCPU_RUNNING,      /* in the guest, or in root mode handling an exit */
-    VCPU_WAIT_SIPI,    /* after a (software) INIT: parked in root mode */
-    VCPU_HALTED,       /* stopped for good after a fatal guest event */
+    VCPU_OFF = 0,   /* never launched */
+    VCPU_RUNNING,   /* in the guest, or in root mode handling an exit */
+    VCPU_WAIT_SIPI, /* after a (software) INIT: parked in root mode */
+    VCPU_HALTED,    /* stopped for good after a fatal guest event */
 };
 
 /* Bits of vcpu.requests (set by anyone, consumed by the vCPU before entry). */
-#define VCPU_REQ_KICK    (1u << 0) /* just exit and look at the job queue */
-#define VCPU_REQ_STATS   (1u << 3) /* print statistics */
-#define VCPU_REQ_INVEPT  (1u << 4) /* invalidate EPT-derived translations */
+#define VCPU_REQ_KICK   (1u << 0) /* just exit and look at the job queue */
+#define VCPU_REQ_STATS  (1u << 3) /* print statistics */
+#define VCPU_REQ_INVEPT (1u << 4) /* invalidate EPT-derived translations */
 
 struct vcpu;
 typedef void (*vcpu_job_fn)(struct vcpu *v, void *arg);
@@ -99,11 +99,11 @@ struct vcpu {
     uint32_t proc_ctls; /* current primary processor-based controls */
     uint32_t exc_bitmap;
     uint64_t cr0_mask, cr4_mask;
-    uint64_t preempt_ticks; /* VMX-preemption timer value per entry */
-    uint64_t exit_tsc;      /* TSC at the start of this exit */
-    uint32_t shutdown_match; /* chars of "Shutdown" seen on port 0x8900 */
+    uint64_t preempt_ticks;        /* VMX-preemption timer value per entry */
+    uint64_t exit_tsc;             /* TSC at the start of this exit */
+    uint32_t shutdown_match;       /* chars of "Shutdown" seen on port 0x8900 */
     uint32_t xapic_ldr, xapic_dfr; /* last values the guest wrote (logical destinations) */
-    struct fw_state fw;      /* firmware state at launch, for a failed launch */
+    struct fw_state fw;            /* firmware state at launch, for a failed launch */
     uint64_t fw_cr0, fw_cr4;
     struct vcpu_stats stats;
 };
@@ -164,11 +164,11 @@ void service_poll(void);
 void vmx_print_stats(struct vcpu *v);
 
 /* Debug hypercall: VMCALL with RAX = HV_HYPERCALL_MAGIC, RBX = function (docs/vmx.md). */
-#define HV_HYPERCALL_MAGIC      0x4856444247ull /* "HVDBG" */
-#define HV_HC_PING              0 /* RAX = 0x600d */
-#define HV_HC_STATS             1 /* print every vCPU's statistics */
-#define HV_HC_CHECK_REGION      2 /* RAX = 0 if the marker bytes are intact, else offset+1 */
-#define HV_HC_KICK_LOOP         3 /* RCX kicks of every other vCPU (wait); RAX = acknowledged */
-#define HV_HC_REGION_INFO       4 /* RAX = marker offset in the region, RCX = marker length */
+#define HV_HYPERCALL_MAGIC 0x4856444247ull /* "HVDBG" */
+#define HV_HC_PING         0               /* RAX = 0x600d */
+#define HV_HC_STATS        1               /* print every vCPU's statistics */
+#define HV_HC_CHECK_REGION 2 /* RAX = 0 if the marker bytes are intact, else offset+1 */
+#define HV_HC_KICK_LOOP    3 /* RCX kicks of every other vCPU (wait); RAX = acknowledged */
+#define HV_HC_REGION_INFO  4 /* RAX = marker offset in the region, RCX = marker length */
 
 #endif

@@ -144,8 +144,8 @@ bool apic_mmio_write(struct vcpu *v, uint64_t gpa)
     if (!guest_decode_store(v, &s))
         return false;
     unsigned off = (unsigned)(gpa & 0xffc);
-    uint32_t val = (uint32_t)insn_store_value(&s, s.src == INSN_SRC_REG ? vcpu_gpr(v->regs, s.reg)
-                                                                        : 0);
+    uint32_t val =
+        (uint32_t)insn_store_value(&s, s.src == INSN_SRC_REG ? vcpu_gpr(v->regs, s.reg) : 0);
     if (s.xchg)
         vcpu_set_gpr(v->regs, s.reg, *apic_reg(off));
     switch (off) {

@@ -65,8 +65,7 @@ void kick(struct vcpu *v, bool wait)
         return;
     /* Out of guest mode = it acknowledged this kick (or a later one), or it is
      * parked in root mode (wait-for-SIPI, halted) and serves requests there. */
-    while (__atomic_load_n(&v->kick_ack, __ATOMIC_ACQUIRE) < seq &&
-           v->state == VCPU_RUNNING)
+    while (__atomic_load_n(&v->kick_ack, __ATOMIC_ACQUIRE) < seq && v->state == VCPU_RUNNING)
         cpu_relax();
 }
 
@@ -117,8 +116,8 @@ static void inject_pending_nmi(struct vcpu *v)
         return;
     }
     uint64_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
-    bool blocked = intr & (VMX_INTERRUPTIBILITY_NMI | VMX_INTERRUPTIBILITY_MOV_SS |
-                           VMX_INTERRUPTIBILITY_STI);
+    bool blocked =
+        intr & (VMX_INTERRUPTIBILITY_NMI | VMX_INTERRUPTIBILITY_MOV_SS | VMX_INTERRUPTIBILITY_STI);
     bool busy = vmread(VMCS_ENTRY_INTR_INFO) & INTR_INFO_VALID;
     if (blocked || busy) {
         /* NMI-window exiting: an exit as soon as the guest can take it (SDM 26.7.6). */

@@ -407,19 +407,18 @@ void vmx_print_stats(struct vcpu *only)
             total += v->stats.exits[r];
             tsc += v->stats.root_tsc[r];
         }
-        log_info("stats vCPU %u: %llu exits, %llu root TSC ticks, kicks sent %llu received %llu, "
-                 "guest NMIs injected %llu (re-injected hw %llu), INIT %llu SIPI %llu, polls %llu",
-                 i, (unsigned long long)total, (unsigned long long)tsc,
-                 (unsigned long long)v->stats.kicks_sent,
-                 (unsigned long long)v->stats.kicks_received,
-                 (unsigned long long)v->stats.guest_nmis_injected,
-                 (unsigned long long)v->stats.hw_nmis_reinjected,
-                 (unsigned long long)v->stats.inits, (unsigned long long)v->stats.sipis,
-                 (unsigned long long)v->stats.polls);
+        log_info(
+            "stats vCPU %u: %llu exits, %llu root TSC ticks, kicks sent %llu received %llu, "
+            "guest NMIs injected %llu (re-injected hw %llu), INIT %llu SIPI %llu, polls %llu",
+            i, (unsigned long long)total, (unsigned long long)tsc,
+            (unsigned long long)v->stats.kicks_sent, (unsigned long long)v->stats.kicks_received,
+            (unsigned long long)v->stats.guest_nmis_injected,
+            (unsigned long long)v->stats.hw_nmis_reinjected, (unsigned long long)v->stats.inits,
+            (unsigned long long)v->stats.sipis, (unsigned long long)v->stats.polls);
         for (unsigned r = 0; r < EXIT_REASON_COUNT; r++)
             if (v->stats.exits[r])
-                log_info("stats vCPU %u: reason %2u %-20s count %8llu root TSC %10llu avg %llu",
-                         i, r, exit_reason_name(r), (unsigned long long)v->stats.exits[r],
+                log_info("stats vCPU %u: reason %2u %-20s count %8llu root TSC %10llu avg %llu", i,
+                         r, exit_reason_name(r), (unsigned long long)v->stats.exits[r],
                          (unsigned long long)v->stats.root_tsc[r],
                          (unsigned long long)(v->stats.root_tsc[r] / v->stats.exits[r]));
     }

@@ -38,8 +38,8 @@ bool guest_decode_store(struct vcpu *v, struct insn_store *s)
 static void diagnose(struct vcpu *v, const char *what, uint64_t q, uint64_t gpa)
 {
     uint64_t gla = (q & EPT_VIOL_GLA_VALID) ? vmread(VMCS_GUEST_LINEAR_ADDR) : 0;
-    log_error("vCPU %u %s: GPA 0x%llx GLA 0x%llx%s RIP 0x%llx qualification 0x%llx (%s%s%s)", v->index,
-              what, (unsigned long long)gpa, (unsigned long long)gla,
+    log_error("vCPU %u %s: GPA 0x%llx GLA 0x%llx%s RIP 0x%llx qualification 0x%llx (%s%s%s)",
+              v->index, what, (unsigned long long)gpa, (unsigned long long)gla,
               (q & EPT_VIOL_GLA_VALID) ? "" : " (invalid)",
               (unsigned long long)vmread(VMCS_GUEST_RIP), (unsigned long long)q,
               (q & EPT_VIOL_READ) ? "read " : "", (q & EPT_VIOL_WRITE) ? "write " : "",
@@ -52,8 +52,7 @@ void exit_ept_violation(struct vcpu *v)
     uint64_t gpa = vmread(VMCS_GUEST_PHYS_ADDR);
 
     /* An IRET that unblocked NMIs faulted: blocking comes back (SDM 28.2.3). */
-    if ((q & EPT_VIOL_NMI_UNBLOCK) &&
-        !(vmread(VMCS_IDT_VECTORING_INFO) & INTR_INFO_VALID))
+    if ((q & EPT_VIOL_NMI_UNBLOCK) && !(vmread(VMCS_IDT_VECTORING_INFO) & INTR_INFO_VALID))
         vmwrite(VMCS_GUEST_INTERRUPTIBILITY,
                 vmread(VMCS_GUEST_INTERRUPTIBILITY) | VMX_INTERRUPTIBILITY_NMI);
 

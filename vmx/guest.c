@@ -32,8 +32,8 @@ static int read_phys8(void *ctx, uint64_t gpa, uint64_t *val)
 int guest_read_linear(struct vcpu *v, uint64_t gla, void *buf, unsigned len)
 {
     (void)v;
-    struct gwalk_regs r = {vmread(VMCS_GUEST_CR0), vmread(VMCS_GUEST_CR3),
-                           vmread(VMCS_GUEST_CR4), vmread(VMCS_GUEST_EFER)};
+    struct gwalk_regs r = {vmread(VMCS_GUEST_CR0), vmread(VMCS_GUEST_CR3), vmread(VMCS_GUEST_CR4),
+                           vmread(VMCS_GUEST_EFER)};
     if (!(vmread(VMCS_ENTRY_CTLS) & ENTRY_IA32E_GUEST))
         r.efer &= ~(1ull << 10);
     uint8_t *out = buf;

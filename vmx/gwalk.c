@@ -32,8 +32,7 @@ int gwalk(const struct gwalk_regs *r, uint64_t gla, gwalk_read_fn read, void *ct
             return GWALK_NOT_PRESENT;
         if ((pde & PS) && (r->cr4 & CR4_PSE)) {
             /* 4 MiB page: bits 20:13 give address bits 39:32 (PSE-36). */
-            *gpa = (pde & 0xffc00000u) | ((uint64_t)((pde >> 13) & 0xff) << 32) |
-                   (la & 0x3fffff);
+            *gpa = (pde & 0xffc00000u) | ((uint64_t)((pde >> 13) & 0xff) << 32) | (la & 0x3fffff);
             return GWALK_OK;
         }
         uint64_t pte_a = (pde & 0xfffff000u) + (((la >> 12) & 0x3ff) << 2);

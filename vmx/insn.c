@@ -56,8 +56,9 @@ int insn_decode_store(const uint8_t *b, size_t n, enum insn_mode mode, struct in
     if ((op == 0xc6 || op == 0xc7) && reg != 0)
         return -1;
 
-    unsigned asize = mode == INSN_64 ? (adsize ? 4 : 8) : mode == INSN_32 ? (adsize ? 2 : 4)
-                                                                         : (adsize ? 4 : 2);
+    unsigned asize = mode == INSN_64   ? (adsize ? 4 : 8)
+                     : mode == INSN_32 ? (adsize ? 2 : 4)
+                                       : (adsize ? 4 : 2);
     size_t disp = 0;
     if (asize == 2) {
         if (mod == 1)

@@ -233,8 +233,8 @@ int vmx_init(struct boot_info *bi, uint64_t host_cr3)
     log_info("VMX: controls pin 0x%x proc 0x%x proc2 0x%x exit 0x%x entry 0x%x, "
              "preemption timer %llu ticks (rate %u), %u vCPU(s)",
              g_vmx.ctl.v[VMX_CTL_PIN], g_vmx.ctl.v[VMX_CTL_PROC], g_vmx.ctl.v[VMX_CTL_PROC2],
-             g_vmx.ctl.v[VMX_CTL_EXIT], g_vmx.ctl.v[VMX_CTL_ENTRY], (unsigned long long)ticks,
-             rate, bi->ncpus);
+             g_vmx.ctl.v[VMX_CTL_EXIT], g_vmx.ctl.v[VMX_CTL_ENTRY], (unsigned long long)ticks, rate,
+             bi->ncpus);
     return 0;
 }
 
@@ -318,7 +318,7 @@ static void write_seg(uint32_t sel_f, uint32_t base_f, uint32_t limit_f, uint32_
 }
 
 #define SEG(n, s)                                                                                  \
-    write_seg(VMCS_GUEST_##n##_SEL, VMCS_GUEST_##n##_BASE, VMCS_GUEST_##n##_LIMIT,               \
+    write_seg(VMCS_GUEST_##n##_SEL, VMCS_GUEST_##n##_BASE, VMCS_GUEST_##n##_LIMIT,                 \
               VMCS_GUEST_##n##_AR, s)
 
 /* Control fields, host state (SDM 25.5, checked by 26.2.2-26.2.4): this CPU's own tables. */
