@@ -190,10 +190,11 @@ fi
 mkdir -p "$(dirname "$serial")" && : >"$serial" || die "cannot write serial log $serial"
 serial=$(cd "$(dirname "$serial")" && pwd)/$(basename "$serial")
 
-emu_pid="" sink_pid=""
+emu_pid="" sink_pid="" limit_pid=""
 cleanup() {
     [ -z "$emu_pid" ] || kill -KILL "$emu_pid" 2>/dev/null
     [ -z "$sink_pid" ] || kill "$sink_pid" 2>/dev/null
+    [ -z "$limit_pid" ] || kill "$limit_pid" 2>/dev/null
     [ "$own_workdir" = 0 ] || rm -rf "$workdir"
 }
 trap cleanup EXIT
@@ -227,7 +228,9 @@ if [ "$emu" = bochs ]; then
         echo "memory: guest=$mem, host=$mem"
         echo "romimage: file=$BOCHS_OVMF"
         echo "vgaromimage: file=$BOCHS_VGABIOS"
-        echo "cpu: model=$model, count=$cpus, ips=$ips"
+        # A triple fault in VMX root (or anywhere outside a guest) stops
+        # Bochs with a panic instead of rebooting into the same run again.
+        echo "cpu: model=$model, count=$cpus, ips=$ips, reset_on_triple_fault=0"
         # Emulated time follows emulated instructions: repeatable, and idle
         # guest time is skipped (so never bound a run with a guest timer).
         echo "clock: sync=none, time0=local"
@@ -244,7 +247,9 @@ if [ "$emu" = bochs ]; then
             echo "pci: enabled=1, chipset=i440fx, slot1=e1000"
             echo "e1000: enabled=1, mac=$mac, ethmod=slirp, script=$workdir/slirp.conf"
         fi
-        echo "log: $workdir/bochs.log"
+        # Through a FIFO to log_limit.py: a guest looping on an unhandled
+        # port would otherwise fill the disk (1.3 GB in 70 s seen here).
+        echo "log: $workdir/bochs.log.fifo"
         echo "panic: action=fatal"
         echo "error: action=report"
         echo "info: action=report"
@@ -299,6 +304,12 @@ fi
 desc="$emu $model x$cpus"
 say "booting $esp in $desc, ${mem} MiB, timeout ${timeout}s"
 say "serial log: $serial"
+if [ "$emu" = bochs ]; then
+    rm -f "$workdir/bochs.log.fifo"
+    mkfifo "$workdir/bochs.log.fifo" || die "mkfifo failed in $workdir"
+    python3 "$top/scripts/log_limit.py" --in "$workdir/bochs.log.fifo" --out "$workdir/bochs.log" &
+    limit_pid=$!
+fi
 t0=$EPOCHREALTIME
 "${cmd[@]}" </dev/null >"$workdir/emu.out" 2>&1 &
 emu_pid=$!
@@ -308,6 +319,9 @@ secs() { local e; e=$(elapsed); echo "${e%.*}"; }
 result_line() { tr -d '\r' <"$serial" 2>/dev/null | grep -a -o 'HVTEST-RESULT: .*' | head -50; }
 
 timed_out=0 killed_after_result=0 seen_at="" wedged=""
+# OVMF starts its shell (which runs startup.nsh) once per boot; a second one means the
+# machine reset (Bochs has no -no-reboot), and the run would only repeat.
+boot_banner="UEFI Interactive Shell"
 stop_emu() {
     kill -TERM "$emu_pid" 2>/dev/null
     for _ in $(seq 50); do
@@ -323,6 +337,12 @@ while kill -0 "$emu_pid" 2>/dev/null; do
     fi
     if [ -n "$seen_at" ] && [ $((now - seen_at)) -ge "$grace" ]; then
         killed_after_result=1
+        stop_emu
+        break
+    fi
+    if [ "$serial_mode" = socket ] && [ -z "$seen_at" ] &&
+        [ "$(grep -a -c "$boot_banner" "$serial" 2>/dev/null)" -gt 1 ]; then
+        wedged="the machine reset and booted again before any result"
         stop_emu
         break
     fi
@@ -351,6 +371,12 @@ if [ -n "$sink_pid" ]; then
     wait "$sink_pid" 2>/dev/null
     sink_pid=""
 fi
+if [ -n "$limit_pid" ]; then
+    for _ in $(seq 100); do kill -0 "$limit_pid" 2>/dev/null || break; sleep 0.1; done
+    kill "$limit_pid" 2>/dev/null
+    wait "$limit_pid" 2>/dev/null
+    limit_pid=""
+fi
 
 # ---- verdict --------------------------------------------------------------
 lines=$(result_line)
@@ -370,6 +396,9 @@ elif [ "$timed_out" = 1 ]; then
 else
     verdict=ERROR code=$EXIT_ERROR
     detail="emulator exited (status $emu_rc) without a result line; see $workdir/emu.out"
+    if grep -q "exception with no resolution" "$workdir/emu.out" 2>/dev/null; then
+        detail="triple fault (Bochs stopped, reset_on_triple_fault=0); see $workdir/emu.out"
+    fi
 fi
 if [ "$code" != 0 ] && [ "$quiet" = 0 ] && [ "$live" = 0 ]; then
     echo "---- last lines of $serial" >&2
