@@ -169,6 +169,6 @@ void vmx_print_stats(struct vcpu *v);
 #define HV_HC_STATS        1               /* print every vCPU's statistics */
 #define HV_HC_CHECK_REGION 2 /* RAX = 0 if the marker bytes are intact, else offset+1 */
 #define HV_HC_KICK_LOOP    3 /* RCX kicks of every other vCPU (wait); RAX = acknowledged */
-#define HV_HC_REGION_INFO  4 /* RAX = marker offset in the region, RCX = marker length */
+#define HV_HC_REGION_INFO  4 /* RAX = address of the marker page, RCX = marker length */
 
 #endif

@@ -61,10 +61,10 @@ void exit_vmcall(struct vcpu *v)
         break;
     case HV_HC_KICK_LOOP:
         r->rax = kick_loop(v, r->rcx);
-        log_info("debug hypercall: %llu kick(s) acknowledged", (unsigned long long)r->rax);
+        log_debug("debug hypercall: %llu kick(s) acknowledged", (unsigned long long)r->rax);
         break;
     case HV_HC_REGION_INFO:
-        r->rax = (uint64_t)(uintptr_t)g_marker_page - g_bi->region_base;
+        r->rax = (uint64_t)(uintptr_t)g_marker_page;
         r->rcx = HV_MARKER_LEN;
         break;
     default:

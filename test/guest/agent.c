@@ -8,9 +8,9 @@
 
 /* Add new probes here; they run in this order. */
 static const struct probe probes[] = {
-    {"cpus", probe_cpus},
-    {"memmap", probe_memmap},
-    {"pci", probe_pci},
+    {"cpus", probe_cpus},         {"memmap", probe_memmap},        {"pci", probe_pci},
+    {"mprounds", probe_mprounds}, {"cpuidcost", probe_cpuid_cost}, {"hvregion", probe_hvregion},
+    {"nmi", probe_nmi},
 };
 
 #define NPROBES (sizeof(probes) / sizeof(probes[0]))
@@ -54,6 +54,9 @@ static int parse_options(struct agent *a, char *reason, size_t size)
     a->opt.expect_vmx = -1;
     a->opt.expect_e1000 = -1;
     a->opt.shutdown = 1;
+    a->opt.hv = -1;
+    a->opt.mprounds = 0;
+    a->opt.nmis = 0;
     if (a->st->BootServices->HandleProtocol(a->image, &lip_guid, (VOID **)&li) != EFI_SUCCESS ||
         !li || !li->LoadOptions)
         return 0;
@@ -92,8 +95,16 @@ static int parse_options(struct agent *a, char *reason, size_t size)
             a->opt.expect_e1000 = v;
         else if (key_is(tok, "shutdown", &val) && parse_int(val, &v) == 0 && v <= 1)
             a->opt.shutdown = v;
+        else if (key_is(tok, "hv", &val) && parse_int(val, &v) == 0 && v <= 1)
+            a->opt.hv = v;
+        else if (key_is(tok, "mprounds", &val) && parse_int(val, &v) == 0)
+            a->opt.mprounds = v;
+        else if (key_is(tok, "nmis", &val) && parse_int(val, &v) == 0)
+            a->opt.nmis = v;
         else {
-            str_printf(reason, size, "bad option '%s' (cpus=N vmx=0|1 e1000=0|1 shutdown=0|1)",
+            str_printf(reason, size,
+                       "bad option '%s' (cpus=N vmx=0|1 e1000=0|1 shutdown=0|1 "
+                       "hv=0|1 mprounds=N nmis=N)",
                        tok);
             return -1;
         }

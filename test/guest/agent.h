@@ -24,6 +24,9 @@ struct agent_options {
     int expect_vmx;   /* vmx=0|1: CPUID.1:ECX.VMX every CPU must show; -1 = any */
     int expect_e1000; /* e1000=0|1: an 8086:100e must be absent/present on PCI; -1 = any */
     int shutdown;     /* shutdown=0 leaves the machine running (interactive use) */
+    int hv;           /* hv=1: the hypervisor runs (debug hypercalls allowed); 0 = it must not */
+    int mprounds;     /* mprounds=N: rounds of the MP-services probe on every CPU (probe_vmx.c) */
+    int nmis;         /* nmis=N: NMI self-IPIs per AP, with kicks from the BSP when hv=1 */
 };
 
 struct agent {
@@ -50,6 +53,11 @@ struct probe {
 /* The probes (one file each). */
 enum verdict probe_cpus(struct agent *a, char *reason, size_t size);
 enum verdict probe_memmap(struct agent *a, char *reason, size_t size);
+/* probe_vmx.c: the VMX core's guest-visible promises (issue 3) */
+enum verdict probe_mprounds(struct agent *a, char *reason, size_t size);
+enum verdict probe_cpuid_cost(struct agent *a, char *reason, size_t size);
+enum verdict probe_hvregion(struct agent *a, char *reason, size_t size);
+enum verdict probe_nmi(struct agent *a, char *reason, size_t size);
 enum verdict probe_pci(struct agent *a, char *reason, size_t size);
 
 #endif
