@@ -35,10 +35,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -q >/dev/null || die "apt-get update failed"
-    for p in "${missing[@]}"; do
-        $SUDO apt-get install -y -q --no-install-recommends "$p" >/dev/null 2>"$tp/apt-$p.err" ||
-            die "could not install Debian package '$p' (see $tp/apt-$p.err)"
-    done
+    # One transaction is much faster; only when it fails, find the culprit.
+    if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >"$tp/apt.log" 2>&1; then
+        for p in "${missing[@]}"; do
+            $SUDO apt-get install -y -q --no-install-recommends "$p" >"$tp/apt-$p.log" 2>&1 ||
+                die "could not install Debian package '$p' (see $tp/apt-$p.log)"
+        done
+    fi
 fi
 
 # ---- lwIP 2.1.3 from Debian's source package ------------------------------
