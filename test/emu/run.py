@@ -209,6 +209,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The VMX core's scenarios (issue 3) live in their own file.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vmx_scenarios  # noqa: E402
+
+SCENARIOS += vmx_scenarios.make(Scenario)
+
+
 def normalise(raw: bytes) -> str:
     # COM1 carries CRLF line ends and the firmware's terminal escapes; only
     # the text matters to the patterns.
