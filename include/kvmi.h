@@ -118,6 +118,13 @@ struct kvmi_vm {
 /* A config with everything allowed, no key, empty name. */
 void kvmi_default_config(struct kvmi_config *cfg);
 
+/* Change the host policy in cfg as KVM_INTROSPECTION_COMMAND (command=true)
+ * or KVM_INTROSPECTION_EVENT would (spec §2.3): id -1 = every known ID,
+ * id < -1 or no known ID -> -KVM_EINVAL; GET_VERSION, CHECK_COMMAND and
+ * CHECK_EVENT cannot be disallowed (-KVM_EPERM when named, silently kept
+ * by -1).  0 on success, cfg untouched on error. */
+int kvmi_config_allow(struct kvmi_config *cfg, bool command, int id, bool allow);
+
 /* vcpus[max_vcpus] and pages[page_cap] (page restrictions the tool may hold at
  * once; more gives -KVM_ENOMEM) are owned by the engine from now on. */
 void kvmi_init(struct kvmi_vm *vm, const struct kvmi_config *cfg, void *arch,
@@ -151,6 +158,12 @@ bool kvmi_transport_up(struct kvmi_vm *vm);
  * running and commands are served), -KVM_ENOENT if the tool did not enable
  * it or it could not be sent, -KVM_EFAULT if there is no session. */
 int kvmi_unhook_request(struct kvmi_vm *vm);
+
+/* Any context.  vCPU `vcpu` was just created (hot-plug; kvmi_arch_vcpu_count()
+ * already counts it) and has not entered the guest yet.  If a session is
+ * active, its first kvmi_vcpu_service() sends KVMI_EVENT_CREATE_VCPU when
+ * the tool enabled it, and the vCPU stays there until the reply. */
+void kvmi_vcpu_added(struct kvmi_vm *vm, unsigned vcpu);
 
 /* [vCPU] Before every guest entry (and from HLT/wait-for-SIPI loops): run
  * queued commands, the CREATE_VCPU event, then the pause loop. */

@@ -18,6 +18,28 @@ void kvmi_default_config(struct kvmi_config *cfg)
     cfg->allow_events = KVMI_KNOWN_EVENTS;
 }
 
+int kvmi_config_allow(struct kvmi_config *cfg, bool command, int id, bool allow)
+{
+    const uint64_t known = command ? KVMI_KNOWN_COMMANDS : KVMI_KNOWN_EVENTS;
+    const uint64_t always = command ? KVMI_BIT(KVMI_GET_VERSION) | KVMI_BIT(KVMI_CHECK_COMMAND) |
+                                          KVMI_BIT(KVMI_CHECK_EVENT)
+                                    : 0;
+    if (id < -1)
+        return -KVM_EINVAL;
+    uint64_t set = id == -1 ? known : (id < 64 ? KVMI_BIT(id) & known : 0);
+    if (!set)
+        return -KVM_EINVAL;
+    uint64_t *mask = command ? &cfg->allow_commands : &cfg->allow_events;
+    if (allow) {
+        *mask |= set;
+        return 0;
+    }
+    if (id != -1 && (set & always))
+        return -KVM_EPERM;
+    *mask &= ~(set & ~always);
+    return 0;
+}
+
 void kvmi_init(struct kvmi_vm *vm, const struct kvmi_config *cfg, void *arch,
                struct kvmi_vcpu *vcpus, unsigned max_vcpus, struct kvmi_page_slot *pages,
                uint32_t page_cap)
@@ -78,10 +100,10 @@ void kvmi_session_start(struct kvmi_vm *vm)
     kvmi_store(&vm->vm_events, 0);
     kvmi_store(&vm->ev_seq, 0);
     vm->rx_have = 0;
-    spin_lock(&vm->send_lock);
+    kvmi_send_lock(vm);
     __atomic_add_fetch(&vm->gen, 1, __ATOMIC_ACQ_REL);
     kvmi_store(&vm->state, KVMI_ST_ACTIVE);
-    spin_unlock(&vm->send_lock);
+    kvmi_send_unlock(vm);
     /* HOOK queues a "create vCPU" job on every existing vCPU. */
     unsigned n = kvmi_arch_vcpu_count(vm);
     for (unsigned i = 0; i < n && i < vm->max_vcpus; i++) {
@@ -90,15 +112,26 @@ void kvmi_session_start(struct kvmi_vm *vm)
     }
 }
 
+void kvmi_vcpu_added(struct kvmi_vm *vm, unsigned vcpu)
+{
+    /* As KVM's vCPU creation with introspection active: a "create vCPU" job
+     * runs before the first guest entry.  Without a session nothing is
+     * queued: the next session's start covers every existing vCPU. */
+    if (vcpu >= vm->max_vcpus || !kvmi_session_active(vm))
+        return;
+    kvmi_store(&vm->vcpus[vcpu].create_pending, 1);
+    kvmi_arch_kick(vm, vcpu, false);
+}
+
 void kvmi_fatal(struct kvmi_vm *vm, const char *why, int64_t value)
 {
     kvmi_arch_log(vm, why, value);
-    spin_lock(&vm->send_lock);
+    kvmi_send_lock(vm);
     uint32_t st = kvmi_load(&vm->state);
     bool close = st == KVMI_ST_ACTIVE || st == KVMI_ST_HANDSHAKE;
     if (close)
         kvmi_store(&vm->state, KVMI_ST_CLOSING);
-    spin_unlock(&vm->send_lock);
+    kvmi_send_unlock(vm);
     if (close) {
         /* waiting vCPUs see the state change and continue as CONTINUE */
         kvmi_arch_close(vm);
@@ -110,10 +143,10 @@ void kvmi_fatal(struct kvmi_vm *vm, const char *why, int64_t value)
 
 void kvmi_disconnected(struct kvmi_vm *vm)
 {
-    spin_lock(&vm->send_lock);
+    kvmi_send_lock(vm);
     kvmi_store(&vm->state, KVMI_ST_IDLE);
     __atomic_add_fetch(&vm->gen, 1, __ATOMIC_ACQ_REL);
-    spin_unlock(&vm->send_lock);
+    kvmi_send_unlock(vm);
 
     vm->rx_have = 0;
     vm->rx_pending = false;

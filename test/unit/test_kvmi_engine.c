@@ -204,6 +204,42 @@ static void test_disallowed_command_eperm_even_with_replies_off(void **state)
     assert_false(F.closed);
 }
 
+static void test_config_allow_rules(void **state)
+{
+    (void)state;
+    struct kvmi_config cfg;
+    kvmi_default_config(&cfg);
+    const uint64_t all_cmds = cfg.allow_commands, all_events = cfg.allow_events;
+    /* KVM_INTROSPECTION_COMMAND/EVENT argument rules (spec §2.3) */
+    assert_int_equal(kvmi_config_allow(&cfg, true, -2, false), -KVM_EINVAL);
+    assert_int_equal(kvmi_config_allow(&cfg, true, 28, false), -KVM_EINVAL); /* unknown */
+    assert_int_equal(kvmi_config_allow(&cfg, true, 0, false), -KVM_EINVAL);  /* EVENT_REPLY */
+    assert_int_equal(kvmi_config_allow(&cfg, false, 12, false), -KVM_EINVAL);
+    assert_int_equal(kvmi_config_allow(&cfg, false, 64, true), -KVM_EINVAL);
+    for (int id = KVMI_GET_VERSION; id <= KVMI_CHECK_EVENT; id++)
+        assert_int_equal(kvmi_config_allow(&cfg, true, id, false), -KVM_EPERM);
+    assert_true(cfg.allow_commands == all_cmds && cfg.allow_events == all_events);
+    /* 12 (CONTROL_VE) is a known command: it can be disallowed */
+    assert_int_equal(kvmi_config_allow(&cfg, true, KVMI_CONTROL_VE, false), 0);
+    assert_int_equal(kvmi_config_allow(&cfg, true, KVMI_GET_REGISTERS, false), 0);
+    assert_true(cfg.allow_commands ==
+                (all_cmds & ~((1ull << KVMI_CONTROL_VE) | (1ull << KVMI_GET_REGISTERS))));
+    assert_int_equal(kvmi_config_allow(&cfg, true, KVMI_GET_REGISTERS, true), 0);
+    assert_true(cfg.allow_commands == (all_cmds & ~(1ull << KVMI_CONTROL_VE)));
+    /* "all" keeps the three that cannot be disallowed */
+    assert_int_equal(kvmi_config_allow(&cfg, true, -1, false), 0);
+    assert_true(cfg.allow_commands == ((1ull << KVMI_GET_VERSION) | (1ull << KVMI_CHECK_COMMAND) |
+                                       (1ull << KVMI_CHECK_EVENT)));
+    assert_int_equal(kvmi_config_allow(&cfg, true, -1, true), 0);
+    assert_true(cfg.allow_commands == all_cmds);
+    assert_int_equal(kvmi_config_allow(&cfg, false, KVMI_EVENT_PAUSE_VCPU, false), 0);
+    assert_true(cfg.allow_events == (all_events & ~(1ull << KVMI_EVENT_PAUSE_VCPU)));
+    assert_int_equal(kvmi_config_allow(&cfg, false, -1, false), 0);
+    assert_true(cfg.allow_events == 0);
+    assert_int_equal(kvmi_config_allow(&cfg, false, KVMI_EVENT_UNHOOK, true), 0);
+    assert_true(cfg.allow_events == 1);
+}
+
 static void test_check_command_and_event(void **state)
 {
     (void)state;
@@ -670,6 +706,7 @@ int main(void)
         cmocka_unit_test(test_send_retries_when_no_room),
         cmocka_unit_test(test_unsupported_ids_even_with_replies_off),
         cmocka_unit_test(test_disallowed_command_eperm_even_with_replies_off),
+        cmocka_unit_test(test_config_allow_rules),
         cmocka_unit_test(test_check_command_and_event),
         cmocka_unit_test(test_guest_info_and_max_gfn),
         cmocka_unit_test(test_spp_and_map_token_unsupported),

@@ -622,6 +622,43 @@ static void test_create_vcpu_event(void **state)
     assert_true(no_more());
 }
 
+static void test_hotplugged_vcpu_sends_create_vcpu(void **state)
+{
+    (void)state;
+    fake_setup(2, NULL, true);
+    F.on_poll = NULL;
+    kvmi_vcpu_service(&VM, 0); /* the hook's create jobs: event not enabled yet */
+    kvmi_vcpu_service(&VM, 1);
+    assert_true(no_more());
+    struct kvmi_control_vm_events e = {.event_id = KVMI_EVENT_CREATE_VCPU, .enable = 1};
+    uint32_t s = cmd(KVMI_CONTROL_VM_EVENTS, &e, sizeof(e));
+    assert_int_equal(expect_reply(KVMI_CONTROL_VM_EVENTS, s, NULL, 0), 0);
+    /* vCPU 2 appears: only it sends the event, once */
+    F.nr_vcpus = 3;
+    int kicks = F.kicks[2];
+    kvmi_vcpu_added(&VM, 2);
+    assert_int_equal(F.kicks[2], kicks + 1);
+    assert_true(kvmi_vcpu_has_work(&VM, 2));
+    kvmi_vcpu_service(&VM, 0);
+    assert_true(no_more());
+    arm(KVMI_EVENT_ACTION_CONTINUE, NULL, 0);
+    kvmi_vcpu_service(&VM, 2);
+    struct kvmi_event ev;
+    memcpy(&ev, S.ev_body, sizeof(ev));
+    assert_int_equal(ev.event, KVMI_EVENT_CREATE_VCPU);
+    assert_int_equal(ev.vcpu, 2);
+    F.on_poll = NULL;
+    kvmi_vcpu_service(&VM, 2);
+    assert_true(no_more());
+    /* without a session nothing is queued */
+    kvmi_disconnected(&VM);
+    F.nr_vcpus = 4;
+    kvmi_vcpu_added(&VM, 3);
+    assert_int_equal(VM.vcpus[3].create_pending, 0);
+    /* out of range: ignored */
+    kvmi_vcpu_added(&VM, FAKE_VCPUS);
+}
+
 static void test_end_of_session_restores_intercepts(void **state)
 {
     (void)state;
@@ -666,6 +703,7 @@ int main(void)
         cmocka_unit_test(test_session_end_while_waiting_continues),
         cmocka_unit_test(test_pause_loop),
         cmocka_unit_test(test_create_vcpu_event),
+        cmocka_unit_test(test_hotplugged_vcpu_sends_create_vcpu),
         cmocka_unit_test(test_end_of_session_restores_intercepts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
