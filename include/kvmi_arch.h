@@ -129,12 +129,24 @@ void kvmi_arch_kick(struct kvmi_vm *vm, unsigned vcpu, bool wait);
  * re-entrantly. */
 void kvmi_arch_poll(struct kvmi_vm *vm, int vcpu);
 
+/* "Another context holds a short lock (the send lock); let it finish":
+ * called by the engine between attempts to take it, after a brief spin.
+ * Bare metal: cpu_relax() (PAUSE); the holder is another core and never
+ * preempted.  Hosted: yield the CPU, since the holder may be a thread the
+ * OS (or valgrind, which runs one thread at a time) has descheduled, and
+ * spinning would burn the rest of the time slice. */
+void kvmi_arch_relax(struct kvmi_vm *vm);
+
 /* ---- transport ------------------------------------------------------------ */
 
 /* Queue one whole message for sending, all or nothing: 0 = queued entirely,
  * -KVM_EAGAIN = no room now (nothing queued; the engine polls and retries),
  * other negative = the connection is broken.  The engine serialises calls
- * with its send lock, so bytes of two messages never interleave. */
+ * with its send lock, so bytes of two messages never interleave; the call
+ * is made under that spinlock, so it must only copy the message into the
+ * transport's queue (no waiting, no system call on the common path): the
+ * actual transmission happens elsewhere (bare metal: the NIC poll; sim: a
+ * writer thread). */
 int kvmi_arch_send(struct kvmi_vm *vm, const void *msg, size_t len);
 
 /* The engine found a fatal protocol error: shut the connection down (both

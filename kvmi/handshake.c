@@ -31,9 +31,9 @@ int kvmi_handshake_send(struct kvmi_vm *vm)
     hs->name[sizeof(hs->name) - 1] = 0;
 
     for (;;) {
-        spin_lock(&vm->send_lock);
+        kvmi_send_lock(vm);
         int rc = kvmi_arch_send(vm, hs, sizeof(*hs));
-        spin_unlock(&vm->send_lock);
+        kvmi_send_unlock(vm);
         if (rc != -KVM_EAGAIN)
             return rc;
         kvmi_arch_poll(vm, -1);

@@ -52,6 +52,22 @@ static inline void kvmi_store(uint32_t *p, uint32_t v)
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
+/* The send lock (vm->send_lock): held only to check the session and queue
+ * one message, so a waiter spins briefly, then lets the platform yield. */
+static inline void kvmi_send_lock(struct kvmi_vm *vm)
+{
+    for (unsigned spins = 0; !spin_trylock(&vm->send_lock); spins++) {
+        if (spins < 64)
+            cpu_relax();
+        else
+            kvmi_arch_relax(vm);
+    }
+}
+static inline void kvmi_send_unlock(struct kvmi_vm *vm)
+{
+    spin_unlock(&vm->send_lock);
+}
+
 /* conn.c */
 void kvmi_fatal(struct kvmi_vm *vm, const char *why, int64_t value);
 void kvmi_session_start(struct kvmi_vm *vm);

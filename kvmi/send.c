@@ -6,7 +6,9 @@
  * not reach the next introspector) and the transport takes the whole message
  * or nothing.  The lock is never held while waiting for room: on bare metal
  * the room appears only when someone polls the NIC, possibly the core that
- * would be spinning on this lock.
+ * would be spinning on this lock.  Nor across a system call: the arch only
+ * queues the bytes (kvmi_arch.h), and a waiter yields through
+ * kvmi_arch_relax() after a short spin (internal.h).
  */
 #include "internal.h"
 
@@ -14,12 +16,12 @@ int kvmi_send(struct kvmi_vm *vm, uint32_t gen, const void *msg, size_t len, int
 {
     for (;;) {
         int rc;
-        spin_lock(&vm->send_lock);
+        kvmi_send_lock(vm);
         if (kvmi_load(&vm->gen) != gen || kvmi_load(&vm->state) != KVMI_ST_ACTIVE)
             rc = -KVM_EFAULT;
         else
             rc = kvmi_arch_send(vm, msg, len);
-        spin_unlock(&vm->send_lock);
+        kvmi_send_unlock(vm);
         if (rc == 0) {
             kvmi_arch_trace(vm, false, msg, len);
             return 0;
