@@ -46,7 +46,8 @@ struct sim_vcpu {
 
 struct sim {
     struct kvmi_vm vm;
-    unsigned nr_vcpus;
+    unsigned nr_vcpus;  /* atomic: grows by hot-plug (SIGUSR2) */
+    unsigned max_vcpus; /* --max-vcpus */
     struct sim_vcpu vcpus[SIM_MAX_VCPUS];
     uint8_t *mem;
     uint64_t mem_size;
@@ -61,8 +62,12 @@ struct sim {
 
 extern struct sim g_sim;
 
-int sim_vm_init(struct sim *s, unsigned nr_vcpus, unsigned mem_mib);
+int sim_vm_init(struct sim *s, unsigned nr_vcpus, unsigned max_vcpus, unsigned mem_mib);
 void sim_vm_start(struct sim *s);
+/* Hot-plug one vCPU (as a device manager adding a CPU); returns its index,
+ * or -1 at --max-vcpus. */
+int sim_vm_hotplug(struct sim *s);
+unsigned sim_nr_vcpus(void);
 void sim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

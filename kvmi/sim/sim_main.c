@@ -15,11 +15,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -144,41 +146,144 @@ void kvmi_arch_crash(struct kvmi_vm *vm, unsigned vcpu)
     _exit(3);
 }
 
-/* ---- arch: transport ---------------------------------------------------- */
+/* ---- arch: transport ----------------------------------------------------
+ *
+ * kvmi_arch_send() is called under the engine's send spinlock, so it only
+ * copies the message into txq; a writer thread makes the send() calls,
+ * taking whatever has queued up since its last call.  The queue is FIFO
+ * and fed under the engine's lock, so messages keep their order and never
+ * interleave.  It belongs to one connection at a time (attach/detach in
+ * serve()), so nothing queued for one introspector reaches the next.
+ */
+#define TXQ_SIZE (1u << 20)
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t data_cv; /* to the writer: bytes queued, or attach/detach */
+    pthread_cond_t sent_cv; /* from the writer: progress, or it left send() */
+    uint64_t head;          /* next byte to send: written by the writer only */
+    uint64_t tail;          /* end of the queued bytes: producers (engine lock) */
+    int fd;                 /* the connection fed, -1 none (atomic) */
+    bool writer_waiting;    /* atomic: the writer sleeps on data_cv */
+    bool busy;              /* under mu: the writer is inside send() on fd */
+    bool broken;            /* atomic: a send failed; the rest is dropped */
+    uint8_t buf[TXQ_SIZE];
+} txq = {.mu = PTHREAD_MUTEX_INITIALIZER,
+         .data_cv = PTHREAD_COND_INITIALIZER,
+         .sent_cv = PTHREAD_COND_INITIALIZER,
+         .fd = -1};
+
+void kvmi_arch_relax(struct kvmi_vm *vm)
+{
+    (void)vm;
+    sched_yield();
+}
 
 int kvmi_arch_send(struct kvmi_vm *vm, const void *msg, size_t len)
 {
     (void)vm;
-    int fd = g_sim.fd;
-    if (fd < 0)
+    if (__atomic_load_n(&txq.fd, __ATOMIC_ACQUIRE) < 0 ||
+        __atomic_load_n(&txq.broken, __ATOMIC_ACQUIRE))
         return -KVM_EFAULT;
-    const uint8_t *p = msg;
-    ssize_t n = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    uint64_t tail = txq.tail;
+    uint64_t head = __atomic_load_n(&txq.head, __ATOMIC_ACQUIRE);
+    if (len > TXQ_SIZE - (tail - head))
         return -KVM_EAGAIN; /* nothing taken: the engine polls and retries */
-    if (n < 0)
-        return -KVM_EFAULT;
-    /* part of the message went out: the rest must follow before any other
-     * message, so finish it here */
-    size_t done = (size_t)n;
-    while (done < len) {
-        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-        poll(&pfd, 1, 100);
-        n = send(fd, p + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            return -KVM_EFAULT;
-        if (n > 0)
-            done += (size_t)n;
+    size_t off = tail % TXQ_SIZE, first = TXQ_SIZE - off;
+    if (first > len)
+        first = len;
+    memcpy(txq.buf + off, msg, first);
+    memcpy(txq.buf, (const uint8_t *)msg + first, len - first);
+    /* Dekker pair with the writer's sleep check (both sequentially
+     * consistent): either it sees the new tail or we see it waiting. */
+    __atomic_store_n(&txq.tail, tail + len, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&txq.writer_waiting, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&txq.mu);
+        pthread_cond_signal(&txq.data_cv);
+        pthread_mutex_unlock(&txq.mu);
     }
     return 0;
+}
+
+static void *writer_thread(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        pthread_mutex_lock(&txq.mu);
+        for (;;) {
+            __atomic_store_n(&txq.writer_waiting, true, __ATOMIC_SEQ_CST);
+            if (txq.fd >= 0 && !txq.broken &&
+                __atomic_load_n(&txq.tail, __ATOMIC_SEQ_CST) != txq.head)
+                break;
+            pthread_cond_wait(&txq.data_cv, &txq.mu);
+        }
+        __atomic_store_n(&txq.writer_waiting, false, __ATOMIC_RELAXED);
+        int fd = txq.fd;
+        txq.busy = true;
+        pthread_mutex_unlock(&txq.mu);
+
+        uint64_t head = txq.head, tail = __atomic_load_n(&txq.tail, __ATOMIC_ACQUIRE);
+        size_t off = head % TXQ_SIZE, n = TXQ_SIZE - off;
+        if (n > tail - head)
+            n = tail - head;
+        ssize_t r = send(fd, txq.buf + off, n, MSG_NOSIGNAL);
+
+        pthread_mutex_lock(&txq.mu);
+        txq.busy = false;
+        if (r > 0) {
+            __atomic_store_n(&txq.head, head + (uint64_t)r, __ATOMIC_RELEASE);
+        } else if (r < 0 && errno != EINTR) {
+            /* the peer is gone: make the reader see it, drop the rest */
+            shutdown(fd, SHUT_RDWR);
+            __atomic_store_n(&txq.broken, true, __ATOMIC_RELEASE);
+        }
+        pthread_cond_broadcast(&txq.sent_cv);
+        pthread_mutex_unlock(&txq.mu);
+    }
+    return NULL;
+}
+
+/* A new connection: the engine is idle, so nothing is being queued. */
+static void txq_attach(int fd)
+{
+    pthread_mutex_lock(&txq.mu);
+    txq.head = txq.tail;
+    __atomic_store_n(&txq.broken, false, __ATOMIC_RELEASE);
+    __atomic_store_n(&txq.fd, fd, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&txq.mu);
+}
+
+/* The connection ended (kvmi_disconnected() has run, so nothing more is
+ * queued): deliver what is queued if the peer still reads, within a bound,
+ * then cut the link and wait until the writer has left send() on fd. */
+static void txq_detach(int fd)
+{
+    pthread_mutex_lock(&txq.mu);
+    for (unsigned i = 0; i < 200 && !txq.broken && txq.head != txq.tail; i++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 10 * 1000000;
+        ts.tv_sec += ts.tv_nsec / 1000000000;
+        ts.tv_nsec %= 1000000000;
+        pthread_cond_timedwait(&txq.sent_cv, &txq.mu, &ts);
+    }
+    __atomic_store_n(&txq.fd, -1, __ATOMIC_RELEASE);
+    shutdown(fd, SHUT_RDWR); /* ends a send() blocked on a peer that stopped reading */
+    while (txq.busy)
+        pthread_cond_wait(&txq.sent_cv, &txq.mu);
+    txq.head = txq.tail;
+    pthread_mutex_unlock(&txq.mu);
 }
 
 void kvmi_arch_close(struct kvmi_vm *vm)
 {
     (void)vm;
+    /* Stop reading only: the reader sees the end and runs the end of
+     * introspection, and txq_detach() then sends what the engine queued
+     * before the fatal error (an error reply, say) ahead of the FIN. */
     pthread_mutex_lock(&g_sim.fd_mu);
     if (g_sim.fd >= 0)
-        shutdown(g_sim.fd, SHUT_RDWR);
+        shutdown(g_sim.fd, SHUT_RD);
     pthread_mutex_unlock(&g_sim.fd_mu);
 }
 
@@ -225,6 +330,7 @@ static void serve(int fd)
     pthread_mutex_lock(&g_sim.fd_mu);
     g_sim.fd = fd;
     pthread_mutex_unlock(&g_sim.fd_mu);
+    txq_attach(fd);
 
     if (kvmi_connected(&g_sim.vm) == 0) {
         static uint8_t buf[65536];
@@ -245,6 +351,7 @@ static void serve(int fd)
         }
     }
     kvmi_disconnected(&g_sim.vm);
+    txq_detach(fd);
     pthread_mutex_lock(&g_sim.fd_mu);
     g_sim.fd = -1;
     close(fd);
@@ -327,6 +434,12 @@ static void *signal_thread(void *arg)
         if (sig == SIGUSR1) {
             sim_log("SIGUSR1: unhook requested");
             unhook();
+        } else if (sig == SIGUSR2) {
+            int i = sim_vm_hotplug(&g_sim);
+            if (i < 0)
+                sim_log("SIGUSR2: already at --max-vcpus %u, no vCPU added", g_sim.max_vcpus);
+            else
+                sim_log("SIGUSR2: vcpu %d hot-plugged (%d vCPUs)", i, i + 1);
         } else {
             sim_log("%s: unhook and exit", sig == SIGTERM ? "SIGTERM" : "SIGINT");
             unhook();
@@ -342,21 +455,81 @@ static void usage(FILE *f)
 {
     fputs("usage: kvmi-sim (--connect HOST:PORT | --listen PORT) --vcpus N --mem MIB\n"
           "                [--name NAME] [--uuid UUID] [--key KEY] [--period-us U]\n"
-          "                [--unhook-timeout-ms T] [--quiet]\n"
+          "                [--unhook-timeout-ms T] [--deny-command ID]... [--deny-event ID]...\n"
+          "                [--max-vcpus M] [--quiet]\n"
           "Simulated VM serving the KVMI v6 protocol (see docs/kvmi-sim.md).\n"
           "  --connect HOST:PORT  connect to the introspector (as QEMU does); reconnect\n"
           "                       200 ms after each disconnect\n"
           "  --listen PORT        accept introspector connections instead\n"
-          "  --vcpus N            number of vCPUs (1-64)\n"
+          "  --vcpus N            number of vCPUs at start (1-64)\n"
           "  --mem MIB            guest memory in MiB (at least 16)\n"
           "  --name NAME          VM name sent in the handshake (default kvmi-sim)\n"
           "  --uuid UUID          VM UUID, 8-4-4-4-12 hex (default all zero)\n"
           "  --key KEY            require HMAC-SHA1(KEY, handshake) as cookie_hash\n"
           "  --period-us U        guest loop period per vCPU (default 1000)\n"
           "  --unhook-timeout-ms T  wait for the close after UNHOOK (default 5000)\n"
+          "  --deny-command ID    disallow a command, as KVM_INTROSPECTION_COMMAND with\n"
+          "                       allow=0 would (number, name such as GET_REGISTERS, or\n"
+          "                       -1/all; GET_VERSION, CHECK_COMMAND, CHECK_EVENT stay)\n"
+          "  --deny-event ID      disallow an event likewise (number, name such as PF, or all)\n"
+          "  --max-vcpus M        allow SIGUSR2 to hot-plug vCPUs up to M (default N)\n"
           "  --quiet              do not log each message\n"
-          "Signals: SIGUSR1 = unhook request, SIGTERM = unhook then exit 0.\n",
+          "Signals: SIGUSR1 = unhook request, SIGTERM = unhook then exit 0,\n"
+          "         SIGUSR2 = hot-plug one more vCPU (up to --max-vcpus).\n",
           f);
+}
+
+/* A message or event ID for --deny-*: a number (-1 = all), "all", or a
+ * name from the table, with or without the KVMI_ / KVMI_EVENT_ prefix. */
+static bool parse_id(const char *s, const char *const *names, unsigned n, int *id)
+{
+    char *end;
+    long v = strtol(s, &end, 0);
+    if (*s && !*end) {
+        *id = v < -1000 ? -1000 : v > 1000 ? 1000 : (int)v;
+        return true;
+    }
+    if (!strcasecmp(s, "all")) {
+        *id = -1;
+        return true;
+    }
+    if (!strncasecmp(s, "KVMI_EVENT_", 11) && names == event_names)
+        s += 11;
+    else if (!strncasecmp(s, "KVMI_", 5))
+        s += 5;
+    for (unsigned i = 0; i < n; i++) {
+        if (!strcasecmp(s, names[i])) {
+            *id = (int)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int deny(struct kvmi_config *cfg, bool command, const char *val)
+{
+    int id;
+    const char *what = command ? "--deny-command" : "--deny-event";
+    bool ok = command ? parse_id(val, msg_names, sizeof(msg_names) / sizeof(msg_names[0]), &id)
+                      : parse_id(val, event_names, KVMI_NUM_EVENTS, &id);
+    if (!ok) {
+        fprintf(stderr, "kvmi-sim: %s %s: not a number or a known name\n", what, val);
+        return -1;
+    }
+    int rc = kvmi_config_allow(cfg, command, id, false);
+    if (rc == -KVM_EPERM) {
+        fprintf(stderr,
+                "kvmi-sim: %s %s: GET_VERSION, CHECK_COMMAND and CHECK_EVENT cannot be "
+                "disallowed (KVM: -EPERM)\n",
+                what, val);
+        return -1;
+    }
+    if (rc) {
+        fprintf(stderr, "kvmi-sim: %s %s: no such %s (KVM: -EINVAL)\n", what, val,
+                command ? "command (known: 2-27, 29)" : "event (known: 0-11)");
+        return -1;
+    }
+    return 0;
 }
 
 static int parse_uuid(const char *s, uint8_t out[16])
@@ -389,7 +562,7 @@ int main(int argc, char **argv)
     struct kvmi_config cfg;
     kvmi_default_config(&cfg);
     strcpy(cfg.name, "kvmi-sim");
-    unsigned vcpus = 0, mem = 0;
+    unsigned vcpus = 0, mem = 0, max_vcpus = 0;
     g_sim.period_us = 1000;
     static char hostbuf[256];
 
@@ -423,6 +596,8 @@ int main(int argc, char **argv)
             opt.port = val;
         } else if (!strcmp(a, "--vcpus")) {
             vcpus = (unsigned)atoi(val);
+        } else if (!strcmp(a, "--max-vcpus")) {
+            max_vcpus = (unsigned)atoi(val);
         } else if (!strcmp(a, "--mem")) {
             mem = (unsigned)atoi(val);
         } else if (!strcmp(a, "--name")) {
@@ -441,6 +616,9 @@ int main(int argc, char **argv)
             }
             memcpy(cfg.key, val, n);
             cfg.key_len = n;
+        } else if (!strcmp(a, "--deny-command") || !strcmp(a, "--deny-event")) {
+            if (deny(&cfg, a[7] == 'c', val))
+                return 2;
         } else if (!strcmp(a, "--period-us")) {
             g_sim.period_us = (unsigned)atoi(val);
         } else if (!strcmp(a, "--unhook-timeout-ms")) {
@@ -451,7 +629,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!opt.port || vcpus < 1 || vcpus > SIM_MAX_VCPUS || mem < 16 || g_sim.period_us == 0) {
+    if (!max_vcpus)
+        max_vcpus = vcpus;
+    if (!opt.port || vcpus < 1 || vcpus > SIM_MAX_VCPUS || mem < 16 || g_sim.period_us == 0 ||
+        max_vcpus < vcpus || max_vcpus > SIM_MAX_VCPUS) {
         usage(stderr);
         return 2;
     }
@@ -460,6 +641,7 @@ int main(int argc, char **argv)
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
@@ -467,17 +649,18 @@ int main(int argc, char **argv)
 
     pthread_mutex_init(&g_sim.fd_mu, NULL);
     g_sim.fd = -1;
-    if (sim_vm_init(&g_sim, vcpus, mem)) {
+    if (sim_vm_init(&g_sim, vcpus, max_vcpus, mem)) {
         fprintf(stderr, "kvmi-sim: out of memory\n");
         return 1;
     }
     static struct kvmi_vcpu kv[SIM_MAX_VCPUS];
     static struct kvmi_page_slot pages[65536];
-    kvmi_init(&g_sim.vm, &cfg, &g_sim, kv, vcpus, pages, 65536);
+    kvmi_init(&g_sim.vm, &cfg, &g_sim, kv, max_vcpus, pages, 65536);
     sim_vm_start(&g_sim);
 
-    pthread_t st;
+    pthread_t st, wt;
     pthread_create(&st, NULL, signal_thread, &set);
+    pthread_create(&wt, NULL, writer_thread, NULL);
     connection_loop();
     return 0;
 }

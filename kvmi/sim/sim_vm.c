@@ -90,9 +90,10 @@ static void vcpu_reset_state(struct sim_vcpu *v)
     v->xcr0 = 0x3;
 }
 
-int sim_vm_init(struct sim *s, unsigned nr_vcpus, unsigned mem_mib)
+int sim_vm_init(struct sim *s, unsigned nr_vcpus, unsigned max_vcpus, unsigned mem_mib)
 {
     s->nr_vcpus = nr_vcpus;
+    s->max_vcpus = max_vcpus;
     s->mem_size = (uint64_t)mem_mib << 20;
     s->mem = malloc(s->mem_size);
     s->access = malloc(s->mem_size >> 12);
@@ -103,7 +104,8 @@ int sim_vm_init(struct sim *s, unsigned nr_vcpus, unsigned mem_mib)
         memcpy(s->mem + g, &val, 8);
     }
     memset(s->access, KVMI_PAGE_ACCESS_RWX, s->mem_size >> 12);
-    for (unsigned i = 0; i < nr_vcpus; i++) {
+    /* every possible vCPU is set up now, so a hot-plug only starts a thread */
+    for (unsigned i = 0; i < max_vcpus; i++) {
         struct sim_vcpu *v = V(i);
         v->idx = i;
         pthread_mutex_init(&v->mu, NULL);
@@ -169,10 +171,15 @@ static void exit_point(struct sim_vcpu *v)
     }
 }
 
+unsigned sim_nr_vcpus(void)
+{
+    return __atomic_load_n(&g_sim.nr_vcpus, __ATOMIC_ACQUIRE);
+}
+
 void kvmi_arch_kick(struct kvmi_vm *vm, unsigned vcpu, bool wait)
 {
     (void)vm;
-    if (vcpu >= g_sim.nr_vcpus)
+    if (vcpu >= sim_nr_vcpus())
         return;
     struct sim_vcpu *v = V(vcpu);
     if (tls_vcpu == (int)vcpu)
@@ -188,7 +195,7 @@ void kvmi_arch_kick(struct kvmi_vm *vm, unsigned vcpu, bool wait)
 void kvmi_arch_poll(struct kvmi_vm *vm, int vcpu)
 {
     (void)vm;
-    if (vcpu < 0 || (unsigned)vcpu >= g_sim.nr_vcpus) {
+    if (vcpu < 0 || (unsigned)vcpu >= sim_nr_vcpus()) {
         struct timespec ts = {0, 100000};
         nanosleep(&ts, NULL);
         return;
@@ -445,12 +452,27 @@ void sim_vm_start(struct sim *s)
     }
 }
 
+int sim_vm_hotplug(struct sim *s)
+{
+    unsigned i = sim_nr_vcpus();
+    if (i >= s->max_vcpus)
+        return -1;
+    /* Counted first (commands for it are accepted from now on), then the
+     * engine queues its CREATE_VCPU, then it starts: its thread's first act
+     * is kvmi_vcpu_service(), so the event comes before iteration 0 of the
+     * guest loop, and the vCPU stays there until the tool replies. */
+    __atomic_store_n(&s->nr_vcpus, i + 1, __ATOMIC_RELEASE);
+    kvmi_vcpu_added(&s->vm, i);
+    pthread_create(&s->vcpus[i].thread, NULL, vcpu_thread, &s->vcpus[i]);
+    return (int)i;
+}
+
 /* ---- arch: vCPU state ----------------------------------------------------- */
 
 unsigned kvmi_arch_vcpu_count(struct kvmi_vm *vm)
 {
     (void)vm;
-    return g_sim.nr_vcpus;
+    return sim_nr_vcpus();
 }
 
 bool kvmi_arch_vcpu_uninitialized(struct kvmi_vm *vm, unsigned vcpu)

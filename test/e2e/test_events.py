@@ -6,6 +6,7 @@ checks its payload against the guest script of the simvm contract, and
 checks that the reply's action and payload take effect.
 """
 
+import signal
 import struct
 
 from conftest import VCPUS, T, wait_until
@@ -284,6 +285,72 @@ def test_create_vcpu_event(make_env):
     d.control_vm_events(w.KVMI_EVENT_CREATE_VCPU, False)
     assert err_code(lambda: d.control_events(0, w.KVMI_EVENT_CREATE_VCPU, True)) == \
         w.KVM_EINVAL
+
+
+PATTERN = 0xA5A5A5A5A5A5A5A5
+STAR = 0xC0000081
+
+
+def test_create_vcpu_on_hotplug_holds_the_new_vcpu(make_env):
+    """SIGUSR2 hot-plugs vCPU N (kvmi-sim --max-vcpus): with CREATE_VCPU
+    enabled, the new vCPU sends the event before its first guest iteration
+    and stays stopped while the reply is delayed, serving commands; the
+    reply lets it run.  "Stopped" is measured against vCPU 0, whose guest
+    loop keeps storing its iteration number at 0x300000 meanwhile."""
+    new = VCPUS
+    e = make_env("--max-vcpus", str(VCPUS + 1))
+    d = e.dom
+    assert d.get_guest_info() == VCPUS
+    assert err_code(lambda: d.get_registers(new)) == w.KVM_EINVAL
+    d.control_vm_events(w.KVMI_EVENT_CREATE_VCPU, True)
+    e.sim.signal(signal.SIGUSR2)
+    # (a CREATE_VCPU of vCPU 0..N-1 from the hook may come too: take() answers it)
+    ev = take(d, lambda x: x.event == w.KVMI_EVENT_CREATE_VCPU and x.vcpu == new,
+              reply=lambda x: None)[0]
+    assert ev.size == 544 and ev.raw == b""
+    assert ev.arch.regs.rip == 0x1000 + 0x100 * new and ev.arch.regs.rax == new
+    assert d.get_guest_info() == VCPUS + 1
+
+    mine = 0x300000 + 0x1000 * new  # where the new vCPU's loop would store k
+
+    def k_of_vcpu0():
+        for x in d.queued_events():  # keep the other vCPUs unblocked
+            if x.vcpu != new and x.event != w.KVMI_EVENT_UNHOOK:
+                d.wait_event(0, match=lambda y: y is x)
+                d.reply(x)
+        v = u64_at(d, 0x300000)
+        return -1 if v == 0x300000 ^ PATTERN else v
+
+    k0 = k_of_vcpu0()
+    wait_until(lambda: k_of_vcpu0() >= k0 + 5, what="vCPU 0 to run 5 more iterations")
+    # ... while the held vCPU ran none: a command is served (it waits in
+    # its job loop), and its state is still the initial one
+    r = d.get_registers(new, [STAR])
+    assert r.msrs[STAR] == STAR << 32  # iteration k would write (STAR << 32) | (k + 1)
+    assert r.sregs.cr0 == 0x80050033 and r.sregs.cr3 == 0x100000 and r.sregs.cr4 == 0x20
+    assert u64_at(d, mine) == mine ^ PATTERN
+    assert not [x for x in d.queued_events() if x.vcpu == new]
+
+    d.reply(ev)
+    wait_until(lambda: k_of_vcpu0() is not None and u64_at(d, mine) != mine ^ PATTERN,
+               what="the new vCPU to run once its CREATE_VCPU was answered")
+    assert d.get_registers(new, [STAR]).msrs[STAR] != STAR << 32
+
+    # at --max-vcpus a further SIGUSR2 adds nothing
+    e.sim.signal(signal.SIGUSR2)
+    wait_until(lambda: "already at --max-vcpus" in e.sim.text(), what="the sim's refusal")
+    assert d.get_guest_info() == VCPUS + 1
+
+
+def test_hotplug_without_the_event_just_runs(make_env):
+    new = VCPUS
+    e = make_env("--max-vcpus", str(VCPUS + 1))
+    d = e.dom
+    e.sim.signal(signal.SIGUSR2)
+    wait_until(lambda: d.get_guest_info() == VCPUS + 1, what="the hot-plugged vCPU")
+    mine = 0x300000 + 0x1000 * new
+    wait_until(lambda: u64_at(d, mine) != mine ^ PATTERN, what="the new vCPU's guest loop")
+    assert d.pending_events() == 0
 
 
 def err_code(call):
