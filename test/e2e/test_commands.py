@@ -58,7 +58,7 @@ def test_get_guest_info(env):
 
 def test_get_vcpu_info(env):
     for v in range(VCPUS):
-        assert env.dom.get_vcpu_info(v) >= 0
+        assert env.dom.get_vcpu_info(v) == 2_000_000_000  # the sim's nominal TSC
     assert err_of(lambda: env.dom.get_vcpu_info(VCPUS)) == w.KVM_EINVAL
 
 
@@ -157,6 +157,16 @@ def test_get_registers_initial_state(env):
     assert err_of(lambda: d.get_registers(VCPUS)) == w.KVM_EINVAL
 
 
+def test_get_registers_msr_count_limit(env):
+    """The reply must fit one buffer of 8192 bytes after kvmi_error_code:
+    472 + 16 * 482 = 8184 fits, 483 MSRs give -KVM_ENOMEM (KVM: kzalloc)."""
+    d = env.dom
+    r = d.get_registers(0, [0x174] * 482)  # the client checks 472 + 16 * 482 bytes
+    assert r.msrs[0x174] >> 32 == 0x174
+    assert err_of(lambda: d.get_registers(0, [0x174] * 483)) == w.KVM_ENOMEM
+    assert err_of(lambda: d.get_registers(0, [0x174, 0x12345])) == w.KVM_EINVAL  # unreadable
+
+
 def test_get_registers_rejects_padding_and_short_messages(env):
     d = env.dom
     raw = w.pack_vcpu_hdr(0) + struct.pack("<HHI", 0, 1, 0)
@@ -242,6 +252,15 @@ def test_page_access(env):
     assert err_of(lambda: d.get_page_access([0x500000], view=1)) == w.KVM_EOPNOTSUPP
     short = struct.pack("<HHI", 0, 4, 0) + struct.pack("<Q", 0x500000)
     assert err_of(lambda: d.request(w.KVMI_GET_PAGE_ACCESS, short)) == w.KVM_EINVAL
+    # beyond max gfn: -22; every entry is tried and the last error returned
+    end = MEM_MIB << 20
+    assert err_of(lambda: d.set_page_access([(end, 5), (0x502000, 5)])) == w.KVM_EINVAL
+    assert d.get_page_access([0x502000]) == [5]
+    bad = w.req_set_page_access([(0x503000, 5)])
+    bad = bad[:8 + 9] + b"\x01" + bad[8 + 10:]  # kvmi_page_access_entry.padding1
+    assert err_of(lambda: d.request(w.KVMI_SET_PAGE_ACCESS, bad)) == w.KVM_EINVAL
+    assert d.get_page_access([0x503000]) == [7]
+    d.set_page_access([(0x502000, 7)])
 
 
 def test_get_map_token_unsupported(env):
@@ -249,7 +268,8 @@ def test_get_map_token_unsupported(env):
 
 
 def test_get_mtrr_type(env):
-    assert env.dom.get_mtrr_type(0x1000) in (0, 1, 4, 5, 6)
+    assert env.dom.get_mtrr_type(0x1000) == 6  # WB inside guest memory
+    assert env.dom.get_mtrr_type(MEM_MIB << 20, vcpu=1) == 0  # UC beyond it
 
 
 def test_spp_commands_unsupported(env):
@@ -259,6 +279,11 @@ def test_spp_commands_unsupported(env):
     assert err_of(lambda: d.get_page_write_bitmap([0x1000])) == w.KVM_EOPNOTSUPP
     assert err_of(lambda: d.set_page_write_bitmap([(0x1000, 0xFFFFFFFF)])) == \
         w.KVM_EOPNOTSUPP
+    # padding is still checked first
+    assert err_of(lambda: d.request(w.KVMI_CONTROL_SPP, struct.pack("<BBHI", 1, 1, 0, 0))) \
+        == w.KVM_EINVAL
+    assert err_of(lambda: d.request(w.KVMI_GET_PAGE_WRITE_BITMAP,
+                                    struct.pack("<HHIQ", 0, 1, 1, 0x1000))) == w.KVM_EINVAL
 
 
 def test_control_cmd_response(env):

@@ -71,6 +71,37 @@ def test_write_read_dump(tmp_path):
     assert len(data) == 4096 and data[0x10:0x15] == b"Hello"
 
 
+def test_write_u64_and_usage_errors(tmp_path):
+    rc, out, err = ctl(tmp_path, "run", "write 0x600000 --u64 0x1122334455667788; "
+                       "read 0x600000 8")
+    assert rc == 0, err
+    assert "wrote 8 bytes at 0x600000" in out
+    assert re.search(r"^0000000000600000  88 77 66 55 44 33 22 11", out, re.M)
+    for bad in (["write", "0x1000"], ["write", "0x1000", "90", "--u64", "1"],
+                ["write", "0x1000", "--u64", "zz"], ["write", "0x1000", "--u64", "-1"]):
+        rc, out, err = ctl(tmp_path, *bad)
+        assert rc == 2 and "Traceback" not in err, (bad, err)
+        assert "write:" in err
+
+
+def test_deny_options_seen_by_info_and_check(tmp_path):
+    deny = ("--deny-command", "GET_REGISTERS", "--deny-event", "pf")
+    rc, out, err = ctl(tmp_path, "info", sim_args=deny)
+    assert rc == 0, err
+    allowed = out.split("commands_allowed ")[1].splitlines()[0].split()
+    assert "GET_REGISTERS" not in allowed and "GET_VERSION" in allowed
+    events = out.split("events_allowed ")[1].splitlines()[0].split()
+    assert "PF" not in events and "CR" in events
+    rc, out, err = ctl(tmp_path, "check", "command", "get_registers", sim_args=deny)
+    assert (rc, out.strip()) == (1, "not allowed"), err
+    rc, out, err = ctl(tmp_path, "check", "command", "29", sim_args=deny)
+    assert (rc, out.strip()) == (0, "allowed"), err
+    rc, out, err = ctl(tmp_path, "regs", "0", sim_args=deny)
+    assert rc == 1 and "KVM_EPERM" in err
+    rc, out, err = ctl(tmp_path, "check", "command", "NOPE")
+    assert rc == 2 and "unknown command" in err and "Traceback" not in err
+
+
 def test_read_raw(tmp_path):
     c = Ctl(tmp_path, "read", "0x1000", "8", "--raw")
     out = c.p.stdout.buffer.read() if hasattr(c.p.stdout, "buffer") else None

@@ -278,10 +278,30 @@ def test_write_physical_larger_than_its_message_is_fatal(env):
     _closes(env, w.pack_msg(w.KVMI_WRITE_PHYSICAL, 78, body))
 
 
-def test_data_command_with_replies_off_is_fatal(env):
+@pytest.mark.parametrize("msg_id, body", [
+    (w.KVMI_GET_VERSION, b""),
+    (w.KVMI_GET_GUEST_INFO, b""),
+    (w.KVMI_GET_MAX_GFN, b""),
+    (w.KVMI_GET_MAP_TOKEN, b""),  # fatal although its answer would be -95
+    (w.KVMI_GET_VCPU_INFO, w.req_vcpu(1)),  # vCPU job: replies-off sampled at dispatch
+    (w.KVMI_GET_CPUID, w.req_get_cpuid(0, 0x4FFFFFFF)),  # fatal even for -2
+    (w.KVMI_READ_PHYSICAL, w.req_read_physical(0x1000, 8)),
+], ids=lambda x: w.COMMAND_NAMES.get(x, "") if isinstance(x, int) else "")
+def test_data_command_with_replies_off_is_fatal(env, msg_id, body):
     d = env.dom
     d.control_cmd_response(False, True)
-    _closes(env, w.pack_msg(w.KVMI_GET_VERSION, 79))
+    _closes(env, w.pack_msg(msg_id, 79, body))
+
+
+def test_data_command_error_with_replies_off_is_dropped(env):
+    """READ_PHYSICAL and GET_REGISTERS are fatal only once a reply buffer was
+    built (spec §3.8): an error is dropped like any error-only reply."""
+    d = env.dom
+    d.control_cmd_response(False, True)
+    d.request(w.KVMI_READ_PHYSICAL, w.req_read_physical(0x1000, 0), expect_reply=False)
+    d.request(w.KVMI_GET_REGISTERS, w.req_get_registers(0, [0x12345]), expect_reply=False)
+    d.control_cmd_response(True, True)
+    assert d.get_version() == 1 and len(d.unmatched) == 0
 
 
 def test_cr_reply_without_new_val_writes_zero(env):

@@ -54,6 +54,32 @@ def num(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
+def value_in(cmd_name: str, text: str, bits: int = 64) -> int:
+    """A number given inside a command (not checked by argparse)."""
+    try:
+        v = num(text)
+    except argparse.ArgumentTypeError as e:
+        raise UsageError(f"{PROG}: {cmd_name}: {e}") from None
+    if not 0 <= v < 1 << bits:
+        raise UsageError(f"{PROG}: {cmd_name}: {text!r} is not a {bits}-bit unsigned value")
+    return v
+
+
+def command_id(text: str) -> int:
+    """A command by number or name (GET_REGISTERS, kvmi_get_registers)."""
+    name = text.strip().upper()
+    if name.startswith("KVMI_"):
+        name = name[5:]
+    for msg_id, known in w.COMMAND_NAMES.items():
+        if known == name:
+            return msg_id
+    try:
+        return num(text)
+    except argparse.ArgumentTypeError:
+        raise UsageError(f"{PROG}: check: unknown command {text!r}; commands: "
+                         f"{', '.join(w.COMMAND_NAMES.values())} or a number") from None
+
+
 def rights(text: str) -> int:
     """'rwx', 'r-x', '--x', or a number 0..7."""
     if text.isdigit():
@@ -138,8 +164,8 @@ def build_command_parser(prog: str = PROG) -> argparse.ArgumentParser:
     c.add_argument("--raw", action="store_true", help="write the bytes to stdout as they are")
     c = cmd("write", "write guest physical memory")
     c.add_argument("gpa", type=num)
-    c.add_argument("value", nargs="?", help="hex bytes (e.g. 90c3), or a number with --u64")
-    c.add_argument("--u64", action="store_true", help="VALUE is a little-endian 64-bit number")
+    c.add_argument("value", nargs="?", help="hex bytes (e.g. 90c3)")
+    c.add_argument("--u64", metavar="V", help="write the number V as 8 little-endian bytes")
     c.add_argument("--file", help="write the contents of this file")
     c = cmd("dump", "save guest physical memory [GPA, GPA+SIZE) to a file")
     c.add_argument("gpa", type=num)
@@ -194,7 +220,7 @@ def build_command_parser(prog: str = PROG) -> argparse.ArgumentParser:
     c.add_argument("vector", type=num)
     c.add_argument("--error-code", type=num)
     c.add_argument("--address", type=num, default=0, help="CR2 for #PF (vector 14)")
-    c = cmd("check", "is a command (by id) or event (by name) allowed by the host?")
+    c = cmd("check", "is a command or event (by name or number) allowed by the host?")
     c.add_argument("what", choices=("command", "event"))
     c.add_argument("id")
     cmd("maxgfn", "highest guest frame number")
@@ -342,7 +368,7 @@ class Session:
             if name not in w.REG_NAMES or not value:
                 raise UsageError(f"setregs: bad assignment {item!r} "
                                  f"(registers: {' '.join(w.REG_NAMES)})")
-            setattr(regs, name, num(value))
+            setattr(regs, name, value_in("setregs", value))
         self.dom.set_registers(a.vcpu, regs)
         self.print(f"vcpu{a.vcpu} registers set (applied at resume)")
 
@@ -355,13 +381,13 @@ class Session:
             self.print(hexdump(a.gpa, data))
 
     def do_write(self, a):
+        if (a.file is not None) + (a.u64 is not None) + (a.value is not None) != 1:
+            raise UsageError(f"{PROG}: write: give exactly one of HEX, --u64 V, --file F")
         if a.file:
             with open(a.file, "rb") as f:
                 data = f.read()
-        elif a.value is None:
-            raise UsageError("write: give VALUE or --file")
-        elif a.u64:
-            data = num(a.value).to_bytes(8, "little")
+        elif a.u64 is not None:
+            data = value_in("write", a.u64).to_bytes(8, "little")
         else:
             try:
                 data = bytes.fromhex(a.value)
@@ -490,9 +516,12 @@ class Session:
 
     def do_check(self, a):
         if a.what == "command":
-            ok = self.dom.check_command(num(a.id))
+            ok = self.dom.check_command(command_id(a.id))
         else:
-            ok = self.dom.check_event(event_list(a.id)[0])
+            try:
+                ok = self.dom.check_event(event_list(a.id)[0])
+            except argparse.ArgumentTypeError as e:
+                raise UsageError(f"{PROG}: check: {e}") from None
         self.print("allowed" if ok else "not allowed")
         return 0 if ok else 1
 
