@@ -139,6 +139,22 @@ def test_unsupported_ids(env):
     assert env.dom.get_version() == 1
 
 
+def test_unsupported_id_1_answer_is_never_taken_for_an_event(env):
+    """The -95 answer to an id-1 (KVMI_EVENT) message carries id 1, like an
+    event.  It is sent even with replies off, so nobody may be waiting for
+    it; the client must still not decode it as an event (a client that did
+    failed with 'event common size 65441' and dropped the connection: the
+    test_unsupported_ids failure seen once, before commit 953a713)."""
+    d = env.dom
+    d.control_cmd_response(False, True)
+    seqs = [d.next_seq() for _ in range(3)]
+    d._send(b"".join(w.pack_msg(1, s, b"") for s in seqs))  # nobody waits for these
+    d.control_cmd_response(True, True)
+    assert d.get_version() == 1 and not d.closed
+    assert [(m, s, e) for m, s, e in d.unmatched] == [(1, s, -w.KVM_EOPNOTSUPP) for s in seqs]
+    assert d.pending_events() == 0
+
+
 def test_get_registers_initial_state(env):
     d = env.dom
     for v in range(VCPUS):

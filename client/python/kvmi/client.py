@@ -128,10 +128,11 @@ class Domain:
             while True:
                 msg_id, size, seq = w.unpack_hdr(_recv_exact(self.sock, w.HDR_SIZE))
                 body = _recv_exact(self.sock, size) if size else b""
-                if msg_id == w.KVMI_EVENT and not (
-                        size == w.ERROR_CODE_SIZE and self._awaits((msg_id, seq))):
-                    # (An 8-byte id-1 message we wait for is the -EOPNOTSUPP
-                    # answer to a KVMI_EVENT we sent ourselves.)
+                if msg_id == w.KVMI_EVENT and size != w.ERROR_CODE_SIZE:
+                    # An 8-byte id-1 message cannot be an event (kvmi_event
+                    # alone is 544 bytes): it is the -EOPNOTSUPP answer to a
+                    # KVMI_EVENT we sent, which the host sends even with
+                    # replies off, i.e. possibly with nobody waiting for it.
                     ev = w.unpack_event(seq, body)
                     with self._cond:
                         self._events.append(ev)
@@ -160,10 +161,6 @@ class Domain:
             for p in self._pending.values():
                 p.done.set()
             self._cond.notify_all()
-
-    def _awaits(self, key) -> bool:
-        with self._cond:
-            return key in self._pending
 
     def _send(self, data: bytes):
         if self._closed:
