@@ -46,3 +46,13 @@ test-vmx-nolibc: $(VMX_CAPS_EFI_OBJS) $(VMX_PURE_CORE_OBJS)
 	@undef=$$(nm -u $(VMX_CAPS_EFI_OBJS) | grep -v ':$$' | grep . || true); \
 	if [ -n "$$undef" ]; then echo "vmx: undefined symbols in EFI objects:"; echo "$$undef"; exit 1; fi; \
 	echo "vmx: EFI/core objects need no libc"
+
+# CPUID round trip with and without hv.efi, from one run (two Bochs boots):
+# a test (slower under the hypervisor) and a benchmark (docs/benchmarks.md, "VMX").
+.PHONY: test-vmx-cost bench-vmx
+test-vmx-cost: $(B)/hv.efi $(B)/agent.efi
+	python3 test/emu/vmx_cost.py
+bench-vmx: $(B)/hv.efi $(B)/agent.efi
+	python3 test/emu/vmx_cost.py --bench
+TEST_TARGETS += test-vmx-cost
+BENCH_TARGETS += bench-vmx
