@@ -20,10 +20,11 @@ def taken(n: int) -> list[str]:
     return lines + [rf"hv: \[cpu0\] BSP runs as a guest; the hypervisor owns {n} CPU\(s\)"]
 
 
-def guest_side(n: int, rounds: int) -> list[str]:
+def guest_side(n: int, rounds: int, cpuid_line: str) -> list[str]:
     return [
         r"AGENT: cpus probed %d of %d" % (n, n),
         r"AGENT: mp round %d: %d of %d CPUs ran, 0 with VMX, 0 with CR4.VMXE" % (rounds, n, n),
+        cpuid_line,
         r"AGENT: hvregion: marker page at 0x[0-9a-f]+ \(32 bytes\), \d+ MiB of reserved memory "
         r"read, marker found 0 time\(s\), 0 non-zero",
         r"AGENT: hvregion: after writes the page reads zero, hypervisor markers intact",
@@ -57,19 +58,22 @@ def make(Scenario):
             cpus=2,
             agent_args="cpus=2 vmx=0 hv=1 mprounds=3 nmis=20",
             timeout=300,
-            expect=taken(2) + guest_side(2, 3),
+            expect=taken(2) + guest_side(2, 3, r"AGENT: cpuid hypervisor bit 0,"),
             forbid=GUEST_OK + [r"missing:"],
             check=every_vcpu_counted(2),
             launcher_says=r"powered off",
         ),
         Scenario(
             name="bochs-vmx-4cpu",
-            doc="the same on 4 CPUs",
+            doc="the same on 4 CPUs, with cpuid_hypervisor_bit = yes (bit 31 and leaf 0x40000000)",
             model="tigerlake",
             cpus=4,
             agent_args="cpus=4 vmx=0 hv=1 mprounds=3 nmis=10",
+            conf="cpuid_hypervisor_bit = yes\n",
             timeout=420,
-            expect=taken(4) + guest_side(4, 3),
+            expect=taken(4) + guest_side(
+                4, 3, r"AGENT: cpuid hypervisor bit 1, leaf 0x40000000: eax 0x40000000 "
+                r"ebx 0x564b5648 ecx 0x5648494d edx 0x494d564b"),
             forbid=GUEST_OK + [r"missing:"],
             check=every_vcpu_counted(4),
             launcher_says=r"powered off",

@@ -164,6 +164,9 @@ enum verdict probe_cpuid_cost(struct agent *a, char *reason, size_t size)
     }
     AGENT_LOG("cpuid round trip: avg %lu min %lu ticks; rdtsc floor avg %lu min %lu (n=%d)",
               sum / n, min, fsum / n, fmin, n);
+    struct cpuid_regs l1 = cpuid(1, 0), hv = cpuid(0x40000000u, 0);
+    AGENT_LOG("cpuid hypervisor bit %u, leaf 0x40000000: eax 0x%x ebx 0x%x ecx 0x%x edx 0x%x",
+              l1.ecx >> 31, hv.eax, hv.ebx, hv.ecx, hv.edx);
     return PROBE_PASS;
 }
 
