@@ -243,6 +243,9 @@ if [ "$emu" = bochs ]; then
             echo "com1: enabled=1, mode=file, dev=$serial"
         fi
         echo "port_e9_hack: enabled=1"
+        # No host sound: on a machine without an ALSA configuration (a fresh
+        # Debian with no recommends) Bochs's ALSA plugin aborts at start.
+        echo "sound: driver=dummy"
         if [ "$nic" = 1 ]; then
             echo "pci: enabled=1, chipset=i440fx, slot1=e1000"
             echo "e1000: enabled=1, mac=$mac, ethmod=slirp, script=$workdir/slirp.conf"
