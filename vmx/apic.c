@@ -25,6 +25,7 @@
 #include "vmx_insn.h"
 #include "vmx_int.h"
 #include "insn.h"
+#include "vmx_policy.h"
 
 #define APIC_ICR_LO 0x300
 #define APIC_ICR_HI 0x310
@@ -66,25 +67,8 @@ void apic_send_nmi(uint32_t apic_id)
 
 static bool targets(struct vcpu *self, struct vcpu *t, uint32_t low, uint32_t dest, bool x2)
 {
-    switch ((low >> 18) & 3) {
-    case 1:
-        return t == self;
-    case 2:
-        return true;
-    case 3:
-        return t != self;
-    }
-    uint32_t bcast = x2 ? 0xffffffffu : 0xffu;
-    if (dest == bcast)
-        return true;
-    if (!(low & (1u << 11))) /* physical destination */
-        return (x2 ? t->apic_id : (t->apic_id & 0xff)) == dest;
-    if (x2) /* x2APIC logical ID: cluster = id[31:4], bit = 1 << id[3:0] (SDM 11.12.10.2) */
-        return (dest >> 16) == (t->apic_id >> 4) && (dest & (1u << (t->apic_id & 15)));
-    uint32_t ldr = t->xapic_ldr >> 24;
-    if ((t->xapic_dfr >> 28) == 0xf) /* flat model */
-        return (ldr & dest) != 0;
-    return (ldr >> 4) == (dest >> 4) && (ldr & dest & 0xf); /* cluster model */
+    struct ipi_target it = {t->apic_id, t->xapic_ldr, t->xapic_dfr, t == self};
+    return ipi_reaches(&it, low, dest, x2);
 }
 
 static void deliver_init(struct vcpu *t)

@@ -10,36 +10,21 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
+#include "vmx_policy.h"
 
 void exit_cpuid(struct vcpu *v)
 {
     struct guest_regs *r = v->regs;
     uint32_t leaf = (uint32_t)r->rax, sub = (uint32_t)r->rcx;
-    uint32_t a, b, c, d;
+    uint32_t x[4];
     bool hv = g_bi->config.cpuid_hv_bit;
-
-    if (hv && leaf >= 0x40000000u && leaf <= 0x400000ffu) {
-        a = b = c = d = 0;
-        if (leaf == 0x40000000u) {
-            a = 0x40000000u;
-            /* "HVKVMIHVKVMI" in EBX, ECX, EDX */
-            b = 'H' | 'V' << 8 | 'K' << 16 | 'V' << 24;
-            c = 'M' | 'I' << 8 | 'H' << 16 | 'V' << 24;
-            d = 'K' | 'V' << 8 | 'M' << 16 | 'I' << 24;
-        }
-    } else {
-        cpuid(leaf, sub, &a, &b, &c, &d);
-        if (leaf == 1) {
-            c &= ~CPUID1_ECX_VMX;
-            if (hv)
-                c |= CPUID1_ECX_HYPERVISOR;
-            else
-                c &= ~CPUID1_ECX_HYPERVISOR;
-        }
+    if (!cpuid_hv_leaf(leaf, hv, x)) {
+        cpuid(leaf, sub, &x[0], &x[1], &x[2], &x[3]);
+        cpuid_filter(leaf, hv, x);
     }
-    r->rax = a;
-    r->rbx = b;
-    r->rcx = c;
-    r->rdx = d;
+    r->rax = x[0];
+    r->rbx = x[1];
+    r->rcx = x[2];
+    r->rdx = x[3];
     vmx_skip_insn(v);
 }

@@ -10,6 +10,7 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
+#include "vmx_policy.h"
 
 #define EFER_LME (1ull << 8)
 #define EFER_LMA (1ull << 10)
@@ -50,7 +51,7 @@ static bool guest_write_cr4(struct vcpu *v, uint64_t val)
 {
     const struct vmx_cpu_facts *f = &g_vmx.facts;
     /* VMX is hidden: setting VMXE faults as on a CPU without it; so do unsupported bits. */
-    if ((val & CR4_VMXE) || (val & ~f->cr4_fixed1 & ~CR4_VMXE))
+    if (!cr4_write_allowed(val, f->cr4_fixed1))
         return false;
     vmwrite(VMCS_CR4_READ_SHADOW, val);
     vmwrite(VMCS_GUEST_CR4, vmx_guest_cr4(val));

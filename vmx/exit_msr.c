@@ -13,24 +13,19 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
-
-static bool vmx_msr(uint32_t msr)
-{
-    return msr >= MSR_IA32_VMX_FIRST && msr <= MSR_IA32_VMX_LAST;
-}
+#include "vmx_policy.h"
 
 void exit_rdmsr(struct vcpu *v)
 {
     struct guest_regs *r = v->regs;
     uint32_t msr = (uint32_t)r->rcx;
     uint64_t val;
-    if (vmx_msr(msr)) {
+    if (msr_is_vmx_capability(msr)) {
         inject_gp(v);
         return;
     }
     if (msr == MSR_IA32_FEATURE_CONTROL) {
-        val = (rdmsr(msr) | FEATURE_CONTROL_LOCK) &
-              ~(FEATURE_CONTROL_VMX_INSIDE_SMX | FEATURE_CONTROL_VMX_OUTSIDE_SMX);
+        val = feature_control_guest_view(rdmsr(msr));
     } else if (safe_rdmsr(msr, &val)) {
         inject_gp(v);
         return;
@@ -45,7 +40,7 @@ void exit_wrmsr(struct vcpu *v)
     struct guest_regs *r = v->regs;
     uint32_t msr = (uint32_t)r->rcx;
     uint64_t val = (r->rdx << 32) | (uint32_t)r->rax;
-    if (vmx_msr(msr) || msr == MSR_IA32_FEATURE_CONTROL) {
+    if (msr_is_vmx_capability(msr) || msr == MSR_IA32_FEATURE_CONTROL) {
         inject_gp(v);
         return;
     }
