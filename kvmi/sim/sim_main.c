@@ -24,6 +24,7 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -222,11 +223,20 @@ static void *writer_thread(void *arg)
         txq.busy = true;
         pthread_mutex_unlock(&txq.mu);
 
+        /* Everything queued in one call, both sides of the ring's wrap
+         * point together: a message split across two send()s can reach
+         * the introspector in two pieces with a gap between them, which
+         * libkvmi kvmi-v6 does not survive (it drops a partially received
+         * event when it polls with KVMI_NOWAIT). */
         uint64_t head = txq.head, tail = __atomic_load_n(&txq.tail, __ATOMIC_ACQUIRE);
-        size_t off = head % TXQ_SIZE, n = TXQ_SIZE - off;
-        if (n > tail - head)
-            n = tail - head;
-        ssize_t r = send(fd, txq.buf + off, n, MSG_NOSIGNAL);
+        size_t off = head % TXQ_SIZE, n = tail - head;
+        struct iovec iov[2] = {{txq.buf + off, n}, {txq.buf, 0}};
+        if (n > TXQ_SIZE - off) {
+            iov[0].iov_len = TXQ_SIZE - off;
+            iov[1].iov_len = n - iov[0].iov_len;
+        }
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+        ssize_t r = sendmsg(fd, &mh, MSG_NOSIGNAL);
 
         pthread_mutex_lock(&txq.mu);
         txq.busy = false;
