@@ -4,18 +4,8 @@
  */
 #include "mtrr.h"
 #include "vmx_defs.h"
+#include "x86.h"
 
-static void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
-{
-    __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
-}
-
-static uint64_t rdmsr(uint32_t msr)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
-    return ((uint64_t)hi << 32) | lo;
-}
 
 void mtrr_read(struct mtrr_state *s)
 {
@@ -28,13 +18,13 @@ void mtrr_read(struct mtrr_state *s)
         s->var_base[i] = s->var_mask[i] = 0;
 
     s->phys_bits = 36;
-    cpuid(0x80000000u, &a, &b, &c, &d);
+    cpuid(0x80000000u, 0, &a, &b, &c, &d);
     if (a >= 0x80000008u) {
-        cpuid(0x80000008u, &a, &b, &c, &d);
+        cpuid(0x80000008u, 0, &a, &b, &c, &d);
         s->phys_bits = a & 0xffu;
     }
 
-    cpuid(1, &a, &b, &c, &d);
+    cpuid(1, 0, &a, &b, &c, &d);
     if (!(d & (1u << 12))) {
         /* No MTRRs: caching is decided by PAT alone, i.e. WB from our side. */
         s->def_type = MTRR_DEF_E | MEMTYPE_WB;
