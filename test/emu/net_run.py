@@ -1,0 +1,396 @@
+#!/usr/bin/env python3
+"""Network scenarios and benchmarks of the hypervisor's own stack (issue 4).
+
+Each run boots hv.efi with `net_selftest = yes` in Bochs (tigerlake, one
+CPU, an e1000 on slirp), waits on the live serial log until the hypervisor
+has its DHCP address, then talks to its diagnostic service from this host
+(test/emu/net_client.py) through slirp, and finally sends "quit": the core
+stops the NIC, returns to the firmware, the guest agent runs and powers the
+machine off.  Asserted on both sides: the host checks every byte it gets
+back, the serial log must show the hypervisor's side of the story.
+
+Bochs runs one at a time (one host core each; the machine is shared).
+
+    python3 test/emu/net_run.py             # every scenario
+    python3 test/emu/net_run.py -k connect  # by name
+    python3 test/emu/net_run.py --bench     # the benchmark run (docs/benchmarks.md)
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from net_client import Diag, DiagError  # noqa: E402
+from run import BUILD, TOP, normalise  # noqa: E402
+
+MAC = "52:54:00:12:34:56"
+MIB = 1 << 20
+
+
+def free_port() -> int:
+    """A free local TCP port below 32768: Bochs's slirp config silently
+    ignores hostfwd ports above that (seen: 33739 was never bound)."""
+    import random
+    for _ in range(100):
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError("no free port in 20000-32000")
+
+
+@dataclasses.dataclass
+class Run:
+    """What a scenario's host side gets: forwarded ports, the serial log, notes."""
+    name: str
+    work: str
+    serial: str
+    fwd: dict[int, int]  # guest port -> host port
+    notes: list[str] = dataclasses.field(default_factory=list)
+    listener: Optional[socket.socket] = None  # for scenarios the hypervisor dials
+
+    def text(self) -> str:
+        try:
+            with open(self.serial, "rb") as f:
+                return normalise(f.read())
+        except OSError:
+            return ""
+
+
+@dataclasses.dataclass
+class Scenario:
+    name: str
+    doc: str
+    conf: str
+    guest_ports: list[int]
+    host: Callable[[Run], None]  # raises on failure
+    expect: list[str]            # serial patterns, in order
+    forbid: list[str] = dataclasses.field(default_factory=list)
+    timeout: int = 400
+    pktlog: bool = False
+
+
+# ---- host sides ----------------------------------------------------------------
+
+def host_listen_16m(r: Run) -> None:
+    d = Diag.connect("127.0.0.1", r.fwd[7777])
+    st = d.status()
+    if st.get("ip") != "10.0.2.15":
+        raise DiagError(f"status reports ip {st.get('ip')}, expected the DHCP lease 10.0.2.15")
+    rtt = d.ping(20)
+    r.notes.append(f"ping x20 median {statistics.median(rtt) * 1e3:.1f} ms")
+    n = 16 * MIB
+    secs = d.echo(n)
+    r.notes.append(f"echo {n} B both ways in {secs:.1f} s ({n / secs / 1e6:.2f} MB/s), "
+                   "every byte checked")
+    secs = d.source(MIB)
+    r.notes.append(f"source 1 MiB checked in {secs:.1f} s")
+    st = d.status()
+    for k in ("rx_err", "hw_crc"):
+        if st.get(k) != "0":
+            raise DiagError(f"status {k}={st.get(k)} after the transfer")
+    r.notes.append("hv counters: " + " ".join(f"{k}={st[k]}" for k in
+                                             ("rx", "tx", "rx_drop", "tx_busy", "hw_missed")))
+    d.quit()
+
+
+def host_connect(r: Run) -> None:
+    """The hypervisor dials 10.0.2.2:PORT, which slirp maps to this host's
+    127.0.0.1:PORT.  The first connection is closed at once by us: the
+    hypervisor must dial again (reconnect with backoff) and serve the second."""
+    lst = r.listener
+    lst.settimeout(180)
+    c1, a1 = lst.accept()
+    d1 = Diag(c1)
+    r.notes.append(f"1st connection from {a1[0]}:{a1[1]} greeted; closing it")
+    d1.s.close()
+    t = time.monotonic()
+    c2, _ = lst.accept()
+    r.notes.append(f"redialled after {time.monotonic() - t:.1f} s")
+    d2 = Diag(c2)
+    st = d2.status()
+    if st.get("ip") != "10.0.2.15":
+        raise DiagError(f"status reports ip {st.get('ip')}")
+    secs = d2.echo(2 * MIB)
+    r.notes.append(f"echo 2 MiB over the dialled connection in {secs:.1f} s, checked")
+    d2.quit()
+    lst.close()
+
+
+BENCH_RESULTS: dict[str, str] = {}
+
+
+def host_bench(r: Run) -> None:
+    d = Diag.connect("127.0.0.1", r.fwd[7777])
+    d.ping(10)  # warm up ARP and caches
+    rtt = sorted(d.ping(200))
+    n = 8 * MIB
+    t_sink = d.sink(n)
+    t_src = d.source(n)
+    t_echo = d.echo(n)
+    st = d.status()
+    d.quit()
+    res = {
+        "ping round trip median (ms)": f"{statistics.median(rtt) * 1e3:.2f}",
+        "ping round trip p90 (ms)": f"{rtt[int(len(rtt) * 0.9)] * 1e3:.2f}",
+        "host -> hv (sink 8 MiB), MB/s": f"{n / t_sink / 1e6:.2f}",
+        "hv -> host (source 8 MiB), MB/s": f"{n / t_src / 1e6:.2f}",
+        "echo 8 MiB both ways, MB/s each way": f"{n / t_echo / 1e6:.2f}",
+        "hv rx_drop / tx_busy / hw_missed": f"{st.get('rx_drop')} / {st.get('tx_busy')} / "
+                                            f"{st.get('hw_missed')}",
+    }
+    BENCH_RESULTS.update(res)
+    for k, v in res.items():
+        r.notes.append(f"{k}: {v}")
+
+
+COMMON_EXPECT = [
+    r"hv: \[cpu0\] NIC 00:02\.0 8086:100e claimed for the hypervisor",
+    r"hv: \[cpu0\] net: NIC 00:02\.0 8086:100e \(82540EM\) BAR0 0x[0-9a-f]+",
+    r"hv: \[cpu0\] net: 82540EM MAC 52:54:00:12:34:56, link up",
+]
+END_EXPECT = [
+    r"hv: \[cpu0\] net: self-test ended by quit: ip=10\.0\.2\.15 .* rx_err=0 ",
+    r"hv: \[cpu0\] net: NIC stopped, bus mastering off",
+    r"hv: \[cpu0\] core returned to loader: ok",
+    r"HVTEST-RESULT: PASS",
+]
+FORBID = [r"HVTEST-RESULT: FAIL", r"panic", r"lwIP assertion", r"ended by its time limit"]
+
+SCENARIOS = [
+    Scenario(
+        name="net-listen-16m",
+        doc="DHCP lease 10.0.2.15; a host process exchanges 16 MiB with the diag "
+        "service through the e1000 and checks every byte; ARP answered (pktlog)",
+        conf="diag_port = 7777\nnet_selftest = yes\nlisten = 4444\n",
+        guest_ports=[7777],
+        host=host_listen_16m,
+        expect=COMMON_EXPECT + [
+            r"net: listening on TCP port 7777",
+            r"net: address 10\.0\.2\.15 netmask 255\.255\.255\.0 gateway 10\.0\.2\.2 \(dhcp\)",
+            r"net: stream port 7777: connected to 10\.0\.2\.2:\d+",
+        ] + END_EXPECT,
+        forbid=FORBID,
+        pktlog=True,
+    ),
+    Scenario(
+        name="net-connect",
+        doc="connect = 10.0.2.2:PORT reaches a listener on the host's 127.0.0.1:PORT "
+        "through slirp; after the host drops it, the hypervisor redials",
+        conf="net_selftest = yes\nconnect = 10.0.2.2:{port}\nreconnect_ms = 500\n",
+        guest_ports=[],
+        host=host_connect,
+        expect=COMMON_EXPECT + [
+            r"net: will connect to 10\.0\.2\.2:\d+",
+            r"net: address 10\.0\.2\.15 .*\(dhcp\)",
+            r"net: stream port \d+: connected to 10\.0\.2\.2:\d+",
+            r"net: stream port \d+: connection ended \(closed by peer\)",
+            r"net: stream port \d+: connected to 10\.0\.2\.2:\d+",
+        ] + END_EXPECT,
+        forbid=FORBID,
+    ),
+]
+
+BENCH = Scenario(
+    name="bench-net",
+    doc="ping round trips and TCP throughput of the hypervisor's stack",
+    conf="diag_port = 7777\nnet_selftest = yes\nlog_level = warn\n",
+    guest_ports=[7777],
+    host=host_bench,
+    expect=[r"HVTEST-RESULT: PASS"],
+    forbid=FORBID,
+)
+
+
+def wait_for(r: Run, pats: list[str], proc: subprocess.Popen, secs: float) -> Optional[str]:
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        text = r.text()
+        if all(re.search(p, text) for p in pats):
+            return None
+        if proc.poll() is not None:
+            return f"emulator ended (status {proc.returncode}) before {pats}"
+        time.sleep(0.5)
+    return f"{pats} not on the serial log within {secs:.0f} s"
+
+
+def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
+    work = os.path.join(BUILD, "emu", sc.name)
+    os.makedirs(work, exist_ok=True)
+    r = Run(sc.name, work, os.path.join(work, "serial.log"),
+            {gp: free_port() for gp in sc.guest_ports})
+    conf_text = sc.conf
+    if "{port}" in conf_text:
+        r.listener = socket.create_server(("127.0.0.1", free_port()))
+        conf_text = conf_text.format(port=r.listener.getsockname()[1])
+    conf = os.path.join(work, "hv.conf")
+    with open(conf, "w") as f:
+        f.write(f"# network scenario {sc.name}\n" + conf_text)
+    esp = os.path.join(work, "esp")
+    mk = subprocess.run([os.path.join(TOP, "scripts/mkesp.sh"), "-o", esp, "--conf", conf,
+                         "--agent-args", "cpus=1"], capture_output=True, text=True)
+    if mk.returncode:
+        return False, 0.0, f"mkesp.sh failed: {mk.stderr.strip()}"
+    # Our own slirp config (hostfwd + packet log) replaces the launcher's: a
+    # later e1000 line in the bochsrc overrides the earlier one's options.
+    slirp = os.path.join(work, "slirp.conf")
+    pktlog = os.path.join(work, "pktlog.txt")
+    with open(slirp, "w") as f:
+        f.write("# slirp config\n")
+        for gp, hp in r.fwd.items():
+            f.write(f"hostfwd = tcp:127.0.0.1:{hp}-:{gp}\n")
+        if sc.pktlog:
+            f.write(f"pktlog = {pktlog}\n")
+    # A stale serial log from the last run would satisfy wait_for() before
+    # the launcher truncates it.
+    for stale in (pktlog, r.serial):
+        if os.path.exists(stale):
+            os.unlink(stale)
+    # Run a snapshot of the launcher: bash reads a script as it goes, and
+    # scripts/emu.sh may be edited in the shared tree while a run is on.
+    snap = os.path.join(work, "launcher", "scripts")
+    os.makedirs(snap, exist_ok=True)
+    for f in os.listdir(os.path.join(TOP, "scripts")):
+        if f.endswith((".sh", ".py")):
+            shutil.copy2(os.path.join(TOP, "scripts", f), snap)
+    cmd = [os.path.join(snap, "emu.sh"), "-q", "-c", "1", "-n", "-t", str(sc.timeout),
+           "-s", r.serial, "-w", os.path.join(work, "run"), "--mac", MAC,
+           "--bochs-line", f"e1000: enabled=1, mac={MAC}, ethmod=slirp, script={slirp}", esp]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    errors = []
+    err = wait_for(r, [r"net: address \d", r"net: self-test: serving"], proc, 240)
+    if err:
+        errors.append(err)
+    else:
+        try:
+            sc.host(r)
+        except (DiagError, OSError, AssertionError) as e:
+            errors.append(f"host side: {e.__class__.__name__}: {e}")
+    try:
+        _, stderr = proc.communicate(timeout=sc.timeout + 30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, stderr = proc.communicate()
+        errors.append("launcher did not finish")
+    took = time.monotonic() - t0
+    summary = stderr.strip().splitlines()[-1] if stderr.strip() else "(no summary)"
+    if proc.returncode != 0:
+        errors.append(f"launcher exit status {proc.returncode}: {summary}")
+    text = r.text()
+    pos = 0
+    for pat in sc.expect:
+        m = re.compile(pat).search(text, pos)
+        if not m:
+            where = "after the previous match" if re.search(pat, text) else "anywhere"
+            errors.append(f"expected /{pat}/ not found {where}")
+            break
+        pos = m.end()
+    for pat in sc.forbid:
+        m = re.search(pat, text)
+        if m:
+            errors.append(f"forbidden /{pat}/ found")
+    if sc.pktlog:
+        try:
+            r.notes.append(arp_from_pktlog(pktlog))
+        except DiagError as e:
+            errors.append(str(e))
+    report = summary + "".join(f"\n    {n}" for n in r.notes)
+    if errors:
+        tail = "\n".join("    | " + l for l in text.rstrip("\n").splitlines()[-20:])
+        report += "\n  " + "\n  ".join(errors) + f"\n  last lines of {r.serial}:\n{tail}"
+    return not errors, took, report
+
+
+def arp_from_pktlog(path: str) -> str:
+    """Counts what slirp's packet log shows besides IPv4 bulk: ARP requests
+    and replies in each direction, ICMP frames.  The log (a hex dump of
+    every frame, ~150 MB for the 16 MiB transfer) is deleted afterwards;
+    the summary stays in the report.  Raises DiagError if the hypervisor
+    never answered an ARP request from slirp."""
+    counts: dict[str, int] = {}
+    direction = None
+    want_first_line = False
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                if line.startswith("a packet from"):
+                    direction = "hv->host" if "guest to host" in line else "host->hv"
+                    want_first_line = True
+                    frame = []
+                    continue
+                if want_first_line and re.match(r"^[0-9a-f]{2} ", line):
+                    frame += line[:48].split()
+                    if len(frame) < 32:
+                        continue
+                    want_first_line = False
+                    ethertype = frame[12] + frame[13]
+                    if ethertype == "0806":
+                        op = "request" if frame[21] == "01" else "reply"
+                        key = f"ARP {op} {direction}"
+                    elif ethertype == "0800" and frame[23] == "01":
+                        key = f"ICMP {direction}"
+                    else:
+                        continue
+                    counts[key] = counts.get(key, 0) + 1
+    except OSError:
+        return "pktlog: none written"
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+    summary = "pktlog: " + (", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
+                            or "no ARP or ICMP frames")
+    if counts.get("ARP request host->hv") and not counts.get("ARP reply hv->host"):
+        raise DiagError(summary + ": slirp asked, the hypervisor never answered ARP")
+    return summary
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-k", dest="pattern", help="only scenarios whose name contains this")
+    ap.add_argument("--bench", action="store_true", help="run the benchmark instead")
+    ap.add_argument("--list", action="store_true")
+    args = ap.parse_args()
+    chosen = [BENCH] if args.bench else [
+        s for s in SCENARIOS if not args.pattern or args.pattern in s.name]
+    if args.list:
+        for s in chosen:
+            print(f"{s.name:18} {s.doc}")
+        return 0
+    for p in ("hv.efi", "agent.efi"):
+        if not os.path.exists(os.path.join(BUILD, p)):
+            print(f"missing build/{p} (run make first)", file=sys.stderr)
+            return 1
+    failed = []
+    t0 = time.monotonic()
+    for sc in chosen:
+        ok, took, report = run_scenario(sc)
+        print(f"{'PASS' if ok else 'FAIL'} {sc.name} ({took:.1f} s): {report}", flush=True)
+        if not ok:
+            failed.append(sc.name)
+    if args.bench and not failed:
+        print("\nbench-net (Bochs tigerlake x1, e1000 + slirp, host wall clock):")
+        for k, v in BENCH_RESULTS.items():
+            print(f"  {k:40} {v}")
+    label = "bench-net" if args.bench else "test-emu-net"
+    print(f"{label}: {len(chosen) - len(failed)} of {len(chosen)} passed in "
+          f"{time.monotonic() - t0:.0f} s" + (f"; FAILED: {' '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
