@@ -41,6 +41,7 @@ static struct {
 } opt = {.unhook_timeout_ms = 5000};
 
 static unsigned g_conn_id; /* bumped at every end of connection */
+static bool g_exiting;     /* SIGTERM/SIGINT: do not reconnect after the unhook */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 void sim_log(const char *fmt, ...)
@@ -386,6 +387,8 @@ static void connection_loop(void)
         }
     }
     for (;;) {
+        while (__atomic_load_n(&g_exiting, __ATOMIC_ACQUIRE))
+            pause(); /* the signal thread is about to exit(0) */
         int fd = dial();
         if (fd >= 0) {
             sim_log("connected to %s:%s", opt.host, opt.port);
@@ -452,6 +455,7 @@ static void *signal_thread(void *arg)
                 sim_log("SIGUSR2: vcpu %d hot-plugged (%d vCPUs)", i, i + 1);
         } else {
             sim_log("%s: unhook and exit", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            __atomic_store_n(&g_exiting, true, __ATOMIC_RELEASE);
             unhook();
             exit(0);
         }

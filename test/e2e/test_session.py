@@ -214,6 +214,12 @@ def test_sigterm_with_unhook_enabled(tmp_path):
     d.close()
     e.sim.proc.wait(T)
     assert e.sim.proc.returncode == 0
+    # it did not dial again on its way out (a connection it made before
+    # exiting would be waiting in the listener's backlog now)
+    e.lst.sock.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        e.lst.sock.accept()
+    assert "connected to" not in e.sim.text().split("SIGTERM")[1]
     e.lst.close()
 
 
