@@ -322,7 +322,8 @@ def main():
                  "`callgrind_annotate` self costs) and shown apart.", "",
                  "Send path: the engine holds its send spinlock only to check the "
                  "session and queue one whole message (`kvmi_arch_send()`); kvmi-sim's "
-                 "part copies it into a FIFO that a writer thread drains with `send()`, "
+                 "part copies it into a FIFO that a writer thread drains with `sendmsg()` (all "
+                 "that is queued, in one call), "
                  "so no system call runs under the lock, and a thread that finds the lock "
                  "taken spins 64 PAUSEs and then yields (`kvmi_arch_relax()` = "
                  "`sched_yield()`). Before this (kvmi-sim called `send()` under the lock "
