@@ -146,7 +146,10 @@ void kvmi_arch_relax(struct kvmi_vm *vm);
  * is made under that spinlock, so it must only copy the message into the
  * transport's queue (no waiting, no system call on the common path): the
  * actual transmission happens elsewhere (bare metal: the NIC poll; sim: a
- * writer thread). */
+ * writer thread).  Transmit a queued message without a pause in its
+ * middle (e.g. never split it at a ring's wrap point into two separately
+ * flushed writes): libkvmi kvmi-v6 drops an event that arrives in two
+ * pieces with a gap between them. */
 int kvmi_arch_send(struct kvmi_vm *vm, const void *msg, size_t len);
 
 /* The engine found a fatal protocol error: shut the connection down (both
