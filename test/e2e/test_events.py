@@ -260,8 +260,9 @@ def test_event_seq_numbers_increase_per_vcpu(env):
 
 def test_create_vcpu_event(make_env):
     """CREATE_VCPU is per VM and, as in v6, sent by a vCPU at its first
-    service after the hook only if the tool had enabled it by then (a race
-    kvmi-sim cannot make deterministic: it has no hot-plug).  What is
+    service after the hook only if the tool had enabled it by then (a race;
+    the deterministic case is hot-plug, in
+    test_create_vcpu_on_hotplug_holds_the_new_vcpu).  What is
     deterministic: with the guest parked, once a second vCPU command to v
     has been answered, v has passed that point, and any CREATE_VCPU it sent
     is already queued (same stream, written before that reply).  So every
