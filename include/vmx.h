@@ -76,6 +76,8 @@ struct vcpu {
     volatile uint32_t requests; /* VCPU_REQ_* */
     volatile uint64_t kick_seq; /* bumped by kickers; acknowledged below */
     volatile uint64_t kick_ack; /* last kick_seq seen in root mode */
+    volatile uint64_t nmi_sent; /* kick NMIs sent to this CPU ... */
+    volatile uint64_t nmi_seen; /* ... and how many of them arrived */
 
     void *vmxon_region, *vmcs;
     uint64_t *msr_bitmap; /* per vCPU: KVMI may intercept MSRs on one vCPU */
@@ -151,6 +153,13 @@ struct vcpu *this_vcpu(void);
 /* Force `v` out of guest mode soon (request word + NMI IPI).  wait: return once it has
  * left guest mode (or is parked in root mode, or is the caller). */
 void kick(struct vcpu *v, bool wait);
+
+/* Set request bits (VCPU_REQ_*) on v and kick it; they are served before its next entry. */
+void vcpu_request(struct vcpu *v, uint32_t bits, bool wait);
+
+/* After an EPT edit: every vCPU invalidates EPT-derived translations (INVEPT) before it
+ * runs guest code again; returns once every running vCPU has done so. */
+void vmx_invept_all(void);
 
 /* Queue fn(v, arg) to run on v in root mode before its next entry, and kick it.
  * Returns false when the queue is full. */

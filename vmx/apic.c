@@ -147,7 +147,7 @@ bool apic_mmio_write(struct vcpu *v, uint64_t gpa)
     default:
         *apic_reg(off) = val;
     }
-    vmwrite(VMCS_GUEST_RIP, vmread(VMCS_GUEST_RIP) + s.len);
+    vmx_advance_rip(v, s.len);
     return true;
 }
 
@@ -212,5 +212,5 @@ void vcpu_start_at_sipi(struct vcpu *v, uint32_t vector)
     *r = (struct guest_regs){0};
     r->rdx = a; /* EDX = processor signature after INIT (Table 9-1) */
     /* A new address space for this VPID (SDM 30.3.3.3 INVVPID). */
-    invvpid(INVVPID_SINGLE_CONTEXT, (uint16_t)(v->index + 1), 0);
+    vmx_flush_vpid(v);
 }

@@ -36,6 +36,26 @@ bool vcpu_queue_job(struct vcpu *v, vcpu_job_fn fn, void *arg)
     return ok;
 }
 
+void vcpu_request(struct vcpu *v, uint32_t bits, bool wait)
+{
+    __atomic_or_fetch(&v->requests, bits, __ATOMIC_SEQ_CST);
+    kick(v, wait);
+}
+
+void vmx_invept_all(void)
+{
+    struct vcpu *self = this_vcpu();
+    for (unsigned i = 0; i < g_vmx.ncpus; i++) {
+        struct vcpu *v = g_vmx.vcpus[i];
+        if (!v || v->state == VCPU_OFF)
+            continue;
+        if (v == self)
+            vmx_flush_ept();
+        else
+            vcpu_request(v, VCPU_REQ_INVEPT, true);
+    }
+}
+
 static void drain_jobs(struct vcpu *v)
 {
     for (;;) {
@@ -60,13 +80,21 @@ void kick(struct vcpu *v, bool wait)
     uint64_t seq = __atomic_add_fetch(&v->kick_seq, 1, __ATOMIC_SEQ_CST);
     if (self)
         self->stats.kicks_sent++;
+    __atomic_add_fetch(&v->nmi_sent, 1, __ATOMIC_SEQ_CST);
     apic_send_nmi(v->apic_id);
     if (!wait)
         return;
     /* Out of guest mode = it acknowledged this kick (or a later one), or it is
      * parked in root mode (wait-for-SIPI, halted) and serves requests there. */
-    while (__atomic_load_n(&v->kick_ack, __ATOMIC_ACQUIRE) < seq && v->state == VCPU_RUNNING)
+    while (__atomic_load_n(&v->kick_ack, __ATOMIC_ACQUIRE) < seq && v->state == VCPU_RUNNING) {
+        /* Two vCPUs kicking each other with wait would wait forever for the other's
+         * acknowledgement: we are out of guest mode too, so acknowledge our own kicks
+         * (their requests are served before our next entry). */
+        if (self && self->kick_ack != self->kick_seq)
+            __atomic_store_n(&self->kick_ack, __atomic_load_n(&self->kick_seq, __ATOMIC_ACQUIRE),
+                             __ATOMIC_RELEASE);
         cpu_relax();
+    }
 }
 
 /*
@@ -76,6 +104,23 @@ void kick(struct vcpu *v, bool wait)
  * request word is not slept through.  An NMI that woke the idle HLT moves
  * RIP past it so the waiter re-checks its state (no lost wake-up).
  */
+/*
+ * Kick NMIs are counted at both ends, so an NMI is the guest's exactly when
+ * every kick NMI sent to this CPU has already arrived.  A request word alone
+ * cannot tell: a kick whose request was served in root mode may still have
+ * its NMI in flight, and that NMI must not reach the guest.  True if the
+ * arriving NMI was a kick.
+ */
+static bool kick_nmi_arrived(struct vcpu *v)
+{
+    uint64_t seen = __atomic_load_n(&v->nmi_seen, __ATOMIC_ACQUIRE);
+    while (seen < __atomic_load_n(&v->nmi_sent, __ATOMIC_ACQUIRE))
+        if (__atomic_compare_exchange_n(&v->nmi_seen, &seen, seen + 1, false, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_ACQUIRE))
+            return true;
+    return false;
+}
+
 void vmx_root_nmi(uint64_t *rip)
 {
     extern char vmx_idle_check[], vmx_idle_hlt[];
@@ -83,6 +128,7 @@ void vmx_root_nmi(uint64_t *rip)
     __asm__ volatile("mov %%gs:0, %0" : "=r"(c));
     if (!c || !c->vcpu || c->vcpu->state == VCPU_OFF)
         return;
+    kick_nmi_arrived(c->vcpu);
     vmwrite(VMCS_PREEMPT_TIMER_VALUE, 0);
     if (*rip >= (uint64_t)(uintptr_t)vmx_idle_check && *rip <= (uint64_t)(uintptr_t)vmx_idle_hlt)
         *rip = (uint64_t)(uintptr_t)vmx_idle_hlt + 1;
@@ -141,12 +187,13 @@ void exit_nmi_window(struct vcpu *v)
 }
 
 /*
- * An NMI exit (NMI exiting, SDM 25.6.1): ours when a kick is outstanding
- * (request word or an unacknowledged kick sequence); otherwise it came from
- * outside (watchdog, chipset) and belongs to the guest, which gets it as a
- * virtual NMI.  Guest NMI IPIs never come this way: apic.c counts them in
- * software.  Exceptions only exit when someone (later: KVMI) sets the
- * exception bitmap: re-inject them unchanged for now.
+ * An NMI exit (NMI exiting, SDM 25.6.1): ours when a kick NMI is still
+ * outstanding (kick_nmi_arrived); otherwise it came from outside (watchdog,
+ * chipset) and belongs to the guest, which gets it as a virtual NMI.  (Two
+ * kick NMIs merged by the hardware leave one outstanding, which a later
+ * outside NMI then settles: rare, and it can only cost an outside NMI.)  Guest NMI IPIs never come
+ * this way: apic.c counts them in software.  Exceptions only exit when someone (later: KVMI) sets
+ * the exception bitmap: re-inject them unchanged for now.
  */
 /*
  * After a VM exit caused by an NMI, NMIs stay blocked until the next IRET
@@ -176,8 +223,7 @@ void exit_nmi(struct vcpu *v, uint32_t info)
 {
     if ((info & (7u << 8)) == INTR_TYPE_NMI) {
         unblock_nmis();
-        if (__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) ||
-            __atomic_load_n(&v->kick_seq, __ATOMIC_ACQUIRE) != v->kick_ack) {
+        if (kick_nmi_arrived(v)) {
             v->stats.kicks_received++;
         } else {
             __atomic_add_fetch(&v->nmi_pending, 1, __ATOMIC_SEQ_CST);
@@ -211,7 +257,7 @@ static void serve_requests(struct vcpu *v)
     if (req & VCPU_REQ_STATS)
         vmx_print_stats(v);
     if (req & VCPU_REQ_INVEPT)
-        invept(INVEPT_SINGLE_CONTEXT, g_vmx.eptp);
+        vmx_flush_ept();
     drain_jobs(v);
     if (req || seq != v->kick_ack)
         __atomic_store_n(&v->kick_ack, seq, __ATOMIC_RELEASE);

@@ -98,15 +98,10 @@ void vcpu_set_gpr(struct guest_regs *r, unsigned n, uint64_t val)
     a[slot[n & 15]] = val;
 }
 
-/*
- * Past the instruction that exited (length from the VM-exit instruction-length
- * field, SDM 28.2.5).  The instruction completed, so a blocking by STI or MOV SS
- * it was under ends with it (SDM 25.4.2).
- */
-void vmx_skip_insn(struct vcpu *v)
+void vmx_advance_rip(struct vcpu *v, uint64_t len)
 {
     (void)v;
-    uint64_t rip = vmread(VMCS_GUEST_RIP) + vmread(VMCS_EXIT_INSTR_LEN);
+    uint64_t rip = vmread(VMCS_GUEST_RIP) + len;
     uint64_t efer_lma = vmread(VMCS_ENTRY_CTLS) & ENTRY_IA32E_GUEST;
     uint64_t cs_ar = vmread(VMCS_GUEST_CS_AR);
     if (!(efer_lma && (cs_ar & (1u << 13))))
@@ -116,6 +111,26 @@ void vmx_skip_insn(struct vcpu *v)
     if (intr & (VMX_INTERRUPTIBILITY_STI | VMX_INTERRUPTIBILITY_MOV_SS))
         vmwrite(VMCS_GUEST_INTERRUPTIBILITY,
                 intr & ~(uint64_t)(VMX_INTERRUPTIBILITY_STI | VMX_INTERRUPTIBILITY_MOV_SS));
+}
+
+void vmx_skip_insn(struct vcpu *v)
+{
+    vmx_advance_rip(v, vmread(VMCS_EXIT_INSTR_LEN));
+}
+
+/* INVEPT/INVVPID with the narrowest type the CPU has (vmx_caps_check requires single- or
+ * all-context, SDM A.10); an unsupported type would fail silently (VMfailValid). */
+void vmx_flush_ept(void)
+{
+    uint64_t cap = g_vmx.facts.ept_vpid_cap;
+    invept((cap & EPT_CAP_INVEPT_SINGLE) ? INVEPT_SINGLE_CONTEXT : INVEPT_ALL_CONTEXT, g_vmx.eptp);
+}
+
+void vmx_flush_vpid(struct vcpu *v)
+{
+    uint64_t cap = g_vmx.facts.ept_vpid_cap;
+    invvpid((cap & VPID_CAP_INVVPID_SINGLE) ? INVVPID_SINGLE_CONTEXT : INVVPID_ALL_CONTEXT,
+            (uint16_t)(v->index + 1), 0);
 }
 
 /* Event injection (SDM 27.6.1): a hardware exception at the next entry. */

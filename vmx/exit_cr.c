@@ -56,7 +56,7 @@ static bool guest_write_cr4(struct vcpu *v, uint64_t val)
     vmwrite(VMCS_CR4_READ_SHADOW, val);
     vmwrite(VMCS_GUEST_CR4, vmx_guest_cr4(val));
     /* A real MOV to CR4 that changes paging bits flushes the TLB; do it for the guest. */
-    invvpid(INVVPID_SINGLE_CONTEXT, (uint16_t)(v->index + 1), 0);
+    vmx_flush_vpid(v);
     return true;
 }
 
@@ -76,7 +76,7 @@ void exit_cr(struct vcpu *v)
         else if (cr == 3) {
             vmwrite(VMCS_GUEST_CR3, val & ~(1ull << 63));
             if (!(val & (1ull << 63)))
-                invvpid(INVVPID_SINGLE_CONTEXT, (uint16_t)(v->index + 1), 0);
+                vmx_flush_vpid(v);
         } else
             vmx_fatal(v, "MOV to CR8 exit (TPR shadowing is not used)");
         break;

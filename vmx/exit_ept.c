@@ -67,7 +67,7 @@ void exit_ept_violation(struct vcpu *v)
         if (guest_decode_store(v, &s)) {
             if (dropped_writes++ < 4)
                 diagnose(v, "write to the hidden region dropped", q, gpa);
-            vmwrite(VMCS_GUEST_RIP, vmread(VMCS_GUEST_RIP) + s.len);
+            vmx_advance_rip(v, s.len);
             return;
         }
     }

@@ -330,6 +330,10 @@ static void write_controls_and_host(struct vcpu *v)
     W(VMCS_PROC_CTLS, v->proc_ctls);
     if (v->proc_ctls & PROC_SECONDARY_CTLS)
         W(VMCS_PROC2_CTLS, c->v[VMX_CTL_PROC2]);
+    /* Fields the enabled controls consult, which VMCLEAR does not initialise (SDM 25.11.3):
+     * XSAVES/XRSTORS exit on none of IA32_XSS's bits (25.6.19). */
+    if ((v->proc_ctls & PROC_SECONDARY_CTLS) && (c->v[VMX_CTL_PROC2] & PROC2_XSAVES))
+        W(VMCS_XSS_EXIT_BITMAP, 0);
     W(VMCS_EXIT_CTLS, c->v[VMX_CTL_EXIT]);
     W(VMCS_EXCEPTION_BITMAP, v->exc_bitmap);
     W(VMCS_PF_ERRCODE_MASK, 0);

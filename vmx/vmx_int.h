@@ -26,7 +26,12 @@ uint64_t vmx_guest_cr0(uint64_t val);
 uint64_t vmx_guest_cr4(uint64_t val);
 
 /* exit.c */
+/* Past the exiting instruction (VM-exit instruction length, SDM 28.2.5), or `len` bytes
+ * for an emulated one; a blocking by STI or MOV SS ends with it (SDM 25.4.2). */
 void vmx_skip_insn(struct vcpu *v);
+void vmx_advance_rip(struct vcpu *v, uint64_t len);
+void vmx_flush_ept(void);
+void vmx_flush_vpid(struct vcpu *v);
 void vmx_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint32_t error);
 #define inject_gp(v) vmx_inject_exception(v, 13, true, 0)
 #define inject_ud(v) vmx_inject_exception(v, 6, false, 0)
