@@ -51,6 +51,7 @@ class Scenario:
     poweroff: bool = True
     nic: bool = False  # an e1000 on user networking, with a TCP forward from a free host port
     launcher_args: list[str] = dataclasses.field(default_factory=list)
+    esp_args: list[str] = dataclasses.field(default_factory=list)  # more mkesp.sh options
     timeout: int = 180
     exit_code: int = PASS
     expect: list[str] = dataclasses.field(default_factory=list)  # in this order
@@ -244,6 +245,7 @@ def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
         mk += ["--agent-args", sc.agent_args]
     if not sc.poweroff:
         mk.append("--no-poweroff")
+    mk += sc.esp_args
     r = subprocess.run(mk, capture_output=True, text=True)
     if r.returncode != 0:
         return False, 0.0, f"mkesp.sh failed: {r.stderr.strip()}"

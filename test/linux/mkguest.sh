@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# mkguest.sh: the Linux test guest, from Debian packages only (nothing of it
+# is committed): the kernel of Debian's linux-image-amd64, which is itself an
+# EFI application (its EFI stub loads the initrd named by initrd=), and an
+# initramfs holding busybox-static and test/linux/init.sh as /init.
+#
+#   test/linux/mkguest.sh OUTDIR   ->  OUTDIR/vmlinuz.efi, OUTDIR/initrd.img
+#
+# The kernel package is fetched once with `apt-get download` into
+# OUTDIR/deb/ and only its vmlinuz is extracted (dpkg-deb -x); it is never
+# installed on the host.  Set LINUX_DEB=FILE to use a given .deb instead.
+set -euo pipefail
+prog=mkguest.sh
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:?usage: test/linux/mkguest.sh OUTDIR}
+die() {
+    echo "$prog: error: $*" >&2
+    exit 1
+}
+mkdir -p "$out/deb"
+out=$(cd "$out" && pwd)
+
+# The kernel.
+if [ ! -s "$out/vmlinuz.efi" ]; then
+    deb=${LINUX_DEB:-}
+    if [ -z "$deb" ]; then
+        # linux-image-amd64 is a meta package: the kernel is its dependency.
+        pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+            awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+        [ -n "$pkg" ] || die "apt-cache knows no linux-image-amd64 (run apt-get update)"
+        deb=$(ls "$out/deb/${pkg}"_*.deb 2>/dev/null | head -1 || true)
+        if [ -z "$deb" ]; then
+            echo "$prog: apt-get download $pkg"
+            (cd "$out/deb" && apt-get download -q "$pkg" >download.log 2>&1) ||
+                die "apt-get download $pkg failed: $(tail -3 "$out/deb/download.log")"
+            deb=$(ls "$out/deb/${pkg}"_*.deb | head -1)
+        fi
+    fi
+    [ -f "$deb" ] || die "$deb not found"
+    x=$(mktemp -d "$out/x.XXXXXX")
+    dpkg-deb -x "$deb" "$x"
+    set -- "$x"/boot/vmlinuz-*
+    [ -f "$1" ] || { rm -rf "$x"; die "no boot/vmlinuz-* in $deb"; }
+    cp "$1" "$out/vmlinuz.efi.tmp"
+    basename "$deb" >"$out/kernel.txt"
+    rm -rf "$x"
+    mv "$out/vmlinuz.efi.tmp" "$out/vmlinuz.efi"
+    echo "$prog: kernel $(cat "$out/kernel.txt")"
+fi
+
+# The initramfs: /bin/busybox (static: there is no libc in it), /init, and
+# the mount points /init uses.
+bb=/bin/busybox
+[ -x "$bb" ] && file -L "$bb" | grep -q 'statically linked' ||
+    die "$bb is not a static busybox (install busybox-static)"
+command -v cpio >/dev/null || die "cpio not found (install cpio)"
+root=$(mktemp -d "$out/root.XXXXXX")
+trap 'rm -rf "$root"' EXIT
+chmod 755 "$root"
+mkdir -p "$root"/{bin,dev,proc,sys,tmp}
+cp "$bb" "$root/bin/busybox"
+# The digest every CPU's worker must reproduce, computed here by the same
+# busybox over the same generated data.
+# (seq dies of SIGPIPE when head has enough: not an error here.)
+sum=$({ "$bb" seq 1 60000 || true; } | "$bb" head -c 262144 | "$bb" sha256sum | cut -d' ' -f1)
+sed "s/@EXPECT_SHA256@/$sum/" "$here/init.sh" >"$root/init"
+chmod 755 "$root/init"
+# The kernel opens /dev/console for init before anything is mounted; without
+# the node init starts with no stdout (init.sh reopens it after mounting
+# devtmpfs, so only root can make the node but either way works).
+mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || true
+(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$root.cpio"
+gzip -9n <"$root.cpio" >"$out/initrd.img.tmp"
+rm -f "$root.cpio"
+mv "$out/initrd.img.tmp" "$out/initrd.img"
+echo "$prog: $out/vmlinuz.efi ($(stat -c %s "$out/vmlinuz.efi") bytes)," \
+    "$out/initrd.img ($(stat -c %s "$out/initrd.img") bytes)"
