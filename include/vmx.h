@@ -173,11 +173,12 @@ void service_poll(void);
 void vmx_print_stats(struct vcpu *v);
 
 /* Debug hypercall: VMCALL with RAX = HV_HYPERCALL_MAGIC, RBX = function (docs/vmx.md). */
-#define HV_HYPERCALL_MAGIC 0x4856444247ull /* "HVDBG" */
-#define HV_HC_PING         0               /* RAX = 0x600d */
-#define HV_HC_STATS        1               /* print every vCPU's statistics */
-#define HV_HC_CHECK_REGION 2 /* RAX = 0 if the marker bytes are intact, else offset+1 */
-#define HV_HC_KICK_LOOP    3 /* RCX kicks of every other vCPU (wait); RAX = acknowledged */
-#define HV_HC_REGION_INFO  4 /* RAX = address of the marker page, RCX = marker length */
+#define HV_HYPERCALL_MAGIC    0x4856444247ull /* "HVDBG" */
+#define HV_HC_PING            0               /* RAX = 0x600d */
+#define HV_HC_STATS           1               /* print every vCPU's statistics */
+#define HV_HC_CHECK_REGION    2 /* RAX = 0 if the marker bytes are intact, else offset+1 */
+#define HV_HC_KICK_LOOP       3 /* RCX kicks of every other vCPU (wait); RAX = acknowledged */
+#define HV_HC_REGION_INFO     4 /* RAX = address of the marker page, RCX = marker length */
+#define HV_HC_TEST_ENTRY_FAIL 5 /* test hook: make this vCPU's next VM entry fail (TR unusable) */
 
 #endif

@@ -67,6 +67,12 @@ void exit_vmcall(struct vcpu *v)
         r->rax = (uint64_t)(uintptr_t)g_marker_page;
         r->rcx = HV_MARKER_LEN;
         break;
+    case HV_HC_TEST_ENTRY_FAIL:
+        /* Proves the diagnosis path on a real VM-entry failure (SDM 27.8): an unusable TR
+         * fails the guest-state checks (26.3.1.2); the vCPU is then dumped and halted. */
+        log_warn("debug hypercall: making vCPU %u's next VM entry fail (test)", v->index);
+        vmwrite(VMCS_GUEST_TR_AR, VMX_AR_UNUSABLE);
+        break;
     default:
         r->rax = ~0ull;
     }

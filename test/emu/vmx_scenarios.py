@@ -48,7 +48,7 @@ def every_vcpu_counted(n: int):
     return check
 
 
-def make(Scenario):
+def make(Scenario, TIMEOUT=2):
     return [
         Scenario(
             name="bochs-vmx-2cpu",
@@ -77,6 +77,23 @@ def make(Scenario):
             forbid=GUEST_OK + [r"missing:"],
             check=every_vcpu_counted(4),
             launcher_says=r"powered off",
+        ),
+        Scenario(
+            name="bochs-vmx-entry-failure",
+            doc="a VM entry that fails (test hypercall: guest TR unusable) is diagnosed with "
+            "the exit reason, a VMCS dump and a halt of that vCPU, never a silent hang",
+            model="tigerlake",
+            cpus=2,
+            agent_args="cpus=2 hv=1 entryfail=1",
+            timeout=150,
+            exit_code=TIMEOUT,
+            expect=[r"AGENT: entryfail: asking the hypervisor",
+                    r"hv: \[cpu0\] VM-entry failure: exit reason 33 \(invalid guest state\)",
+                    r"hv: \[cpu0\] FATAL on vCPU 0: VM entry failed",
+                    r"hv: \[cpu0\] VMCS dump of vCPU 0:",
+                    r"guest TR AR=0x10000",
+                    r"hv: \[cpu0\] vCPU 0 halted"],
+            forbid=[r"HVTEST-RESULT"],
         ),
         Scenario(
             name="bochs-lynnfield-no-ug",

@@ -27,6 +27,7 @@ struct agent_options {
     int hv;           /* hv=1: the hypervisor runs (debug hypercalls allowed); 0 = it must not */
     int mprounds;     /* mprounds=N: rounds of the MP-services probe on every CPU (probe_vmx.c) */
     int nmis;         /* nmis=N: NMI self-IPIs per AP, with kicks from the BSP when hv=1 */
+    int entryfail;    /* entryfail=1: last, ask the hypervisor to fail a VM entry (never returns) */
 };
 
 struct agent {
@@ -58,6 +59,7 @@ enum verdict probe_mprounds(struct agent *a, char *reason, size_t size);
 enum verdict probe_cpuid_cost(struct agent *a, char *reason, size_t size);
 enum verdict probe_hvregion(struct agent *a, char *reason, size_t size);
 enum verdict probe_nmi(struct agent *a, char *reason, size_t size);
+enum verdict probe_entryfail(struct agent *a, char *reason, size_t size);
 enum verdict probe_pci(struct agent *a, char *reason, size_t size);
 
 #endif

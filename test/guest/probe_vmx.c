@@ -21,11 +21,12 @@
 #define MAX_CPUS 256
 
 /* include/vmx.h: the debug hypercall. */
-#define HV_HYPERCALL_MAGIC 0x4856444247ull
-#define HV_HC_CHECK_REGION 2
-#define HV_HC_KICK_LOOP    3
-#define HV_HC_REGION_INFO  4
-#define HV_HC_STATS        1
+#define HV_HYPERCALL_MAGIC    0x4856444247ull
+#define HV_HC_CHECK_REGION    2
+#define HV_HC_KICK_LOOP       3
+#define HV_HC_REGION_INFO     4
+#define HV_HC_STATS           1
+#define HV_HC_TEST_ENTRY_FAIL 5
 
 static inline uint64_t hypercall(uint64_t fn, uint64_t arg, uint64_t *rcx_out)
 {
@@ -424,4 +425,21 @@ enum verdict probe_nmi(struct agent *a, char *reason, size_t size)
         return PROBE_FAIL;
     }
     return PROBE_PASS;
+}
+
+/* ---- entryfail ----------------------------------------------------------- */
+
+/* The hypervisor must diagnose a failed VM entry on the serial log and halt, never hang
+ * silently: this asks it to break this vCPU's guest state.  It does not come back. */
+enum verdict probe_entryfail(struct agent *a, char *reason, size_t size)
+{
+    if (a->opt.entryfail != 1 || a->opt.hv != 1) {
+        str_printf(reason, size, "needs entryfail=1 hv=1");
+        return PROBE_SKIP;
+    }
+    AGENT_LOG("entryfail: asking the hypervisor to fail the next VM entry");
+    ser_drain();
+    hypercall(HV_HC_TEST_ENTRY_FAIL, 0, NULL);
+    str_printf(reason, size, "the guest kept running after a failed VM entry");
+    return PROBE_FAIL;
 }
