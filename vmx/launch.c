@@ -20,6 +20,7 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
+#include "vmx_policy.h"
 
 struct vmx_global g_vmx;
 struct ept g_ept;
@@ -46,29 +47,6 @@ static void *pg_virt(void *ctx, uint64_t phys)
 {
     (void)ctx;
     return (void *)(uintptr_t)phys;
-}
-
-static void bitmap_set(uint8_t *bm, unsigned bit)
-{
-    bm[bit / 8] |= (uint8_t)(1u << (bit % 8));
-}
-
-/* MSR bitmap layout, SDM Vol. 3 25.6.9: read-low, read-high, write-low, write-high, 1 KiB each. */
-void msr_bitmap_intercept(uint64_t *bitmap, uint32_t msr, bool read, bool write)
-{
-    uint8_t *bm = (uint8_t *)bitmap;
-    unsigned off;
-    if (msr <= 0x1fff)
-        off = 0;
-    else if (msr >= 0xc0000000u && msr <= 0xc0001fffu)
-        off = 1024;
-    else
-        return; /* outside both ranges: RDMSR/WRMSR always exit */
-    unsigned bit = msr & 0x1fff;
-    if (read)
-        bitmap_set(bm + off, bit);
-    if (write)
-        bitmap_set(bm + 2048 + off, bit);
 }
 
 /*
@@ -205,7 +183,7 @@ int vmx_init(struct boot_info *bi, uint64_t host_cr3)
 
     /* MSRs we own (exit_msr.c): IA32_FEATURE_CONTROL and the VMX capability MSRs (VMX is
      * hidden), the x2APIC ICR (INIT/SIPI/NMI IPIs, apic.c). */
-    uint64_t *mb = g_vmx.msr_bitmap_template;
+    uint8_t *mb = (uint8_t *)g_vmx.msr_bitmap_template;
     msr_bitmap_intercept(mb, MSR_IA32_FEATURE_CONTROL, true, true);
     for (uint32_t m = MSR_IA32_VMX_FIRST; m <= MSR_IA32_VMX_LAST; m++)
         msr_bitmap_intercept(mb, m, true, true);
@@ -213,7 +191,7 @@ int vmx_init(struct boot_info *bi, uint64_t host_cr3)
 
     /* I/O bitmap A covers ports 0-0x7fff, B 0x8000-0xffff (SDM 25.6.4).  Bochs's
      * shutdown port: statistics are printed before the machine goes away. */
-    bitmap_set(g_vmx.io_bitmap_b, BOCHS_SHUTDOWN_PORT - 0x8000);
+    io_bitmap_intercept(g_vmx.io_bitmap_a, g_vmx.io_bitmap_b, BOCHS_SHUTDOWN_PORT);
 
     for (unsigned i = 0; i < bi->ncpus; i++)
         if (alloc_vcpu(bi, i))

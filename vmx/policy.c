@@ -69,3 +69,40 @@ bool ipi_reaches(const struct ipi_target *t, uint32_t low, uint32_t dest, bool x
         return (ldr & dest) != 0;
     return (ldr >> 4) == (dest >> 4) && (ldr & dest & 0xf); /* cluster model */
 }
+
+static int msr_bitmap_offset(uint32_t msr)
+{
+    if (msr <= 0x1fffu)
+        return 0;
+    if (msr >= 0xc0000000u && msr <= 0xc0001fffu)
+        return 1024;
+    return -1;
+}
+
+void msr_bitmap_intercept(uint8_t *bm, uint32_t msr, bool read, bool write)
+{
+    int off = msr_bitmap_offset(msr);
+    if (off < 0)
+        return;
+    unsigned bit = msr & 0x1fffu;
+    if (read)
+        bm[off + bit / 8] |= (uint8_t)(1u << (bit % 8));
+    if (write)
+        bm[2048 + off + bit / 8] |= (uint8_t)(1u << (bit % 8));
+}
+
+bool msr_bitmap_exits(const uint8_t *bm, uint32_t msr, bool write)
+{
+    int off = msr_bitmap_offset(msr);
+    if (off < 0)
+        return true;
+    unsigned bit = msr & 0x1fffu;
+    return (bm[(write ? 2048 : 0) + off + bit / 8] >> (bit % 8)) & 1;
+}
+
+void io_bitmap_intercept(uint8_t *a, uint8_t *b, uint16_t port)
+{
+    uint8_t *bm = port < 0x8000 ? a : b;
+    unsigned bit = port & 0x7fffu;
+    bm[bit / 8] |= (uint8_t)(1u << (bit % 8));
+}

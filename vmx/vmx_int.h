@@ -20,7 +20,6 @@ extern const char hv_marker[HV_MARKER_LEN];
 extern uint8_t *g_marker_page;
 
 /* launch.c */
-void msr_bitmap_intercept(uint64_t *bitmap, uint32_t msr, bool read, bool write);
 void vmx_cr_masks(struct vcpu *v);
 uint64_t vmx_guest_cr0(uint64_t val);
 uint64_t vmx_guest_cr4(uint64_t val);

@@ -24,6 +24,7 @@ def guest_side(n: int, rounds: int, cpuid_line: str) -> list[str]:
     return [
         r"AGENT: cpus probed %d of %d" % (n, n),
         r"AGENT: mp round %d: %d of %d CPUs ran, 0 with VMX, 0 with CR4.VMXE" % (rounds, n, n),
+        r"AGENT: mp round %d: IA32_FEATURE_CONTROL not 'locked, VMX off' on 0 CPU" % rounds,
         cpuid_line,
         r"AGENT: hvregion: marker page at 0x[0-9a-f]+ \(32 bytes\), \d+ MiB of reserved memory "
         r"read, marker found 0 time\(s\), 0 non-zero",

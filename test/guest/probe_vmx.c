@@ -71,13 +71,16 @@ struct sample {
     volatile UINT32 done;
     UINT32 vmx;
     UINT64 cr4;
+    UINT64 feature_control; /* IA32_FEATURE_CONTROL, read only under the hypervisor (hv=1) */
 };
+static int read_feature_control;
 static struct sample samples[MAX_CPUS];
 
 static void take_sample(struct sample *s)
 {
     s->vmx = (cpuid(1, 0).ecx & CPUID1_ECX_VMX) != 0;
     s->cr4 = read_cr4();
+    s->feature_control = read_feature_control ? rdmsr(0x3a) : 0;
     __atomic_store_n(&s->done, 1, __ATOMIC_RELEASE);
 }
 
@@ -103,6 +106,7 @@ enum verdict probe_mprounds(struct agent *a, char *reason, size_t size)
         return PROBE_FAIL;
     }
     mp->who_am_i(mp, &bsp);
+    read_feature_control = a->opt.hv == 1;
     for (int round = 1; round <= a->opt.mprounds; round++) {
         for (UINTN i = 0; i < count; i++)
             samples[i].done = 0;
@@ -114,13 +118,15 @@ enum verdict probe_mprounds(struct agent *a, char *reason, size_t size)
                 return PROBE_FAIL;
             }
         }
-        UINTN ran = 0, vmx = 0, vmxe = 0;
+        UINTN ran = 0, vmx = 0, vmxe = 0, fc_bad = 0;
         for (UINTN i = 0; i < count; i++) {
             if (!__atomic_load_n(&samples[i].done, __ATOMIC_ACQUIRE))
                 continue;
             ran++;
             vmx += samples[i].vmx;
             vmxe += (samples[i].cr4 & CR4_VMXE) != 0;
+            /* locked (bit 0) with both VMX enables (bits 1, 2) clear, as with VMX off */
+            fc_bad += read_feature_control && (samples[i].feature_control & 7) != 1;
         }
         AGENT_LOG("mp round %d: %lu of %lu CPUs ran, %lu with VMX, %lu with CR4.VMXE", round,
                   (UINT64)ran, (UINT64)enabled, (UINT64)vmx, (UINT64)vmxe);
@@ -129,9 +135,14 @@ enum verdict probe_mprounds(struct agent *a, char *reason, size_t size)
                        (UINT64)enabled);
             return PROBE_FAIL;
         }
-        if (a->opt.expect_vmx == 0 && (vmx || vmxe)) {
-            str_printf(reason, size, "round %d: %lu CPU(s) show VMX, %lu CR4.VMXE", round,
-                       (UINT64)vmx, (UINT64)vmxe);
+        if (read_feature_control)
+            AGENT_LOG("mp round %d: IA32_FEATURE_CONTROL not 'locked, VMX off' on %lu CPU(s)",
+                      round, (UINT64)fc_bad);
+        if (a->opt.expect_vmx == 0 && (vmx || vmxe || fc_bad)) {
+            str_printf(reason, size,
+                       "round %d: %lu CPU(s) show VMX, %lu CR4.VMXE, %lu VMX in "
+                       "IA32_FEATURE_CONTROL",
+                       round, (UINT64)vmx, (UINT64)vmxe, (UINT64)fc_bad);
             return PROBE_FAIL;
         }
     }

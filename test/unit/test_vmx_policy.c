@@ -113,13 +113,48 @@ ipi_destinations(void **st)
     assert_false(ipi_reaches(&cl, INIT_PHYS | LOGICAL, 0x11, false));
 }
 
+static void bitmaps(void **st)
+{
+    (void)st;
+    static uint8_t bm[4096];
+    msr_bitmap_intercept(bm, MSR_IA32_FEATURE_CONTROL, true, true); /* 0x3a */
+    msr_bitmap_intercept(bm, MSR_X2APIC_ICR, false, true);          /* 0x830 */
+    msr_bitmap_intercept(bm, MSR_IA32_EFER, true, false);           /* 0xc0000080 */
+    msr_bitmap_intercept(bm, 0x40000000u, true, true);              /* outside: ignored */
+    /* the exact bits of SDM 25.6.9 */
+    assert_int_equal(bm[0x3a / 8], 1 << (0x3a % 8));
+    assert_int_equal(bm[2048 + 0x3a / 8], 1 << (0x3a % 8));
+    assert_int_equal(bm[0x830 / 8], 0);
+    assert_int_equal(bm[2048 + 0x830 / 8], 1 << (0x830 % 8));
+    assert_int_equal(bm[1024 + 0x80 / 8], 1);
+    assert_int_equal(bm[3072 + 0x80 / 8], 0);
+    unsigned set = 0;
+    for (int i = 0; i < 4096; i++)
+        set += (unsigned)__builtin_popcount(bm[i]);
+    assert_int_equal(set, 4);
+    assert_true(msr_bitmap_exits(bm, 0x3a, false));
+    assert_true(msr_bitmap_exits(bm, 0x3a, true));
+    assert_false(msr_bitmap_exits(bm, 0x830, false));
+    assert_true(msr_bitmap_exits(bm, 0x830, true));
+    assert_true(msr_bitmap_exits(bm, MSR_IA32_EFER, false));
+    assert_false(msr_bitmap_exits(bm, MSR_IA32_EFER, true));
+    assert_false(msr_bitmap_exits(bm, 0x1b, false));
+    assert_true(msr_bitmap_exits(bm, 0x40000000u, false)); /* outside the ranges: always */
+
+    static uint8_t a[4096], b[4096];
+    io_bitmap_intercept(a, b, 0x8900);
+    io_bitmap_intercept(a, b, 0xcf8);
+    assert_int_equal(b[0x900 / 8], 1 << (0x900 % 8));
+    assert_int_equal(a[0xcf8 / 8], 1 << (0xcf8 % 8));
+    assert_int_equal(a[0x8900 % 0x8000 / 8], 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(cpuid_rules),
-        cmocka_unit_test(msr_rules),
-        cmocka_unit_test(cr4_rules),
-        cmocka_unit_test(ipi_destinations),
+        cmocka_unit_test(cpuid_rules), cmocka_unit_test(msr_rules),
+        cmocka_unit_test(cr4_rules),   cmocka_unit_test(ipi_destinations),
+        cmocka_unit_test(bitmaps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
