@@ -232,14 +232,15 @@ SCENARIOS = [
     ),
     Scenario(
         name="net-connect",
-        doc="connect = 10.0.2.2:PORT reaches a listener on the host's 127.0.0.1:PORT "
-        "through slirp; after the host drops it, the hypervisor redials",
-        conf="net_selftest = yes\nconnect = 10.0.2.2:{port}\nreconnect_ms = 500\n",
+        doc="static address; connect = 10.0.2.2:PORT reaches a listener on the host's "
+        "127.0.0.1:PORT through slirp; after the host drops it, the hypervisor redials",
+        conf="net_selftest = yes\nconnect = 10.0.2.2:{port}\nreconnect_ms = 500\n"
+        "ip = 10.0.2.15/24\ngateway = 10.0.2.2\n",
         guest_ports=[],
         host=host_connect,
         expect=COMMON_EXPECT + [
+            r"net: address 10\.0\.2\.15 netmask 255\.255\.255\.0 gateway 10\.0\.2\.2 \(static\)",
             r"net: will connect to 10\.0\.2\.2:\d+",
-            r"net: address 10\.0\.2\.15 .*\(dhcp\)",
             r"net: stream port \d+: connected to 10\.0\.2\.2:\d+",
             r"net: stream port \d+: connection ended \(closed by peer\)",
             r"net: stream port \d+: connected to 10\.0\.2\.2:\d+",
