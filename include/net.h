@@ -52,6 +52,10 @@ struct net_stream *net_transport_open(const struct net_stream_handler *h);
  * code), NULL before net_boot() or without a NIC. */
 struct pci_hide *net_pci_hide(void);
 
+struct pci_dev;
+/* The dedicated NIC (BARs and their sizes), NULL when there is none. */
+const struct pci_dev *net_nic_dev(void);
+
 /* ---- byte streams ------------------------------------------------------------ */
 
 struct net_stream;

@@ -38,7 +38,8 @@ struct pci_dev {
     uint8_t bus, dev, fn;
     uint8_t class_code, subclass, prog_if;
     uint16_t vendor, device;
-    uint64_t bar[6];   /* decoded base (memory or I/O), 0 if unused */
+    uint64_t bar[6];      /* decoded base (memory or I/O), 0 if unused */
+    uint64_t bar_size[6]; /* bytes decoded by each BAR, from pci_size_bars(); 0 if unknown */
     uint8_t bar_is_io; /* bit i: BAR i is an I/O BAR */
     uint8_t bar_is_64; /* bit i: BAR i is the low half of a 64-bit BAR */
 };
@@ -52,6 +53,14 @@ int pci_scan(const struct pci_cfg_ops *ops, struct pci_dev *out, int max);
 
 /* Decodes BARs from config space into d->bar[] (no sizing writes). */
 void pci_read_bars(const struct pci_cfg_ops *ops, struct pci_dev *d);
+
+/*
+ * Sizes every BAR of d into d->bar_size[] by the all-ones write of PCI 3.0
+ * 6.2.5.1, with I/O and memory decode off meanwhile so the device never
+ * answers at a bogus address; restores the BARs and the command register.
+ * Only for a device nobody else is using (the dedicated NIC at boot).
+ */
+void pci_size_bars(const struct pci_cfg_ops *ops, struct pci_dev *d);
 
 /*
  * Chooses the dedicated NIC among devs[n] by the config (nic = auto | PCI

@@ -181,4 +181,7 @@ void vmx_print_stats(struct vcpu *v);
 #define HV_HC_REGION_INFO     4 /* RAX = address of the marker page, RCX = marker length */
 #define HV_HC_TEST_ENTRY_FAIL 5 /* test hook: make this vCPU's next VM entry fail (TR unusable) */
 
+/* Hides the dedicated NIC from the guest (vmx/hide.c); after net_boot(), before any launch. */
+int vmx_hide_nic(void);
+
 #endif

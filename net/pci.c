@@ -46,6 +46,39 @@ void pci_read_bars(const struct pci_cfg_ops *ops, struct pci_dev *d)
     }
 }
 
+void pci_size_bars(const struct pci_cfg_ops *ops, struct pci_dev *d)
+{
+    uint32_t cmd = rd(ops, d, PCI_COMMAND) & 0xffff;
+    ops->write32(ops->ctx, d->bus, d->dev, d->fn, PCI_COMMAND,
+                 cmd & ~(uint32_t)(PCI_CMD_IO | PCI_CMD_MEM));
+    for (int i = 0; i < 6; i++) {
+        d->bar_size[i] = 0;
+        uint16_t off = (uint16_t)(PCI_BAR0 + 4 * i);
+        uint32_t old = rd(ops, d, off);
+        ops->write32(ops->ctx, d->bus, d->dev, d->fn, off, 0xffffffffu);
+        uint32_t lo = rd(ops, d, off);
+        ops->write32(ops->ctx, d->bus, d->dev, d->fn, off, old);
+        if (d->bar_is_io & (1u << i)) {
+            uint32_t mask = lo & ~3u & 0xffffu;
+            d->bar_size[i] = mask ? (uint64_t)(~mask & 0xffffu) + 1 : 0;
+            continue;
+        }
+        uint64_t mask = lo & ~0xfu;
+        if (d->bar_is_64 & (1u << i)) {
+            uint16_t off_hi = (uint16_t)(off + 4);
+            uint32_t old_hi = rd(ops, d, off_hi);
+            ops->write32(ops->ctx, d->bus, d->dev, d->fn, off_hi, 0xffffffffu);
+            mask |= (uint64_t)rd(ops, d, off_hi) << 32;
+            ops->write32(ops->ctx, d->bus, d->dev, d->fn, off_hi, old_hi);
+            d->bar_size[i] = mask ? ~mask + 1 : 0;
+            i++;
+            continue;
+        }
+        d->bar_size[i] = mask ? (uint64_t)(uint32_t)(~(uint32_t)mask + 1) : 0;
+    }
+    ops->write32(ops->ctx, d->bus, d->dev, d->fn, PCI_COMMAND, cmd);
+}
+
 int pci_scan(const struct pci_cfg_ops *ops, struct pci_dev *out, int max)
 {
     int n = 0;

@@ -54,6 +54,11 @@ struct pci_hide *net_pci_hide(void)
     return nic_dev ? &hide : NULL;
 }
 
+const struct pci_dev *net_nic_dev(void)
+{
+    return nic_dev;
+}
+
 void service_poll(void)
 {
     if (!ready || !spin_trylock(&svc_lock))
@@ -196,6 +201,7 @@ void net_boot(struct boot_info *bi)
         nic_dev = NULL;
         return;
     }
+    pci_size_bars(&cfg, nic_dev); /* the VMX side hides exactly what the BARs decode */
     enable_device(nic_dev);
     const char *why;
     nic = e1000_start((volatile void *)(uintptr_t)nic_dev->bar[0], m, net_alloc_pages, &why);

@@ -4,7 +4,8 @@
  *   - writes to the xAPIC page, which is read-only so that ICR writes can be
  *     seen (apic.c decodes and emulates the store);
  *   - writes into the hidden hypervisor region (mapped read-only onto a zero
- *     page): the store is decoded only for its length and dropped.
+ *     page) or the hidden NIC's BARs/ECAM page (read-only onto a page of
+ *     0xff, hide.c): the store is decoded only for its length and dropped.
  * Anything else is a hypervisor bug or a guest touching what is not there:
  * it is diagnosed (GPA, GLA, RIP, qualification) with a VMCS dump and the
  * vCPU stops, never a silent hang.
@@ -62,7 +63,7 @@ void exit_ept_violation(struct vcpu *v)
         diagnose(v, "APIC write not decoded", q, gpa);
         vmx_fatal(v, "cannot emulate a write to the APIC page");
     }
-    if ((q & EPT_VIOL_WRITE) && gpa_hidden(gpa)) {
+    if ((q & EPT_VIOL_WRITE) && (gpa_hidden(gpa) || vmx_hidden_device_gpa(gpa))) {
         struct insn_store s;
         if (guest_decode_store(v, &s)) {
             if (dropped_writes++ < 4)

@@ -1,6 +1,7 @@
 /*
  * exit_io.c - I/O instruction exits (I/O bitmaps, SDM 25.6.4; qualification
- * 28.2.1, Table 28-5).  Only Bochs's shutdown port 0x8900 is intercepted:
+ * 28.2.1, Table 28-5).  PCI config ports and the dedicated NIC's I/O BAR
+ * go to hide.c first.  Bochs's shutdown port 0x8900 is watched:
  * when the guest completes "Shutdown" there, every vCPU's statistics are
  * printed before the write goes through and Bochs powers off.  Whatever else
  * reaches here is performed for the guest unchanged.
@@ -34,6 +35,10 @@ void exit_io(struct vcpu *v)
     struct guest_regs *r = v->regs;
     if (string) {
         log_warn("string I/O on port 0x%x not emulated; skipped", port);
+        vmx_skip_insn(v);
+        return;
+    }
+    if (vmx_hide_io(v, port, size, in)) {
         vmx_skip_insn(v);
         return;
     }

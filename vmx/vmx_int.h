@@ -67,6 +67,10 @@ void vcpu_start_at_sipi(struct vcpu *v, uint32_t vector);
 int guest_read_linear(struct vcpu *v, uint64_t gla, void *buf, unsigned len);
 bool gpa_hidden(uint64_t gpa);
 
+/* hide.c: the dedicated NIC is invisible to the guest */
+bool vmx_hidden_device_gpa(uint64_t gpa);
+bool vmx_hide_io(struct vcpu *v, uint16_t port, unsigned size, bool in);
+
 /* vmx_entry.S */
 int safe_rdmsr(uint32_t msr, uint64_t *out);
 int safe_wrmsr(uint32_t msr, uint64_t value);

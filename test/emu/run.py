@@ -81,14 +81,18 @@ SCENARIOS = [
     Scenario(
         name="bochs-tigerlake-2cpu",
         doc="hv.efi starts the core from its reserved region, returns; the firmware "
-        "boots on and the agent sees 2 CPUs",
+        "boots on and the agent sees 2 CPUs but not the e1000 the hypervisor took: not in "
+        "config space, and its old BAR0 (0x80000000, cross-checked with the hypervisor's "
+        "log) reads all ones",
         emu="bochs",
         model="tigerlake",
         cpus=2,
         nic=True,
-        agent_args="cpus=2 e1000=1",
+        agent_args="cpus=2 e1000=0 nicbar=0x80000000",
         expect=[
             r"hv: \[cpu0\] core running at 0x[0-9a-f]+ \(reserved region",
+            r"net: NIC [0-9a-f:.]+ 8086:100e \(.*\) BAR0 0x80000000\b",
+            r"hide: NIC [0-9a-f:.]+ hidden from the guest",
             r"hv: \[cpu0\] core returned to loader: ok",
             r"hv: \[cpu0\] returning to firmware",
             r"startup.nsh: hv.efi returned 0x0\b",

@@ -31,6 +31,30 @@ static int parse_int(const char *s, int *out)
     return 0;
 }
 
+static int parse_hex(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    int any = 0;
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        s += 2;
+    for (;; s++, any = 1) {
+        unsigned d;
+        if (*s >= '0' && *s <= '9')
+            d = (unsigned)(*s - '0');
+        else if (*s >= 'a' && *s <= 'f')
+            d = (unsigned)(*s - 'a' + 10);
+        else if (*s >= 'A' && *s <= 'F')
+            d = (unsigned)(*s - 'A' + 10);
+        else
+            break;
+        v = v << 4 | d;
+    }
+    if (!any || *s)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 static int key_is(const char *tok, const char *key, const char **val)
 {
     while (*key && *tok == *key)
@@ -94,6 +118,8 @@ static int parse_options(struct agent *a, char *reason, size_t size)
             a->opt.expect_vmx = v;
         else if (key_is(tok, "e1000", &val) && parse_int(val, &v) == 0 && v <= 1)
             a->opt.expect_e1000 = v;
+        else if (key_is(tok, "nicbar", &val) && parse_hex(val, &a->opt.nic_bar) == 0)
+            ;
         else if (key_is(tok, "shutdown", &val) && parse_int(val, &v) == 0 && v <= 1)
             a->opt.shutdown = v;
         else if (key_is(tok, "hv", &val) && parse_int(val, &v) == 0 && v <= 1)

@@ -23,6 +23,7 @@ struct agent_options {
     int expect_cpus;  /* cpus=N: enabled CPU count the firmware must report; 0 = any */
     int expect_vmx;   /* vmx=0|1: CPUID.1:ECX.VMX every CPU must show; -1 = any */
     int expect_e1000; /* e1000=0|1: an 8086:100e must be absent/present on PCI; -1 = any */
+    uint64_t nic_bar; /* nicbar=0xADDR: where the NIC's BAR0 was; must read as all ones */
     int shutdown;     /* shutdown=0 leaves the machine running (interactive use) */
     int hv;           /* hv=1: the hypervisor runs (debug hypercalls allowed); 0 = it must not */
     int mprounds;     /* mprounds=N: rounds of the MP-services probe on every CPU (probe_vmx.c) */

@@ -2,7 +2,8 @@
  * probe_pci: lists every PCI function through configuration mechanism #1
  * (ports 0xCF8/0xCFC) and checks the e1000 expectation (e1000=0|1).  Once
  * the hypervisor hides its dedicated NIC, this is the guest's view that must
- * no longer contain it.
+ * no longer contain it.  With nicbar=ADDR it also reads the NIC's registers
+ * where BAR0 was (CTRL, STATUS, ...): hidden, they must read as all ones.
  */
 #include "agent.h"
 #include "cpu.h"
@@ -53,6 +54,20 @@ enum verdict probe_pci(struct agent *a, char *reason, size_t size)
     if (!functions) {
         str_printf(reason, size, "no PCI function answered on 0xcf8/0xcfc");
         return PROBE_FAIL;
+    }
+    if (a->opt.nic_bar) {
+        volatile uint32_t *regs = (volatile uint32_t *)(uintptr_t)a->opt.nic_bar;
+        unsigned device_words = 0;
+        for (unsigned i = 0; i < 64; i++)
+            if (regs[i] != 0xffffffffu)
+                device_words++;
+        AGENT_LOG("pci: %u of 64 words at the NIC's old BAR 0x%llx differ from all ones",
+                  device_words, (unsigned long long)a->opt.nic_bar);
+        if (device_words) {
+            str_printf(reason, size, "the NIC's registers at 0x%llx are visible",
+                       (unsigned long long)a->opt.nic_bar);
+            return PROBE_FAIL;
+        }
     }
     if (a->opt.expect_e1000 >= 0 && (e1000 > 0) != a->opt.expect_e1000) {
         str_printf(reason, size, "%u e1000 found, expected %s", e1000,

@@ -1,0 +1,130 @@
+/*
+ * hide.c - the dedicated NIC does not exist for the guest (issue 4).
+ *
+ *  - Config space through 0xCF8/0xCFC: those ports are intercepted in the
+ *    I/O bitmaps (SDM Vol. 3 25.6.4) and every access goes through
+ *    net/pci.c's pci_hide_cfg_access(), which answers "no device" (all
+ *    ones) for the NIC's function and drops writes to it; other devices'
+ *    accesses are performed unchanged.
+ *  - ECAM: the NIC's 4 KiB config page is mapped read-only onto a page of
+ *    0xff bytes, so reads say "no device" and writes exit and are dropped.
+ *  - BARs: every memory BAR page is mapped the same way (reads all ones,
+ *    writes dropped: the guest can neither see nor reprogram the device, nor
+ *    aim its DMA through its registers); I/O BAR ports are intercepted,
+ *    reads give all ones and writes are dropped.
+ * Applied on the BSP after net_boot() and before any CPU is launched, so no
+ * INVEPT is needed.
+ */
+#include <string.h>
+
+#include "core.h"
+#include "log.h"
+#include "net.h"
+#include "pci.h"
+#include "vmx.h"
+#include "vmx_int.h"
+#include "vmx_policy.h"
+
+#define MAX_HIDDEN 8
+
+struct span {
+    uint64_t base, len;
+};
+
+static struct span mem_spans[MAX_HIDDEN], io_spans[MAX_HIDDEN];
+static unsigned n_mem, n_io;
+static void *ones_page;
+static uint64_t dropped;
+
+static bool in_spans(const struct span *s, unsigned n, uint64_t a)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (a >= s[i].base && a - s[i].base < s[i].len)
+            return true;
+    return false;
+}
+
+bool vmx_hidden_device_gpa(uint64_t gpa)
+{
+    return in_spans(mem_spans, n_mem, gpa);
+}
+
+static int map_blank(uint64_t base, uint64_t len)
+{
+    uint64_t ones = (uint64_t)(uintptr_t)ones_page;
+    for (uint64_t a = base & ~(PAGE_SIZE - 1); a < base + len; a += PAGE_SIZE) {
+        /* UC like the MMIO it replaces; read-only so writes exit (exit_ept.c) */
+        int rc = ept_map(&g_ept, a, ones, PAGE_SIZE, MEMTYPE_UC, EPT_R);
+        if (rc)
+            return rc;
+    }
+    if (n_mem < MAX_HIDDEN)
+        mem_spans[n_mem++] = (struct span){base & ~(PAGE_SIZE - 1), len};
+    return 0;
+}
+
+int vmx_hide_nic(void)
+{
+    struct pci_hide *h = net_pci_hide();
+    const struct pci_dev *d = net_nic_dev();
+    if (!h || !d)
+        return 0;
+    ones_page = page_alloc(&g_pages, 1);
+    if (!ones_page)
+        return -1;
+    memset(ones_page, 0xff, PAGE_SIZE);
+    for (uint16_t p = 0xcf8; p <= 0xcff; p++)
+        io_bitmap_intercept(g_vmx.io_bitmap_a, g_vmx.io_bitmap_b, p);
+    for (int i = 0; i < 6; i++) {
+        if (!d->bar[i] || !d->bar_size[i])
+            continue;
+        if (d->bar_is_io & (1u << i)) {
+            for (uint64_t p = d->bar[i]; p < d->bar[i] + d->bar_size[i] && p <= 0xffff; p++)
+                io_bitmap_intercept(g_vmx.io_bitmap_a, g_vmx.io_bitmap_b, (uint16_t)p);
+            if (n_io < MAX_HIDDEN)
+                io_spans[n_io++] = (struct span){d->bar[i], d->bar_size[i]};
+        } else if (map_blank(d->bar[i], d->bar_size[i])) {
+            log_error("hide: cannot unmap BAR%d of the NIC", i);
+            return -1;
+        }
+        if (d->bar_is_64 & (1u << i))
+            i++;
+    }
+    uint64_t ecam = pci_hide_ecam_page(h);
+    if (ecam && map_blank(ecam, PAGE_SIZE)) {
+        log_error("hide: cannot unmap the NIC's ECAM page");
+        return -1;
+    }
+    log_info("hide: NIC %02x:%02x.%x hidden from the guest (config space%s, %u memory and %u I/O "
+             "BAR ranges)",
+             d->bus, d->dev, d->fn, ecam ? " incl. ECAM" : "", n_mem - (ecam ? 1 : 0), n_io);
+    return 0;
+}
+
+static uint64_t merge(uint64_t rax, unsigned size, uint64_t val)
+{
+    uint64_t mask = size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1;
+    /* a 32-bit IN zero-extends into RAX; narrower ones merge (SDM Vol. 1 3.4.1.1) */
+    return size == 4 ? (val & mask) : (rax & ~mask) | (val & mask);
+}
+
+bool vmx_hide_io(struct vcpu *v, uint16_t port, unsigned size, bool in)
+{
+    struct guest_regs *r = v->regs;
+    if (port >= 0xcf8 && port <= 0xcff) {
+        struct pci_hide *h = net_pci_hide();
+        uint32_t val = (uint32_t)r->rax;
+        if (!h || !pci_hide_cfg_access(h, port, size, !in, &val))
+            return false;
+        if (in)
+            r->rax = merge(r->rax, size, val);
+        return true;
+    }
+    if (!in_spans(io_spans, n_io, port))
+        return false;
+    if (in)
+        r->rax = merge(r->rax, size, 0xffffffffu);
+    else
+        dropped++;
+    return true;
+}
