@@ -51,8 +51,11 @@ void pci_size_bars(const struct pci_cfg_ops *ops, struct pci_dev *d)
     uint32_t cmd = rd(ops, d, PCI_COMMAND) & 0xffff;
     ops->write32(ops->ctx, d->bus, d->dev, d->fn, PCI_COMMAND,
                  cmd & ~(uint32_t)(PCI_CMD_IO | PCI_CMD_MEM));
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 6; i++)
         d->bar_size[i] = 0;
+    for (int i = 0; i < 6; i++) {
+        if (!d->bar[i]) /* unassigned: nothing decoded, nothing to hide */
+            continue;
         uint16_t off = (uint16_t)(PCI_BAR0 + 4 * i);
         uint32_t old = rd(ops, d, off);
         ops->write32(ops->ctx, d->bus, d->dev, d->fn, off, 0xffffffffu);

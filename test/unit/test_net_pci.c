@@ -283,9 +283,66 @@ static void test_hide(void **state)
     assert_int_equal(pci_hide_ecam_page(&h), 0);
 }
 
+/* BARs that decode like hardware: the low bits below the size read as 0. */
+static uint64_t sizes[FB][32][8][6];
+
+static void f_write_sized(void *ctx, uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off, uint32_t v)
+{
+    f_write(ctx, bus, dev, fn, off, v);
+    if (bus >= FB || off < 0x10 || off >= 0x28)
+        return;
+    unsigned i = (off - 0x10u) / 4;
+    uint32_t *c = space[bus][dev][fn];
+    if (!sizes[bus][dev][fn][i] && !(i > 0 && (c[4 + i - 1] & 7) == 4)) {
+        c[4 + i] = 0; /* not implemented: hardwired to zero */
+        return;
+    }
+    if (sizes[bus][dev][fn][i]) {
+        uint64_t mask = ~(sizes[bus][dev][fn][i] - 1);
+        uint32_t type = c[4 + i] & ((c[4 + i] & 1) ? 3u : 0xfu);
+        if (i > 0 && sizes[bus][dev][fn][i - 1] == 0 && (c[4 + i - 1] & 6) == 4)
+            return; /* high half handled below */
+        c[4 + i] = ((uint32_t)mask & v & ((c[4 + i] & 1) ? ~3u : ~0xfu)) | type;
+        if ((c[4 + i] & 7) == 4) /* 64-bit: the high half keeps the upper mask */
+            c[4 + i + 1] = (uint32_t)(mask >> 32) & c[4 + i + 1];
+    }
+}
+
+static void test_size_bars(void **state)
+{
+    (void)state;
+    static const struct pci_cfg_ops sized = {f_read, f_write_sized, NULL};
+    memset(sizes, 0, sizeof(sizes));
+    sizes[0][2][0][0] = 128 << 10;  /* e1000 BAR0: 128 KiB of registers */
+    sizes[0][2][0][1] = 64;         /* BAR1: 64 I/O ports */
+    space[0][2][0][1] = 0x00000007; /* command: I/O, memory, master on */
+    struct pci_dev d = {.bus = 0, .dev = 2, .fn = 0};
+    pci_read_bars(&sized, &d);
+    pci_size_bars(&sized, &d);
+    assert_int_equal(d.bar_size[0], 128 << 10);
+    assert_int_equal(d.bar_size[1], 64);
+    assert_int_equal(d.bar_size[2], 0); /* unused BAR */
+    /* the BARs and the command register are given back */
+    assert_int_equal(space[0][2][0][4], 0xfebc0000);
+    assert_int_equal(space[0][2][0][5], 0x0000c001);
+    assert_int_equal(space[0][2][0][1], 0x00000007);
+
+    /* a 64-bit BAR: one size for the pair, the high half restored too */
+    sizes[2][5][0][0] = 16 << 10;
+    struct pci_dev q = {.bus = 2, .dev = 5, .fn = 0};
+    pci_read_bars(&sized, &q);
+    assert_int_equal(q.bar[0], 0x10000000cull & ~0xfull);
+    pci_size_bars(&sized, &q);
+    assert_int_equal(q.bar_size[0], 16 << 10);
+    assert_int_equal(q.bar_size[1], 0);
+    assert_int_equal(space[2][5][0][4], 0x0000000c);
+    assert_int_equal(space[2][5][0][5], 0x00000001);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_size_bars, setup),
         cmocka_unit_test_setup(test_scan_finds_every_function, setup),
         cmocka_unit_test_setup(test_select, setup),
         cmocka_unit_test(test_models),
