@@ -9,6 +9,7 @@
 #include "core.h"
 #include "core_status.h"
 #include "log.h"
+#include "kvmi_hv.h"
 #include "net.h"
 #include "vmx.h"
 
@@ -88,6 +89,7 @@ uint64_t core_main(struct boot_info *bi)
     net_boot(bi); /* net/ (issue 4): dedicated NIC, lwIP; net_selftest serves here */
     if (vmx_hide_nic()) /* issue 4: the guest must never reach the NIC */
         log_error("the NIC could not be hidden from the guest");
+    kvmi_hv_start(bi); /* KVMI engine on the transport (vmx/kvmi_arch.c, docs/kvmi-hv.md) */
 
     fw_state_restore(&fw);
     return idt_ok ? CORE_OK : CORE_ERR_SELF_TEST;

@@ -17,6 +17,7 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
+#include "kvmi_hv.h"
 
 __attribute__((weak)) void service_poll(void)
 {
@@ -231,6 +232,8 @@ void exit_nmi(struct vcpu *v, uint32_t info)
         }
         return;
     }
+    if (kvmi_hv_exception(v, info)) /* KVMI: #BP for the introspector, #DB of a KVMI step */
+        return;
     uint32_t e = info & ~(INTR_INFO_NMI_UNBLOCK | (1u << 12));
     vmwrite(VMCS_ENTRY_INTR_INFO, e);
     if (info & INTR_INFO_ERRCODE)
@@ -267,7 +270,9 @@ void vmx_before_entry(struct vcpu *v)
 {
     /* Timer first, requests second: an NMI after our look zeroes the timer. */
     vmwrite(VMCS_PREEMPT_TIMER_VALUE, v->preempt_ticks);
-    serve_requests(v);
+    do
+        serve_requests(v);
+    while (kvmi_hv_before_entry(v)); /* KVMI: commands, pause loop (vmx/kvmi_arch.c) */
     while (v->state == VCPU_WAIT_SIPI) {
         spin_lock(&v->lock);
         if (v->pending_sipi) {
@@ -280,7 +285,9 @@ void vmx_before_entry(struct vcpu *v)
         }
         spin_unlock(&v->lock);
         vmx_idle_wait(v);
-        serve_requests(v);
+        do
+            serve_requests(v);
+        while (kvmi_hv_before_entry(v)); /* KVMI: a parked AP serves pauses too */
     }
     inject_pending_nmi(v);
 }

@@ -11,6 +11,7 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
+#include "kvmi_hv.h"
 
 void vmx_exit_handler(struct guest_regs *r);
 __attribute__((noreturn)) void vmx_resume_failed(struct guest_regs *r);
@@ -363,6 +364,13 @@ void vmx_exit_handler(struct guest_regs *r)
         break;
     case EXIT_REASON_VMCALL:
         exit_vmcall(v);
+        break;
+    case EXIT_REASON_MTF: /* KVMI: the end of a one-instruction step */
+        kvmi_hv_mtf(v);
+        break;
+    case EXIT_REASON_GDTR_IDTR: /* KVMI: descriptor-table exiting */
+    case EXIT_REASON_LDTR_TR:
+        kvmi_hv_desc(v, basic);
         break;
     case EXIT_REASON_INVD:
         /* INVD would drop dirty lines of the hypervisor's own memory: write back instead. */

@@ -10,6 +10,7 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
+#include "kvmi_hv.h"
 #include "vmx_policy.h"
 
 #define EFER_LME (1ull << 8)
@@ -69,10 +70,15 @@ void exit_cr(struct vcpu *v)
     switch (type) {
     case 0: { /* MOV to CR */
         uint64_t val = vcpu_gpr(v->regs, gpr);
+        /* KVMI: KVMI_EVENT_CR may veto the write or change the value */
         if (cr == 0)
-            ok = guest_write_cr0(v, val);
+            ok = kvmi_hv_cr_write(v, 0, vmread(VMCS_CR0_READ_SHADOW), &val) &&
+                 guest_write_cr0(v, val);
         else if (cr == 4)
-            ok = guest_write_cr4(v, val);
+            ok = kvmi_hv_cr_write(v, 4, vmread(VMCS_CR4_READ_SHADOW), &val) &&
+                 guest_write_cr4(v, val);
+        else if (cr == 3 && !kvmi_hv_cr_write(v, 3, vmread(VMCS_GUEST_CR3), &val))
+            ok = false;
         else if (cr == 3) {
             vmwrite(VMCS_GUEST_CR3, val & ~(1ull << 63));
             if (!(val & (1ull << 63)))
@@ -87,12 +93,15 @@ void exit_cr(struct vcpu *v)
         else
             vmx_fatal(v, "MOV from CR8 exit (TPR shadowing is not used)");
         break;
-    case 2: /* CLTS */
-        ok = guest_write_cr0(v, vmread(VMCS_CR0_READ_SHADOW) & ~(1ull << 3));
+    case 2: { /* CLTS */
+        uint64_t cur = vmread(VMCS_CR0_READ_SHADOW), val = cur & ~(1ull << 3);
+        ok = kvmi_hv_cr_write(v, 0, cur, &val) && guest_write_cr0(v, val); /* KVMI */
         break;
+    }
     case 3: { /* LMSW: bits 3:0 only, and it cannot clear PE */
         uint64_t src = (q >> 16) & 0xf, cur = vmread(VMCS_CR0_READ_SHADOW);
-        ok = guest_write_cr0(v, (cur & ~0xeull) | (src & 0xe) | ((cur | src) & 1));
+        uint64_t val = (cur & ~0xeull) | (src & 0xe) | ((cur | src) & 1);
+        ok = kvmi_hv_cr_write(v, 0, cur, &val) && guest_write_cr0(v, val); /* KVMI */
         break;
     }
     }

@@ -16,6 +16,7 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
+#include "kvmi_hv.h"
 
 static uint64_t dropped_writes;
 
@@ -72,6 +73,8 @@ void exit_ept_violation(struct vcpu *v)
             return;
         }
     }
+    if (kvmi_hv_ept_violation(v, q, gpa)) /* KVMI: a page the introspector restricted */
+        return;
     diagnose(v, "EPT violation", q, gpa);
     vmx_fatal(v, "unexpected EPT violation");
 }

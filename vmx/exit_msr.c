@@ -13,6 +13,7 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
+#include "kvmi_hv.h"
 #include "vmx_policy.h"
 
 void exit_rdmsr(struct vcpu *v)
@@ -49,7 +50,8 @@ void exit_wrmsr(struct vcpu *v)
         vmx_skip_insn(v);
         return;
     }
-    if (safe_wrmsr(msr, val)) {
+    int k = kvmi_hv_wrmsr(v, msr, &val); /* KVMI: KVMI_EVENT_MSR, VMCS-held MSRs */
+    if (k < 0 || (k == 0 && safe_wrmsr(msr, val))) {
         inject_gp(v);
         return;
     }

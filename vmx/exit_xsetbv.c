@@ -11,7 +11,10 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
+#include "kvmi_hv.h"
 #include "xcr0.h"
+
+#define CR4_OSXSAVE_BIT (1ull << 18)
 
 void exit_xsetbv(struct vcpu *v)
 {
@@ -20,7 +23,21 @@ void exit_xsetbv(struct vcpu *v)
     cpuid(0xd, 0, &a, &b, &c, &d);
     uint64_t supported = ((uint64_t)d << 32) | a;
     uint64_t val = (r->rdx << 32) | (uint32_t)r->rax;
-    if ((uint32_t)r->rcx != 0 || !xcr0_valid(val, supported) || safe_xsetbv(0, val)) {
+    if ((uint32_t)r->rcx != 0 || !xcr0_valid(val, supported) ||
+        !kvmi_hv_xsetbv(v, val) /* KVMI: KVMI_EVENT_XSETBV */) {
+        inject_gp(v);
+        return;
+    }
+    /* XSETBV #UDs in root mode unless the HOST CR4 has OSXSAVE, and the host
+     * CR4 is the firmware's (usually without it): set it around the
+     * instruction; the next exit reloads HOST_CR4 anyway (found with the KVMI
+     * scenario: a guest XSETBV used to end in a root-mode #UD). */
+    uint64_t cr4 = read_cr4();
+    if (!(cr4 & CR4_OSXSAVE_BIT))
+        write_cr4(cr4 | CR4_OSXSAVE_BIT);
+    int fault = safe_xsetbv(0, val);
+    write_cr4(cr4);
+    if (fault) {
         inject_gp(v);
         return;
     }

@@ -58,3 +58,16 @@ bench-vmx: $(B)/hv.efi $(B)/agent.efi
 	python3 test/emu/vmx_cost.py --bench
 TEST_TARGETS += test-vmx-cost
 BENCH_TARGETS += bench-vmx
+
+# KVMI on bare metal (docs/kvmi-hv.md): the engine (kvmi/*.c), its arch over
+# the VMX core and the transport glue of net/ are linked into the core.
+KVMI_HV_SRCS := vmx/kvmi_arch.c net/kvmi_link.c $(wildcard kvmi/*.c)
+KVMI_HV_OBJS := $(addprefix $(B)/core/,$(KVMI_HV_SRCS:.c=.o))
+CORE_OBJS += $(KVMI_HV_OBJS)
+$(CORE_ELF): $(KVMI_HV_OBJS)
+
+# The KVMI scenario(s): Bochs + the Python introspector over slirp (one Bochs at a time).
+.PHONY: test-emu-kvmi
+test-emu-kvmi: $(B)/hv.efi $(B)/agent.efi
+	python3 test/emu/kvmi_scenarios.py $(KVMI_EMU_ARGS)
+TEST_TARGETS += test-emu-kvmi

@@ -10,7 +10,7 @@
 static const struct probe probes[] = {
     {"cpus", probe_cpus},         {"memmap", probe_memmap},        {"pci", probe_pci},
     {"mprounds", probe_mprounds}, {"cpuidcost", probe_cpuid_cost}, {"hvregion", probe_hvregion},
-    {"nmi", probe_nmi},           {"entryfail", probe_entryfail},
+    {"nmi", probe_nmi},           {"kvmi", probe_kvmi},            {"entryfail", probe_entryfail},
 };
 
 #define NPROBES (sizeof(probes) / sizeof(probes[0]))
@@ -82,6 +82,7 @@ static int parse_options(struct agent *a, char *reason, size_t size)
     a->opt.mprounds = 0;
     a->opt.nmis = 0;
     a->opt.entryfail = 0;
+    a->opt.kvmi = 0;
     if (a->st->BootServices->HandleProtocol(a->image, &lip_guid, (VOID **)&li) != EFI_SUCCESS ||
         !li || !li->LoadOptions)
         return 0;
@@ -130,10 +131,12 @@ static int parse_options(struct agent *a, char *reason, size_t size)
             a->opt.nmis = v;
         else if (key_is(tok, "entryfail", &val) && parse_int(val, &v) == 0 && v <= 1)
             a->opt.entryfail = v;
+        else if (key_is(tok, "kvmi", &val) && parse_int(val, &v) == 0 && v <= 1)
+            a->opt.kvmi = v;
         else {
             str_printf(reason, size,
                        "bad option '%s' (cpus=N vmx=0|1 e1000=0|1 shutdown=0|1 "
-                       "hv=0|1 mprounds=N nmis=N entryfail=0|1)",
+                       "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1)",
                        tok);
             return -1;
         }

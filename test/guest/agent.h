@@ -29,6 +29,7 @@ struct agent_options {
     int mprounds;     /* mprounds=N: rounds of the MP-services probe on every CPU (probe_vmx.c) */
     int nmis;         /* nmis=N: NMI self-IPIs per AP, with kicks from the BSP when hv=1 */
     int entryfail;    /* entryfail=1: last, ask the hypervisor to fail a VM entry (never returns) */
+    int kvmi;         /* kvmi=1: the KVMI scenario's guest half (probe_kvmi.c) */
 };
 
 struct agent {
@@ -62,5 +63,6 @@ enum verdict probe_hvregion(struct agent *a, char *reason, size_t size);
 enum verdict probe_nmi(struct agent *a, char *reason, size_t size);
 enum verdict probe_entryfail(struct agent *a, char *reason, size_t size);
 enum verdict probe_pci(struct agent *a, char *reason, size_t size);
+enum verdict probe_kvmi(struct agent *a, char *reason, size_t size);
 
 #endif
