@@ -2,3 +2,4 @@
 
 include test/guest/guest.mk
 include test/emu/emu.mk
+include test/linux/linux.mk

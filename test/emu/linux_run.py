@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Linux guest scenarios (make test-linux): Debian's kernel with a busybox
+initramfs (test/linux/) booted in Bochs corei7_haswell_4770, without and with
+hv.efi, on 2 and 4 CPUs.
+
+Each scenario is a run.py Scenario (same launcher, same checks): the ESP holds
+the kernel (an EFI application) and the initrd, startup.nsh starts the kernel
+after hv.efi (or without it), and test/linux/init.sh prints "LINUX: ..."
+markers, checks what the kernel command line's hvtest.* options ask for, and
+prints the result line.  After the runs the CPU counts of the runs with and
+without the hypervisor are compared, and the time each run took to reach the
+kernel, /init and the result is printed from the serial line stamps.
+
+These runs are long (a Linux boot in Bochs is 60-80 s on a quiet machine), so
+they are kept out of make test-emu; make test runs them through test-linux.
+
+    python3 test/emu/linux_run.py                 # every scenario, 2 at once
+    python3 test/emu/linux_run.py -k bare         # only those without hv.efi
+    python3 test/emu/linux_run.py --e1000 hidden  # the hypervisor must hide the NIC
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import re
+import sys
+import time
+from typing import Optional
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run  # noqa: E402
+from vmx_scenarios import taken  # noqa: E402
+
+LINUX_DIR = os.path.join(run.BUILD, "linux")
+KERNEL = os.path.join(LINUX_DIR, "vmlinuz.efi")
+INITRD = os.path.join(LINUX_DIR, "initrd.img")
+ACPITAB = os.path.join(LINUX_DIR, "acpitab.efi")
+MODEL = "corei7_haswell_4770"  # Linux 6.1 hangs on Bochs's tigerlake
+
+# The kernel command line (docs/emulators.md, "Linux guest", says why each).
+CMDLINE = ("console=ttyS0,115200 quiet nokaslr tsc=reliable nowatchdog mitigations=off "
+           "idle=halt pci=nocrs")
+
+HV_BAD = [r"FATAL on vCPU", r"VM-entry failure", r"VMLAUNCH failed", r"missing:",
+          r"refusing to start"]
+LINUX_BAD = [r"HVTEST-RESULT: FAIL", r"Kernel panic", r"BUG: ", r"Oops", r"WARNING: CPU",
+             r"LINUX: check failed", r"LINUX: still running"]
+
+
+def linux_expect(n: int) -> list[str]:
+    return [
+        r"ACPITAB: RSDP at 0x[0-9a-fA-F]+: MADT with %d CPU\(s\)" % n,
+        r"LINUX: init start",
+        rf"LINUX: cpus cpuinfo {n} nproc {n} online 0-{n - 1}\n",
+        r"LINUX: cpuid vmx on \d+ of %d CPUs" % n,
+        r"LINUX: pci e1000 \(8086:100e\) count \d+",
+    ] + [rf"LINUX: workload cpu {i} ran on {i} sha256 [0-9a-f]{{64}}" for i in range(n)] + [
+        rf"LINUX: workload done on {n} CPUs, 0 wrong",
+        r"HVTEST-RESULT: PASS",
+    ]
+
+
+def stats_for(n: int):
+    """With the hypervisor: it was still there at the end (the power-off
+    through port 0x8900 printed every vCPU's statistics)."""
+    def check(log: str) -> Optional[str]:
+        for i in range(n):
+            if not re.search(rf"stats vCPU {i}: \d+ exits", log):
+                return f"no hypervisor statistics for vCPU {i} at power-off"
+        return None
+    return check
+
+
+def scenarios(e1000: str) -> list:
+    """Four runs: without and with hv.efi, on 2 and 4 CPUs.  The 2-CPU runs
+    carry an e1000: without the hypervisor Linux must see it (so the PCI
+    report is known to find one when it is there); with it, what Linux must
+    see is the --e1000 option (the hypervisor is to hide its NIC)."""
+    S = run.Scenario
+    want = {"hidden": 0, "visible": 1, "any": None}[e1000]
+    out = []
+    for hv in (False, True):
+        for n in (2, 4):
+            nic = n == 2
+            name = f"linux-{'hv' if hv else 'bare'}-{n}cpu" + ("-e1000" if nic else "")
+            # Bochs's haswell has VMX: Linux sees it without the hypervisor,
+            # and never with it.
+            # Power-off: under the hypervisor through port 0x8900, where it
+            # prints its statistics first; without it through ACPI S5.
+            opts = (f"hvtest.cpus={n} hvtest.vmx={0 if hv else 1} hvtest.hv=0 "
+                    f"hvtest.off={'port' if hv else 'acpi'}")
+            seen = (want if hv else 1) if nic else None
+            if seen is not None:
+                opts += f" hvtest.e1000={seen}"
+            doc = (f"Linux on {n} CPUs {'under hv.efi' if hv else 'without hv.efi'}: every CPU "
+                   f"online, VMX {'hidden' if hv else 'visible'}, the workload pinned to each "
+                   "CPU, powered off")
+            if nic:
+                doc += "; e1000 on the machine, " + (
+                    "reported" if seen is None else "seen" if seen else "hidden")
+            out.append(S(
+                name=name, doc=doc, model=MODEL, cpus=n, hv=hv, agent=False, nic=nic,
+                timeout=600, esp_args=esp_args(opts),
+                expect=(taken(n) if hv else []) + linux_expect(n) + (
+                    [r"hv: \[cpu\d+\] guest shutdown through port 0x8900"] if hv else
+                    [r"LINUX: poweroff -f", r"reboot: Power down"]),
+                forbid=LINUX_BAD + (HV_BAD if hv else []),
+                check=stats_for(n) if hv else None,
+                launcher_says=r"powered off"))
+    return out
+
+
+def esp_args(opts: str) -> list[str]:
+    # acpitab.efi gives the machine the ACPI tables OVMF cannot build under
+    # Bochs (test/linux/acpitab.c).  The shell takes a backslash as a path
+    # separator; the EFI stub loads the initrd from the kernel's file system.
+    line = f"vmlinuz.efi initrd=\\initrd.img {CMDLINE} {opts}"
+    return ["--file", KERNEL, "--file", INITRD, "--file", ACPITAB, "--run", "acpitab.efi",
+            "--run", line]
+
+
+def stamps(name: str) -> str:
+    """When the firmware's shell, the kernel's /init and the result line
+    arrived (seconds of host time from the launcher's start)."""
+    marks = {"shell": "UEFI Interactive Shell", "init": "LINUX: init start",
+             "result": "HVTEST-RESULT:"}
+    got = {}
+    try:
+        with open(os.path.join(run.BUILD, "emu", name, "serial.stamps"), errors="replace") as f:
+            for line in f:
+                t, _, text = line.strip().partition(" ")
+                for k, pat in marks.items():
+                    if k not in got and pat in text:
+                        got[k] = float(t)
+    except OSError:
+        return ""
+    return ", ".join(f"{k} at {got[k]:.1f} s" for k in marks if k in got)
+
+
+def cpu_count(name: str) -> Optional[int]:
+    try:
+        with open(os.path.join(run.BUILD, "emu", name, "serial.log"), "rb") as f:
+            m = re.search(r"LINUX: cpus cpuinfo (\d+)", run.normalise(f.read()))
+    except OSError:
+        return None
+    return int(m.group(1)) if m else None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="Run the Linux guest scenarios.")
+    ap.add_argument("-k", dest="pattern", help="only scenarios whose name contains this")
+    ap.add_argument("-j", dest="jobs", type=int, default=int(os.environ.get("EMU_JOBS", "2")),
+                    help="emulators at once (default 2, or $EMU_JOBS)")
+    ap.add_argument("--e1000", choices=("any", "hidden", "visible"),
+                    default=os.environ.get("LINUX_E1000", "any"),
+                    help="linux-hv-e1000: what Linux must see of the e1000 under the hypervisor "
+                    "(default any: report only; or $LINUX_E1000)")
+    ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    args = ap.parse_args()
+
+    chosen = [s for s in scenarios(args.e1000) if not args.pattern or args.pattern in s.name]
+    if args.list:
+        for s in chosen:
+            print(f"{s.name:22} {s.doc}")
+        return 0
+    if not chosen:
+        print(f"no scenario matches {args.pattern!r}", file=sys.stderr)
+        return 1
+    need = [KERNEL, INITRD, ACPITAB] + ([run.HV_EFI] if any(s.hv for s in chosen) else [])
+    missing = [p for p in need if not os.path.exists(p)]
+    if missing:
+        print(f"missing {', '.join(missing)} (run make linux-guest / make)", file=sys.stderr)
+        return 1
+
+    # In table order: the two CPU counts of one kind run side by side (the
+    # 4-CPU run is the longer; it starts first).
+    chosen.sort(key=lambda s: (s.hv, -s.cpus))
+    t0 = time.monotonic()
+    results = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {pool.submit(run.run_scenario, s): s for s in chosen}
+        for fut in concurrent.futures.as_completed(futures):
+            sc = futures[fut]
+            ok, took, report = fut.result()
+            results[sc.name] = ok
+            st = stamps(sc.name)
+            print(f"{'PASS' if ok else 'FAIL'} {sc.name} ({took:.1f} s{'; ' + st if st else ''}):"
+                  f" {report}", flush=True)
+
+    # The hypervisor must not lose a CPU: the same count with and without it.
+    for n in (2, 4):
+        sfx = "-e1000" if n == 2 else ""
+        bare, hv = f"linux-bare-{n}cpu{sfx}", f"linux-hv-{n}cpu{sfx}"
+        if bare in results and hv in results:
+            a, b = cpu_count(bare), cpu_count(hv)
+            same = a is not None and a == b
+            print(f"{'PASS' if same else 'FAIL'} linux-same-cpus-{n}: {a} CPUs without hv.efi, "
+                  f"{b} with it")
+            results[f"linux-same-cpus-{n}"] = same
+
+    failed = [n for n, ok in results.items() if not ok]
+    print(f"test-linux: {len(results) - len(failed)} of {len(results)} checks passed in "
+          f"{time.monotonic() - t0:.0f} s" + (f"; FAILED: {' '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

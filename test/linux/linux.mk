@@ -1,0 +1,26 @@
+# test/linux: the Linux test guest (Debian's kernel + a busybox initramfs,
+# test/linux/mkguest.sh), the ACPI table installer it needs under Bochs
+# (build/linux/acpitab.efi), and `make test-linux` (test/emu/linux_run.py).
+# Included from test/test.mk.  LINUX_ARGS passes options to the runner, e.g.
+#   make test-linux LINUX_ARGS="-k bare"   or   LINUX_ARGS="--e1000 hidden"
+
+LINUX_DIR := $(B)/linux
+
+# mkguest.sh downloads the kernel once (build/linux/deb/) and rebuilds the
+# initramfs when init.sh or the script changes.
+$(LINUX_DIR)/initrd.img: test/linux/mkguest.sh test/linux/init.sh | $(DEPS_STAMP)
+	@echo "  LINUX   $(LINUX_DIR)"
+	$(Q)test/linux/mkguest.sh $(LINUX_DIR)
+$(LINUX_DIR)/vmlinuz.efi: $(LINUX_DIR)/initrd.img
+
+$(LINUX_DIR)/acpitab.so: $(B)/efi/test/linux/acpitab.o
+	@mkdir -p $(dir $@)
+	ld $(EFI_LDFLAGS) $^ -o $@ $(EFI_LIBS)
+
+.PHONY: linux-guest test-linux
+linux-guest: $(LINUX_DIR)/initrd.img $(LINUX_DIR)/vmlinuz.efi $(LINUX_DIR)/acpitab.efi
+
+test-linux: $(B)/hv.efi linux-guest
+	python3 test/emu/linux_run.py $(LINUX_ARGS)
+
+TEST_TARGETS += test-linux
