@@ -51,10 +51,18 @@ def check(cond: bool, what: str) -> None:
         raise Fail(what)
 
 
-def wait_serial(r: net_run.Run, pat: str, secs: float) -> re.Match:
+def agent_text(r: net_run.Run) -> str:
+    """The serial log with the hypervisor's lines taken out: both share COM1,
+    and a hypervisor line logged while the agent prints lands in the middle
+    of the agent's line."""
+    return re.sub(r"hv: \[cpu\d+\] [^\n]*\n", "", r.text())
+
+
+def wait_serial(r: net_run.Run, pat: str, secs: float, hv: bool = False) -> re.Match:
+    """A line of the agent (or with hv=True, of the hypervisor) within secs."""
     end = time.monotonic() + secs
     while time.monotonic() < end:
-        m = re.search(pat, r.text())
+        m = re.search(pat, r.text() if hv else agent_text(r))
         if m:
             return m
         time.sleep(0.5)
@@ -158,9 +166,16 @@ def _host_session(r: net_run.Run) -> None:
     events_phase(r, dom, n, page, mailbox)
     dom.close()
     # (hypervisor lines may interleave with the other CPU's on COM1: short patterns)
-    wait_serial(r, r"connected to 10\.0\.2\.2:\d+", 5)
-    wait_serial(r, r"connection ended \(closed by peer\)", 120)
+    wait_serial(r, r"connected to 10\.0\.2\.2:\d+", 5, hv=True)
+    wait_serial(r, r"connection ended \(closed by peer\)", 120, hv=True)
     r.notes.append("closed on UNHOOK (the hypervisor saw it)")
+    wait_serial(r, r"HVTEST-RESULT: ", 180)
+    text, pos = agent_text(r), 0
+    for pat in AGENT_EXPECT:
+        m = re.compile(pat).search(text, pos)
+        check(m is not None, f"agent: /{pat}/ not found in order")
+        pos = m.end()
+    r.notes.append(f"agent: all {len(AGENT_EXPECT)} expected lines, in order")
 
 
 EVENTS = [w.KVMI_EVENT_MSR, w.KVMI_EVENT_BREAKPOINT, w.KVMI_EVENT_HYPERCALL, w.KVMI_EVENT_PF,
@@ -240,25 +255,27 @@ SCENARIOS = [
         agent_args="cpus=2 kvmi=1",
         timeout=600,
         ready=[r"kvmi: engine up for 2 vCPU\(s\)"],
-        expect=[
-            r"hv: \[cpu0\] kvmi: engine up for 2 vCPU\(s\)",
-            r"AGENT: kvmi: marker at 0x[0-9a-f]+",
-            r"AGENT: kvmi: mailbox written by the introspector",
-            r"AGENT: kvmi: cr4 .*\(vetoed by the introspector\)",
-            r"AGENT: kvmi: cr4 toggled again with events off: .*\(written\)",
-            r"AGENT: kvmi: events phase",
-            r"AGENT: kvmi: msr sysenter_cs wrote 0x1234, reads 0x5678 .*restored ok",
-            r"AGENT: kvmi: msr star wrote 0x23001000000000, reads 0x23001000000000",
-            r"AGENT: kvmi: int3 stepped over by the introspector: yes",
-            r"AGENT: kvmi: kvmi hypercall returned rax 0x0",
-            r"AGENT: kvmi: sidt under descriptor events: .*\(same\)",
-            r"AGENT: kvmi: writes to the watched page read back 0x1111 0x2222",
-            r"AGENT: kvmi: unhook hypercall returned 0",
-            r"AGENT: probe kvmi: PASS",
-            r"HVTEST-RESULT: PASS",
-        ],
+        expect=[r"kvmi: engine up for 2 vCPU\(s\)", r"HVTEST-RESULT: PASS"],
         forbid=FORBID,
     ),
+]
+
+# The agent's side, matched on agent_text() (see there), in this order.
+AGENT_EXPECT = [
+    r"AGENT: kvmi: marker at 0x[0-9a-f]+",
+    r"AGENT: kvmi: mailbox written by the introspector",
+    r"AGENT: kvmi: cr4 .*\(vetoed by the introspector\)",
+    r"AGENT: kvmi: cr4 toggled again with events off: .*\(written\)",
+    r"AGENT: kvmi: events phase",
+    r"AGENT: kvmi: msr sysenter_cs wrote 0x1234, reads 0x5678 .*restored ok",
+    r"AGENT: kvmi: msr star wrote 0x23001000000000, reads 0x23001000000000",
+    r"AGENT: kvmi: int3 stepped over by the introspector: yes",
+    r"AGENT: kvmi: kvmi hypercall returned rax 0x0",
+    r"AGENT: kvmi: sidt under descriptor events: .*\(same\)",
+    r"AGENT: kvmi: writes to the watched page read back 0x1111 0x2222",
+    r"AGENT: kvmi: unhook hypercall returned 0",
+    r"AGENT: probe kvmi: PASS",
+    r"HVTEST-RESULT: PASS",
 ]
 
 

@@ -131,12 +131,12 @@ static int parse_options(struct agent *a, char *reason, size_t size)
             a->opt.nmis = v;
         else if (key_is(tok, "entryfail", &val) && parse_int(val, &v) == 0 && v <= 1)
             a->opt.entryfail = v;
-        else if (key_is(tok, "kvmi", &val) && parse_int(val, &v) == 0 && v <= 1)
+        else if (key_is(tok, "kvmi", &val) && parse_int(val, &v) == 0 && v <= 2)
             a->opt.kvmi = v;
         else {
             str_printf(reason, size,
                        "bad option '%s' (cpus=N vmx=0|1 e1000=0|1 shutdown=0|1 "
-                       "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1)",
+                       "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1|2)",
                        tok);
             return -1;
         }

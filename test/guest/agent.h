@@ -29,7 +29,7 @@ struct agent_options {
     int mprounds;     /* mprounds=N: rounds of the MP-services probe on every CPU (probe_vmx.c) */
     int nmis;         /* nmis=N: NMI self-IPIs per AP, with kicks from the BSP when hv=1 */
     int entryfail;    /* entryfail=1: last, ask the hypervisor to fail a VM entry (never returns) */
-    int kvmi;         /* kvmi=1: the KVMI scenario's guest half (probe_kvmi.c) */
+    int kvmi;         /* kvmi=1: the KVMI scenario's guest half, 2: the demo (probe_kvmi.c) */
 };
 
 struct agent {

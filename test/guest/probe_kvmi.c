@@ -21,6 +21,9 @@
  *      land; RETRY + singlestep lands it too and a SINGLESTEP event
  *      follows), XSETBV (when the CPU has XSAVE) and finally the unhook
  *      hypercall: KVMI_EVENT_UNHOOK, and it returns once the tool has closed.
+ * kvmi=2 is the demo (scripts/demo.sh, driven by kvmictl): after step 2 the
+ * probe toggles CR4.TSD and writes its second page again and again until the
+ * introspector stores 1 at page+24, then reports how often it did.
  */
 #include "agent.h"
 #include "cpu.h"
@@ -154,10 +157,33 @@ static enum verdict events_phase(volatile uint64_t *page, char *reason, size_t s
     return PROBE_PASS;
 }
 
+/* kvmi=2: guest activity for kvmictl's `watch cr,pf` until told to stop. */
+static enum verdict demo_phase(volatile uint64_t *page, char *reason, size_t size)
+{
+    volatile uint64_t *watched = page + 512;
+    uint64_t rounds = 0;
+    while (page[3] != 1 && rounds < 100000) {
+        uint64_t cr4 = read_cr4();
+        write_cr4(cr4 ^ CR4_TSD);
+        write_cr4(cr4);
+        watched[rounds % 512] = rounds;
+        rounds++;
+        for (int i = 0; i < 100000 && page[3] != 1; i++)
+            cpu_relax();
+    }
+    AGENT_LOG("kvmi: demo: %lu round(s) of CR4 toggles and page writes, then told to stop",
+              (UINT64)rounds);
+    if (page[3] != 1) {
+        str_printf(reason, size, "never told to stop");
+        return PROBE_FAIL;
+    }
+    return PROBE_PASS;
+}
+
 enum verdict probe_kvmi(struct agent *a, char *reason, size_t size)
 {
-    if (a->opt.kvmi != 1) {
-        str_printf(reason, size, "no kvmi=1");
+    if (a->opt.kvmi != 1 && a->opt.kvmi != 2) {
+        str_printf(reason, size, "no kvmi=1|2");
         return PROBE_SKIP;
     }
     EFI_PHYSICAL_ADDRESS pa = 0xffffffffull; /* below 4 GiB */
@@ -182,6 +208,11 @@ enum verdict probe_kvmi(struct agent *a, char *reason, size_t size)
         return PROBE_FAIL;
     }
     AGENT_LOG("kvmi: mailbox written by the introspector: 0x%lx", (UINT64)page[2]);
+    if (a->opt.kvmi == 2) {
+        enum verdict v = demo_phase(page, reason, size);
+        a->st->BootServices->FreePages(pa, 2);
+        return v;
+    }
 
     uint64_t cr4 = read_cr4();
     write_cr4(cr4 ^ CR4_TSD);
