@@ -11,6 +11,7 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
+#include "kvmi_hv.h"
 
 static const char shutdown_word[] = "Shutdown";
 
@@ -22,6 +23,8 @@ static void note_shutdown_byte(struct vcpu *v, uint8_t ch)
         v->shutdown_match = ch == 'S' ? 1 : 0;
     if (v->shutdown_match == sizeof(shutdown_word) - 1) {
         v->shutdown_match = 0;
+        /* KVMI: the guest powers off: the introspector may unhook first */
+        kvmi_hv_unhook(v);
         log_info("guest shutdown through port 0x%x: statistics follow", BOCHS_SHUTDOWN_PORT);
         vmx_print_stats(NULL);
     }

@@ -1200,16 +1200,21 @@ void kvmi_hv_desc(struct vcpu *v, unsigned reason)
 
 /* ---- unhook ------------------------------------------------------------------------------ */
 
+/* Triggers: the debug hypercall HV_HC_KVMI_UNHOOK, and the guest's power-off
+ * through Bochs's shutdown port (exit_io.c).  ACPI sleep/reset writes are
+ * not intercepted by the VMX core yet. */
+
 int kvmi_hv_unhook(struct vcpu *v)
 {
     if (!running)
         return -KVM_EFAULT;
     __atomic_store_n(&unhook_cpu, me1(), __ATOMIC_RELEASE);
     int rc = kvmi_unhook_request(&g_kvmi);
-    log_info("kvmi: unhook requested by vCPU %u: %s", v->index,
-             rc == 0             ? "event sent, waiting for the introspector to close"
-             : rc == -KVM_ENOENT ? "the introspector did not enable KVMI_EVENT_UNHOOK"
-                                 : "no introspection session");
+    if (rc != -KVM_EFAULT) /* (no session: nothing to say) */
+        log_info("kvmi: unhook requested by vCPU %u: %s", v->index,
+                 rc == 0             ? "event sent, waiting for the introspector to close"
+                 : rc == -KVM_ENOENT ? "the introspector did not enable KVMI_EVENT_UNHOOK"
+                                     : "no introspection session");
     if (rc == 0) {
         /* The guest keeps running on the other vCPUs; this one serves its
          * own jobs (the tool may pause it or read its registers) and polls. */

@@ -165,6 +165,7 @@ def _host_session(r: net_run.Run) -> None:
     check(not stray, f"CR events after they were disabled: {stray}")
     events_phase(r, dom, n, page, mailbox)
     dom.close()
+    poweroff_session(r, page)
     # (hypervisor lines may interleave with the other CPU's on COM1: short patterns)
     wait_serial(r, r"connected to 10\.0\.2\.2:\d+", 5, hv=True)
     wait_serial(r, r"connection ended \(closed by peer\)", 120, hv=True)
@@ -239,6 +240,25 @@ def events_phase(r: net_run.Run, dom: kc.Domain, n: int, page: int, mailbox: int
         check(any(s.startswith(item) for s in seen), f"no '{item}' among the events {seen}")
 
 
+def poweroff_session(r: net_run.Run, page: int) -> None:
+    """The hypervisor redials after the close; this second session enables
+    UNHOOK, lets the agent finish, and must see KVMI_EVENT_UNHOOK when the
+    guest powers off (Bochs's shutdown port), before the machine goes."""
+    conn, peer = r.listener.accept()
+    conn.settimeout(None)
+    dom = kc._open_domain(conn, peer, None, check_version=True)
+    dom.control_vm_events(w.KVMI_EVENT_UNHOOK, True)
+    dom.write_physical(page + 32, (2).to_bytes(8, "little"))
+    ev = dom.wait_event(timeout=180, match=lambda e: e.event == w.KVMI_EVENT_UNHOOK)
+    check(ev is not None, "no UNHOOK event when the guest powered off")
+    dom.close()
+    m = wait_serial(r, r"unhook requested by vCPU \d+: event sent[^\n]*\n(.*\n)*?.*unhook done: "
+                       r"introspector closed(.*\n)*?.*guest shutdown through port 0x8900", 120,
+                    hv=True)
+    r.notes.append("second session: UNHOOK on the guest's power-off, closed; then the "
+                   "hypervisor let the power-off go on")
+
+
 FORBID = [r"HVTEST-RESULT: FAIL", r"panic", r"lwIP assertion", r"FATAL on vCPU",
           r"VM-entry failure", r"triple fault", r"unexpected EPT violation"]
 
@@ -274,6 +294,7 @@ AGENT_EXPECT = [
     r"AGENT: kvmi: sidt under descriptor events: .*\(same\)",
     r"AGENT: kvmi: writes to the watched page read back 0x1111 0x2222",
     r"AGENT: kvmi: unhook hypercall returned 0",
+    r"AGENT: kvmi: a second session is attached; powering off next",
     r"AGENT: probe kvmi: PASS",
     r"HVTEST-RESULT: PASS",
 ]

@@ -150,6 +150,13 @@ static enum verdict events_phase(volatile uint64_t *page, char *reason, size_t s
     __asm__ volatile("vmcall" : "+a"(hc), "+b"(fn) : : "rcx", "rdx", "memory");
     bad += hc != 0;
     AGENT_LOG("kvmi: unhook hypercall returned %ld", (long)(int64_t)hc);
+    /* The introspector comes back (the hypervisor redials) to see the
+     * power-off's unhook; it says so at page+32 before we go on. */
+    if (wait_for(&page[4], 2)) {
+        str_printf(reason, size, "no second session");
+        return PROBE_FAIL;
+    }
+    AGENT_LOG("kvmi: a second session is attached; powering off next");
     if (bad) {
         str_printf(reason, size, "%d event check(s) failed", bad);
         return PROBE_FAIL;
