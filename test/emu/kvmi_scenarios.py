@@ -180,7 +180,8 @@ def _host_session(r: net_run.Run) -> None:
 
 
 EVENTS = [w.KVMI_EVENT_MSR, w.KVMI_EVENT_BREAKPOINT, w.KVMI_EVENT_HYPERCALL, w.KVMI_EVENT_PF,
-          w.KVMI_EVENT_DESCRIPTOR, w.KVMI_EVENT_SINGLESTEP, w.KVMI_EVENT_XSETBV]
+          w.KVMI_EVENT_DESCRIPTOR, w.KVMI_EVENT_SINGLESTEP, w.KVMI_EVENT_XSETBV,
+          w.KVMI_EVENT_TRAP]
 
 
 def events_phase(r: net_run.Run, dom: kc.Domain, n: int, page: int, mailbox: int) -> None:
@@ -198,10 +199,19 @@ def events_phase(r: net_run.Run, dom: kc.Domain, n: int, page: int, mailbox: int
     check(acc == [R | X], f"GET_PAGE_ACCESS {acc}, expected r-x")
     dom.write_physical(mailbox, EVENTS_MAGIC.to_bytes(8, "little"))
     seen: list[str] = []
-    pfs = 0
+    pfs = bps = 0
+    injected = False
+    deadline = time.monotonic() + 300
     while True:
-        ev = dom.wait_event(timeout=180)
-        check(ev is not None, f"events stopped after {seen}")
+        ev = dom.wait_event(timeout=1)
+        if ev is None:
+            check(time.monotonic() < deadline, f"events stopped after {seen}")
+            if not injected and re.search(r"AGENT: kvmi: waiting for an injected exception",
+                                          agent_text(r)):
+                dom.inject_exception(0, 22)
+                injected = True
+                seen.append("(injected 22)")
+            continue
         name = w.EVENT_NAMES.get(ev.event, str(ev.event))
         p = ev.payload
         if ev.event == w.KVMI_EVENT_UNHOOK:
@@ -211,18 +221,30 @@ def events_phase(r: net_run.Run, dom: kc.Domain, n: int, page: int, mailbox: int
             seen.append(f"MSR {p['msr']:#x} {p['old_value']:#x}->{p['new_value']:#x}")
             sub = p["msr"] == SYSENTER_CS and p["new_value"] == SYSENTER_WRITE
             dom.reply(ev, new_val=SYSENTER_TOOL if sub else p["new_value"])
-        elif ev.event == w.KVMI_EVENT_BREAKPOINT:
+        elif ev.event == w.KVMI_EVENT_BREAKPOINT and bps == 0:
+            bps += 1
             seen.append(f"BREAKPOINT len {p['insn_len']}")
             regs = ev.arch.regs
             regs.rip += p["insn_len"]
             dom.set_registers(ev.vcpu, regs)
             dom.reply(ev, w.ACTION_RETRY)
+        elif ev.event == w.KVMI_EVENT_BREAKPOINT:
+            seen.append("BREAKPOINT (inject 22, CONTINUE)")
+            dom.inject_exception(ev.vcpu, 22)
+            dom.reply(ev, w.ACTION_CONTINUE)
+        elif ev.event == w.KVMI_EVENT_TRAP:
+            seen.append(f"TRAP vector {p['vector']} type {p['type']:#x}")
+            dom.reply(ev, w.ACTION_CONTINUE)
         elif ev.event == w.KVMI_EVENT_PF:
             pfs += 1
             check(p["gpa"] & ~0xFFF == watched and p["access"] == W_,
                   f"PF event {p}, expected a write to {watched:#x}")
             seen.append(f"PF {p['gpa']:#x} w " + ("CONTINUE" if pfs == 1 else "RETRY+ss"))
             if pfs == 1:
+                # the agent's SIDT came before its page writes; the firmware's own
+                # descriptor-table reads would only slow the rest down
+                for v in range(n):
+                    dom.control_events(v, w.KVMI_EVENT_DESCRIPTOR, False)
                 dom.reply(ev, w.ACTION_CONTINUE)
             else:
                 dom.reply(ev, w.ACTION_RETRY, pf={"singlestep": True})
@@ -235,7 +257,8 @@ def events_phase(r: net_run.Run, dom: kc.Domain, n: int, page: int, mailbox: int
     r.notes.append("events: " + ", ".join(seen))
     want = [f"MSR {SYSENTER_CS:#x}", f"MSR {STAR:#x}", "BREAKPOINT len 1", "HYPERCALL",
             f"DESCRIPTOR {1}/0", f"PF {watched:#x} w CONTINUE", f"PF {watched + 8:#x} w RETRY+ss",
-            "SINGLESTEP", "UNHOOK"]
+            "SINGLESTEP", "(injected 22)", "BREAKPOINT (inject 22, CONTINUE)",
+            "TRAP vector 3 type 0x600", "UNHOOK"]
     for item in want:
         check(any(s.startswith(item) for s in seen), f"no '{item}' among the events {seen}")
 
@@ -293,6 +316,8 @@ AGENT_EXPECT = [
     r"AGENT: kvmi: kvmi hypercall returned rax 0x0",
     r"AGENT: kvmi: sidt under descriptor events: .*\(same\)",
     r"AGENT: kvmi: writes to the watched page read back 0x1111 0x2222",
+    r"AGENT: kvmi: injected vector 22 delivered 1 time\(s\)",
+    r"AGENT: kvmi: second int3: #BP delivered 1 time\(s\), vector 22 1 time\(s\) in all",
     r"AGENT: kvmi: unhook hypercall returned 0",
     r"AGENT: kvmi: a second session is attached; powering off next",
     r"AGENT: probe kvmi: PASS",

@@ -19,8 +19,12 @@
  *      (descriptor event, executed on CONTINUE), two writes to our second
  *      page, which the tool made read-only (PF: CONTINUE lets the write
  *      land; RETRY + singlestep lands it too and a SINGLESTEP event
- *      follows), XSETBV (when the CPU has XSAVE) and finally the unhook
- *      hypercall: KVMI_EVENT_UNHOOK, and it returns once the tool has closed.
+ *      follows), XSETBV (when the CPU has XSAVE), an exception the tool
+ *      injects (our handler counts it), a second INT3 during whose event the
+ *      tool injects again and answers CONTINUE (the injection collides with
+ *      the #BP: KVMI_EVENT_TRAP, our #BP handler runs, the injection does
+ *      not), and finally the unhook hypercall: KVMI_EVENT_UNHOOK, and it
+ *      returns once the tool has closed.
  * kvmi=2 is the demo (scripts/demo.sh, driven by kvmictl): after step 2 the
  * probe toggles CR4.TSD and writes its second page again and again until the
  * introspector stores 1 at page+24, then reports how often it did.
@@ -69,6 +73,46 @@ struct __attribute__((packed)) dtr {
     uint16_t limit;
     uint64_t base;
 };
+
+/* Handlers of the exceptions the introspector injects (vector 22, reserved,
+ * never raised by the CPU) and of the #BP it lets through: count, return. */
+volatile uint64_t kvmi_hits22, kvmi_hits3;
+void kvmi_vec22(void);
+void kvmi_vec3(void);
+__asm__(".text\n"
+        ".globl kvmi_vec22\n"
+        "kvmi_vec22:\n\t"
+        "lock incq kvmi_hits22(%rip)\n\t"
+        "iretq\n"
+        ".globl kvmi_vec3\n"
+        "kvmi_vec3:\n\t"
+        "lock incq kvmi_hits3(%rip)\n\t"
+        "iretq\n");
+
+/* Installs an interrupt gate for vector in the current IDT; the old 16
+ * bytes go to old[2]. */
+static void set_gate(unsigned vector, void (*fn)(void), uint64_t old[2])
+{
+    struct dtr idt;
+    uint16_t cs;
+    __asm__ volatile("sidt %0" : "=m"(idt));
+    __asm__ volatile("mov %%cs, %0" : "=r"(cs));
+    volatile uint64_t *g = (volatile uint64_t *)(uintptr_t)(idt.base + 16ull * vector);
+    uint64_t off = (uint64_t)(uintptr_t)fn;
+    old[0] = g[0];
+    old[1] = g[1];
+    g[0] = (off & 0xffff) | ((uint64_t)cs << 16) | (0x8eull << 40) | ((off >> 16 & 0xffff) << 48);
+    g[1] = off >> 32;
+}
+
+static void restore_gate(unsigned vector, const uint64_t old[2])
+{
+    struct dtr idt;
+    __asm__ volatile("sidt %0" : "=m"(idt));
+    volatile uint64_t *g = (volatile uint64_t *)(uintptr_t)(idt.base + 16ull * vector);
+    g[0] = old[0];
+    g[1] = old[1];
+}
 
 static int wait_for(volatile uint64_t *p, uint64_t want)
 {
@@ -145,6 +189,22 @@ static enum verdict events_phase(volatile uint64_t *page, char *reason, size_t s
         bad += got != x1;
         AGENT_LOG("kvmi: xsetbv 0x%lx -> 0x%lx, reads 0x%lx", (UINT64)x0, (UINT64)x1, (UINT64)got);
     }
+
+    /* INJECT_EXCEPTION, then TRAP: an exception injected while the #BP the
+     * tool let through (CONTINUE) is being delivered is dropped and reported. */
+    uint64_t old22[2], old3[2];
+    set_gate(22, kvmi_vec22, old22);
+    set_gate(3, kvmi_vec3, old3);
+    AGENT_LOG("kvmi: waiting for an injected exception (vector 22)");
+    for (uint64_t n = 0; n < WAIT_LOOPS && kvmi_hits22 == 0; n++)
+        cpu_relax();
+    AGENT_LOG("kvmi: injected vector 22 delivered %lu time(s)", (UINT64)kvmi_hits22);
+    __asm__ volatile("int3" ::: "memory");
+    AGENT_LOG("kvmi: second int3: #BP delivered %lu time(s), vector 22 %lu time(s) in all",
+              (UINT64)kvmi_hits3, (UINT64)kvmi_hits22);
+    restore_gate(3, old3);
+    restore_gate(22, old22);
+    bad += kvmi_hits22 != 1 || kvmi_hits3 != 1;
 
     uint64_t hc = HV_MAGIC, fn = HV_HC_KVMI_UNHOOK;
     __asm__ volatile("vmcall" : "+a"(hc), "+b"(fn) : : "rcx", "rdx", "memory");
