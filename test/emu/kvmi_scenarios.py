@@ -282,6 +282,44 @@ def poweroff_session(r: net_run.Run, page: int) -> None:
                    "hypervisor let the power-off go on")
 
 
+def host_crash(r: net_run.Run) -> None:
+    try:
+        _host_crash(r)
+    except (kc.KvmiError, kc.ProtocolError, kc.ConnectionClosed, ValueError) as e:
+        raise Fail(f"{e.__class__.__name__}: {e}") from e
+
+
+def _host_crash(r: net_run.Run) -> None:
+    """CRASH as the answer to the agent's CR4 write: the hypervisor must stop
+    the guest on every vCPU (KVM kills the VMM) and say so."""
+    r.listener.settimeout(300)
+    conn, peer = r.listener.accept()
+    conn.settimeout(None)
+    dom = kc._open_domain(conn, peer, None, check_version=True)
+    n = dom.get_guest_info()
+    m = wait_serial(r, r"AGENT: kvmi: marker at 0x([0-9a-f]+) value 0x[0-9a-f]+, "
+                       r"mailbox at 0x([0-9a-f]+)", 300)
+    mailbox = int(m.group(2), 16)
+    for v in range(n):
+        dom.control_events(v, w.KVMI_EVENT_CR, True)
+        dom.control_cr(v, 4, True)
+    dom.write_physical(mailbox, MAILBOX_MAGIC.to_bytes(8, "little"))
+    ev = dom.wait_event(timeout=120, match=lambda e: e.event == w.KVMI_EVENT_CR)
+    check(ev is not None, "no CR event after the agent's CR4 write")
+    dom.reply(ev, w.ACTION_CRASH)
+    for v in range(n):
+        wait_serial(r, rf"kvmi: vCPU {v} parked \(guest crashed by the introspector\)", 120,
+                    hv=True)
+    r.notes.append(f"CR event on vCPU {ev.vcpu} answered CRASH: all {n} vCPUs parked")
+    # The guest stays stopped: the agent never gets past its CR4 write.
+    check(dom.get_version() == 1, "the engine stopped answering after CRASH")
+    check(not re.search(r"AGENT: kvmi: cr4 0x", agent_text(r)), "the agent ran on after CRASH")
+    dom.close()
+    wait_serial(r, r"connection ended \(closed by peer\)", 60, hv=True)
+    check(not re.search(r"AGENT: kvmi: cr4 0x", agent_text(r)), "the agent ran on after CRASH")
+    r.notes.append("session closed; the guest stays stopped")
+
+
 FORBID = [r"HVTEST-RESULT: FAIL", r"panic", r"lwIP assertion", r"FATAL on vCPU",
           r"VM-entry failure", r"triple fault", r"unexpected EPT violation"]
 
@@ -323,6 +361,23 @@ AGENT_EXPECT = [
     r"AGENT: probe kvmi: PASS",
     r"HVTEST-RESULT: PASS",
 ]
+
+
+SCENARIOS.append(net_run.Scenario(
+    name="bochs-kvmi-crash",
+    doc="the introspector answers an event with CRASH: every vCPU is parked, logged, the "
+    "guest never runs on; the session still answers and closes cleanly",
+    conf="connect = 10.0.2.2:{port}\nreconnect_ms = 500\n",
+    guest_ports=[],
+    host=host_crash,
+    cpus=2,
+    agent_args="cpus=2 kvmi=1",
+    timeout=600,
+    ready=[r"kvmi: engine up for 2 vCPU\(s\)"],
+    stop_after_host=True,
+    expect=[r"kvmi: the introspector answered CRASH on vCPU 0: stopping the guest"],
+    forbid=FORBID,
+))
 
 
 def main() -> int:
