@@ -25,6 +25,7 @@
 #include "kvmi.h"
 #include "kvmi_arch.h"
 #include "kvmi_hv.h"
+#include "kvmi_rules.h"
 #include "log.h"
 #include "mtrr.h"
 #include "net.h"
@@ -54,11 +55,8 @@ static volatile uint32_t starved_cpu, unhook_cpu;
 /* The tool's rights per page (what KVMI_EVENT_PF compares with), under
  * ept_lock with every EPT edit.  An entry never leaves the table; rwx = free. */
 static spinlock_t ept_lock;
-static struct {
-    uint64_t gfn_plus1;
-    uint8_t access;
-} rights[RIGHTS_CAP];
-static uint32_t rights_used;
+static struct kvmi_rights_entry rights_store[RIGHTS_CAP];
+static struct kvmi_rights rights;
 
 /* Per-vCPU state of this arch (owned by that vCPU unless noted). */
 struct hv_vcpu {
@@ -143,6 +141,7 @@ void kvmi_hv_start(struct boot_info *bi)
         memcpy(cfg.key, c->key, cfg.key_len);
     }
     spin_init(&ept_lock);
+    kvmi_rights_init(&rights, rights_store, RIGHTS_CAP);
     kvmi_init(&g_kvmi, &cfg, NULL, vcpus, n, pages, PAGE_CAP);
     if (net_kvmi_attach(&link, &g_kvmi)) {
         log_warn("kvmi: the transport could not be opened; no introspection");
@@ -205,24 +204,13 @@ int kvmi_arch_set_regs(struct kvmi_vm *vm, unsigned vcpu, const struct kvm_regs 
     return 0;
 }
 
-/* Access rights of a VMCS segment (SDM 25.4.1, Table 25-2) in KVM's layout. */
+/* One guest segment from the VMCS: ES CS SS DS FS GS LDTR TR, whose
+ * encodings step by 2 in each group (SDM Appendix B). */
 static void get_seg(struct kvm_segment *s, unsigned k)
 {
-    /* ES CS SS DS FS GS LDTR TR: the VMCS encodings step by 2 in each group */
-    uint32_t ar = (uint32_t)vmread(VMCS_GUEST_ES_AR + 2 * k);
-    s->selector = (uint16_t)vmread(VMCS_GUEST_ES_SEL + 2 * k);
-    s->base = vmread(VMCS_GUEST_ES_BASE + 2 * k);
-    s->limit = (uint32_t)vmread(VMCS_GUEST_ES_LIMIT + 2 * k);
-    s->type = ar & 15;
-    s->s = (ar >> 4) & 1;
-    s->dpl = (ar >> 5) & 3;
-    s->present = (ar >> 7) & 1;
-    s->avl = (ar >> 12) & 1;
-    s->l = (ar >> 13) & 1;
-    s->db = (ar >> 14) & 1;
-    s->g = (ar >> 15) & 1;
-    s->unusable = (ar >> 16) & 1;
-    s->padding = 0;
+    kvmi_seg_from_vmcs(
+        s, (uint16_t)vmread(VMCS_GUEST_ES_SEL + 2 * k), vmread(VMCS_GUEST_ES_BASE + 2 * k),
+        (uint32_t)vmread(VMCS_GUEST_ES_LIMIT + 2 * k), (uint32_t)vmread(VMCS_GUEST_ES_AR + 2 * k));
 }
 
 /* What the guest reads from CR0/CR4: owned bits from the read shadow (SDM 25.6.6). */
@@ -467,27 +455,12 @@ int kvmi_arch_control_cr(struct kvmi_vm *vm, unsigned vcpu, unsigned cr, bool en
     return 0;
 }
 
-/* MSR bitmap write halves (SDM 25.6.9): low MSRs at 2048, high at 3072. */
-static int msr_write_bit(uint32_t msr, unsigned *byte, uint8_t *bit)
-{
-    unsigned off;
-    if (msr <= 0x1fffu)
-        off = 2048;
-    else if (msr >= 0xc0000000u && msr <= 0xc0001fffu)
-        off = 3072;
-    else
-        return -1;
-    *byte = off + (msr & 0x1fffu) / 8;
-    *bit = (uint8_t)(1u << (msr & 7u));
-    return 0;
-}
-
 int kvmi_arch_control_msr(struct kvmi_vm *vm, unsigned vcpu, uint32_t msr, bool enable)
 {
     (void)vm;
     unsigned byte;
     uint8_t bit;
-    if (msr_write_bit(msr, &byte, &bit))
+    if (kvmi_msr_write_bit(msr, &byte, &bit))
         return -KVM_EINVAL;
     uint8_t *bm = (uint8_t *)vc(vcpu)->msr_bitmap;
     const uint8_t *tmpl = (const uint8_t *)g_vmx.msr_bitmap_template;
@@ -602,31 +575,11 @@ int kvmi_arch_write_phys(struct kvmi_vm *vm, uint64_t gpa, const void *buf, size
     return 0;
 }
 
-/* Slot of gfn in the rights table (ept_lock held); NULL when full. */
-static uint32_t rights_slot(uint64_t gfn, bool create)
-{
-    uint32_t h = (uint32_t)((gfn * 0x9e3779b97f4a7c15ull) >> 40) % RIGHTS_CAP;
-    for (uint32_t n = 0; n < RIGHTS_CAP; n++, h = (h + 1) % RIGHTS_CAP) {
-        if (rights[h].gfn_plus1 == gfn + 1)
-            return h;
-        if (rights[h].gfn_plus1 == 0) {
-            if (!create || rights_used >= RIGHTS_CAP / 2)
-                return UINT32_MAX;
-            rights[h].gfn_plus1 = gfn + 1;
-            rights[h].access = EPT_RWX;
-            rights_used++;
-            return h;
-        }
-    }
-    return UINT32_MAX;
-}
-
 /* The tool's rights for gfn (rwx when it never restricted it). */
 static uint8_t tool_rights(uint64_t gfn)
 {
     spin_lock(&ept_lock);
-    uint32_t s = rights_slot(gfn, false);
-    uint8_t a = s == UINT32_MAX ? EPT_RWX : rights[s].access;
+    uint8_t a = kvmi_rights_get(&rights, gfn);
     spin_unlock(&ept_lock);
     return a;
 }
@@ -638,8 +591,8 @@ int kvmi_arch_set_page_access(struct kvmi_vm *vm, uint64_t gfn, uint8_t access)
     if (gfn > kvmi_arch_max_gfn(vm) || !gpa_is_guest_memory(gpa))
         return -KVM_EINVAL;
     spin_lock(&ept_lock);
-    uint32_t s = rights_slot(gfn, access != EPT_RWX);
-    if (s == UINT32_MAX) {
+    struct kvmi_rights_entry *slot = kvmi_rights_slot(&rights, gfn, access != EPT_RWX);
+    if (!slot) {
         spin_unlock(&ept_lock);
         return access == EPT_RWX ? 0 : -KVM_ENOMEM;
     }
@@ -647,7 +600,7 @@ int kvmi_arch_set_page_access(struct kvmi_vm *vm, uint64_t gfn, uint8_t access)
      * asked, so every access the tool wants to see still exits. */
     int rc = ept_set_rights(&g_ept, gpa, access, EPT_FIX_DROP, NULL);
     if (rc == 0)
-        rights[s].access = access;
+        slot->access = access;
     spin_unlock(&ept_lock);
     if (rc)
         return rc == EPT_ENOMEM ? -KVM_ENOMEM : -KVM_EINVAL;
@@ -797,11 +750,6 @@ void kvmi_arch_log(struct kvmi_vm *vm, const char *what, int64_t value)
 
 /* ============================ exit-handler hooks ============================================ */
 
-static bool vector_has_errcode(unsigned v)
-{
-    return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21;
-}
-
 /* The tool's exception at entry (SDM 27.6.1); if something else is already
  * being injected, it is dropped and KVMI_EVENT_TRAP describes the other. */
 static void deliver_exception(struct vcpu *v)
@@ -826,8 +774,7 @@ static void deliver_exception(struct vcpu *v)
     }
     /* An error code exactly when the vector has one in protected mode, or
      * VM entry fails (SDM 27.2.1.3). */
-    bool pe = guest_cr(0) & CR0_PE_BIT;
-    bool err = pe && vector_has_errcode(nr);
+    bool err = kvmi_exc_has_errcode(nr, guest_cr(0) & CR0_PE_BIT);
     if (nr == 14)
         __asm__ volatile("mov %0, %%cr2" : : "r"(h->exc_addr));
     if (nr == 3 || nr == 4) { /* #BP/#OF as software exceptions, after the instruction */
@@ -1071,8 +1018,7 @@ static void step_end(struct vcpu *v)
         /* back to the tool's rights, on every vCPU before this one goes on */
         h->ss_page = false;
         spin_lock(&ept_lock);
-        uint32_t s = rights_slot(h->ss_gpa >> 12, false);
-        uint8_t tool = s == UINT32_MAX ? EPT_RWX : rights[s].access;
+        uint8_t tool = kvmi_rights_get(&rights, h->ss_gpa >> 12);
         ept_set_rights(&g_ept, h->ss_gpa, tool, EPT_FIX_DROP, NULL);
         spin_unlock(&ept_lock);
         vmx_invept_all();
@@ -1112,8 +1058,7 @@ static void step_page(struct vcpu *v, uint64_t gpa, uint8_t right)
 {
     struct hv_vcpu *h = &hv[v->index];
     spin_lock(&ept_lock);
-    uint32_t s = rights_slot(gpa >> 12, false);
-    uint8_t tool = s == UINT32_MAX ? EPT_RWX : rights[s].access;
+    uint8_t tool = kvmi_rights_get(&rights, gpa >> 12);
     ept_set_rights(&g_ept, gpa, tool | right, EPT_FIX_ADD_READ, NULL);
     spin_unlock(&ept_lock);
     vmx_flush_ept();
@@ -1138,15 +1083,13 @@ bool kvmi_hv_ept_violation(struct vcpu *v, uint64_t q, uint64_t gpa)
         return false;
     uint64_t gfn = gpa >> 12;
     spin_lock(&ept_lock);
-    bool tracked = rights_slot(gfn, false) != UINT32_MAX;
+    bool tracked = kvmi_rights_slot(&rights, gfn, false) != NULL;
     spin_unlock(&ept_lock);
     if (!tracked)
         return false;
     struct hv_vcpu *h = &hv[v->index];
     /* KVMI reports the single right attempted (spec §4.2). */
-    uint8_t attempt = (q & EPT_VIOL_WRITE)   ? KVMI_PAGE_ACCESS_W
-                      : (q & EPT_VIOL_FETCH) ? KVMI_PAGE_ACCESS_X
-                                             : KVMI_PAGE_ACCESS_R;
+    uint8_t attempt = kvmi_pf_access(q);
     if (tool_rights(gfn) & attempt) {
         /* Allowed by the tool, refused only because EPT cannot express its
          * rights (write without read): step it through silently. */
@@ -1179,15 +1122,10 @@ bool kvmi_hv_ept_violation(struct vcpu *v, uint64_t q, uint64_t gpa)
 void kvmi_hv_desc(struct vcpu *v, unsigned reason)
 {
     struct hv_vcpu *h = &hv[v->index];
-    /* VM-exit instruction information bits 29:28 (SDM 28.2.5, Tables 28-10/11):
-     * 0 SGDT/SLDT, 1 SIDT/STR, 2 LGDT/LLDT, 3 LIDT/LTR. */
-    unsigned ident = ((uint32_t)vmread(VMCS_EXIT_INSTR_INFO) >> 28) & 3;
     uint8_t which;
-    if (reason == EXIT_REASON_GDTR_IDTR)
-        which = (ident & 1) ? KVMI_DESC_IDTR : KVMI_DESC_GDTR;
-    else
-        which = (ident & 1) ? KVMI_DESC_TR : KVMI_DESC_LDTR;
-    enum kvmi_verdict vd = kvmi_event_descriptor(&g_kvmi, v->index, which, ident >= 2);
+    bool write;
+    kvmi_desc_of_exit(reason, (uint32_t)vmread(VMCS_EXIT_INSTR_INFO), &which, &write);
+    enum kvmi_verdict vd = kvmi_event_descriptor(&g_kvmi, v->index, which, write);
     crash_check(v, vd);
     if (vd == KVMI_V_RETRY)
         return; /* re-enter at the same RIP unless the tool moved it */

@@ -61,10 +61,12 @@ BENCH_TARGETS += bench-vmx
 
 # KVMI on bare metal (docs/kvmi-hv.md): the engine (kvmi/*.c), its arch over
 # the VMX core and the transport glue of net/ are linked into the core.
-KVMI_HV_SRCS := vmx/kvmi_arch.c net/kvmi_link.c $(wildcard kvmi/*.c)
+KVMI_HV_SRCS := vmx/kvmi_arch.c vmx/kvmi_rules.c net/kvmi_link.c $(wildcard kvmi/*.c)
 KVMI_HV_OBJS := $(addprefix $(B)/core/,$(KVMI_HV_SRCS:.c=.o))
 CORE_OBJS += $(KVMI_HV_OBJS)
 $(CORE_ELF): $(KVMI_HV_OBJS)
+UNIT_TESTS += kvmi_rules
+kvmi_rules_SRCS := test/unit/test_kvmi_rules.c vmx/kvmi_rules.c
 
 # The KVMI scenario(s): Bochs + the Python introspector over slirp (one Bochs at a time).
 .PHONY: test-emu-kvmi
