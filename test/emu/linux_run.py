@@ -16,7 +16,7 @@ they are kept out of make test-emu; make test runs them through test-linux.
 
     python3 test/emu/linux_run.py                 # every scenario, 2 at once
     python3 test/emu/linux_run.py -k bare         # only those without hv.efi
-    python3 test/emu/linux_run.py --e1000 hidden  # the hypervisor must hide the NIC
+    python3 test/emu/linux_run.py --e1000 any     # only report the NIC under hv.efi
 """
 from __future__ import annotations
 
@@ -157,9 +157,10 @@ def main() -> int:
     ap.add_argument("-j", dest="jobs", type=int, default=int(os.environ.get("EMU_JOBS", "2")),
                     help="emulators at once (default 2, or $EMU_JOBS)")
     ap.add_argument("--e1000", choices=("any", "hidden", "visible"),
-                    default=os.environ.get("LINUX_E1000", "any"),
-                    help="linux-hv-e1000: what Linux must see of the e1000 under the hypervisor "
-                    "(default any: report only; or $LINUX_E1000)")
+                    default=os.environ.get("LINUX_E1000", "hidden"),
+                    help="linux-hv-2cpu-e1000: what Linux must see of the e1000 under the "
+                    "hypervisor, which claims it (default hidden; any: report only; or "
+                    "$LINUX_E1000)")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = ap.parse_args()
 
