@@ -105,11 +105,12 @@ _Static_assert(sizeof(struct facs) == 64, "ACPI 5.2.10");
  *                                            the roots the namespace names.
  */
 static const UINT8 dsdt_aml[] = {
-    0x08, '_', 'S', '5', '_', 0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00, /* NameOp ... */
-    0x5b, 0x82, 0x15,                                                   /* DeviceOp, length 21 */
-    0x5c, 0x2e, '_', 'S', 'B', '_', 'P', 'C', 'I', '0',                 /* \_SB_.PCI0 */
-    0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03,             /* _HID PNP0A03 */
-};
+    /* NameOp "_S5_" PackageOp PkgLength(6) NumElements(4) Zero Zero Zero Zero */
+    0x08, '_', 'S', '5', '_', 0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00,
+    /* ExtOpPrefix DeviceOp PkgLength(21) "\_SB_.PCI0" (RootChar DualNamePrefix) */
+    0x5b, 0x82, 0x15, 0x5c, 0x2e, '_', 'S', 'B', '_', 'P', 'C', 'I', '0',
+    /* NameOp "_HID" DWordPrefix EisaId("PNP0A03") = 0x030ad041 */
+    0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03};
 _Static_assert(sizeof(dsdt_aml) == 12 + 2 + 21, "DeviceOp PkgLength");
 
 struct madt_lapic {
@@ -285,16 +286,16 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
         struct mp_processor_info info;
         if (mp->get_processor_info(mp, i, &info) != EFI_SUCCESS)
             continue;
-        m->lapic[n] = (struct madt_lapic){0, sizeof(struct madt_lapic), (UINT8)n,
-                                          (UINT8)info.processor_id,
-                                          (info.status_flag & MP_PROCESSOR_ENABLED) ? 1u : 0u};
+        m->lapic[n] =
+            (struct madt_lapic){0, sizeof(struct madt_lapic), (UINT8)n, (UINT8)info.processor_id,
+                                (info.status_flag & MP_PROCESSOR_ENABLED) ? 1u : 0u};
         n++;
     }
     /* The entries after the CPUs are packed right behind the last one. */
     UINT8 *p = (UINT8 *)&m->lapic[n];
     UINT32 ver = ioapic_read(1);
-    struct madt_ioapic io = {1, sizeof io, (UINT8)((ioapic_read(0) >> 24) & 0xf), 0, IOAPIC_BASE,
-                             0};
+    struct madt_ioapic io = {1, sizeof io,   (UINT8)((ioapic_read(0) >> 24) & 0xf),
+                             0, IOAPIC_BASE, 0};
     CopyMem(p, &io, sizeof io);
     p += sizeof io;
     /* Bochs wires the PIT to IOAPIC pin 2 like a PC; the SCI is level, and
@@ -365,8 +366,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
     }
     Print(L"ACPITAB: RSDP at 0x%lx: MADT with %lu CPU(s), IOAPIC id %u (%u pins), "
           L"PM base 0x%x, SCI %u\n",
-          (UINT64)(UINTN)r, (UINT64)n, (ioapic_read(0) >> 24) & 0xf, ((ver >> 16) & 0xff) + 1,
-          pmba, sci);
+          (UINT64)(UINTN)r, (UINT64)n, (ioapic_read(0) >> 24) & 0xf, ((ver >> 16) & 0xff) + 1, pmba,
+          sci);
     for (UINTN i = 0; i < n; i++)
         Print(L"ACPITAB: cpu %lu apic %u%s\n", (UINT64)i, m->lapic[i].apic_id,
               m->lapic[i].flags ? L"" : L" (disabled)");

@@ -7,15 +7,17 @@
 LINUX_DIR := $(B)/linux
 
 # mkguest.sh downloads the kernel once (build/linux/deb/) and rebuilds the
-# initramfs when init.sh or the script changes.
-$(LINUX_DIR)/initrd.img: test/linux/mkguest.sh test/linux/init.sh | $(DEPS_STAMP)
+# initramfs when init.sh or the script changes (a grouped target: either file
+# missing reruns it).
+$(LINUX_DIR)/initrd.img $(LINUX_DIR)/vmlinuz.efi &: test/linux/mkguest.sh test/linux/init.sh \
+		| $(DEPS_STAMP)
 	@echo "  LINUX   $(LINUX_DIR)"
 	$(Q)test/linux/mkguest.sh $(LINUX_DIR)
-$(LINUX_DIR)/vmlinuz.efi: $(LINUX_DIR)/initrd.img
 
 $(LINUX_DIR)/acpitab.so: $(B)/efi/test/linux/acpitab.o
 	@mkdir -p $(dir $@)
-	ld $(EFI_LDFLAGS) $^ -o $@ $(EFI_LIBS)
+	@echo "  LD      $@"
+	$(Q)ld $(EFI_LDFLAGS) $^ -o $@ $(EFI_LIBS)
 
 .PHONY: linux-guest test-linux
 linux-guest: $(LINUX_DIR)/initrd.img $(LINUX_DIR)/vmlinuz.efi $(LINUX_DIR)/acpitab.efi
