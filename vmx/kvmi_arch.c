@@ -36,6 +36,7 @@
 #include "vmx_policy.h"
 #include "x86.h"
 
+#define STEP_PAGES  4u
 #define PAGE_CAP    4096u           /* page restrictions the tool may hold at once */
 #define RIGHTS_CAP  (2u * PAGE_CAP) /* open addressing, at most half full */
 #define CR0_PE_BIT  (1ull << 0)
@@ -68,9 +69,11 @@ struct hv_vcpu {
     /* intercepts KVMI asked for */
     bool bp, desc, cr3;
     /* a one-instruction step in progress (MTF) */
-    bool ss_active, ss_page, ss_desc, ss_report;
+    bool ss_active, ss_desc, ss_report;
     bool ss_tf, ss_tf_guest, ss_db_added; /* stepping with RFLAGS.TF instead of MTF */
-    uint64_t ss_gpa, ss_rip;
+    uint64_t ss_rip;
+    uint64_t ss_gpa[STEP_PAGES]; /* pages relaxed for the step (an instruction */
+    unsigned ss_npages;          /* may touch several: MOVS, a split access) */
     /* control_singlestep(true) from the engine during the last PF event */
     bool ss_requested;
     void *xsave; /* a 64-byte aligned page for XSAVE */
@@ -1014,13 +1017,14 @@ static void step_end(struct vcpu *v)
     } else {
         vmx_set_proc_ctls(v, 0, PROC_MTF);
     }
-    if (h->ss_page) {
+    if (h->ss_npages) {
         /* back to the tool's rights, on every vCPU before this one goes on */
-        h->ss_page = false;
         spin_lock(&ept_lock);
-        uint8_t tool = kvmi_rights_get(&rights, h->ss_gpa >> 12);
-        ept_set_rights(&g_ept, h->ss_gpa, tool, EPT_FIX_DROP, NULL);
+        for (unsigned i = 0; i < h->ss_npages; i++)
+            ept_set_rights(&g_ept, h->ss_gpa[i], kvmi_rights_get(&rights, h->ss_gpa[i] >> 12),
+                           EPT_FIX_DROP, NULL);
         spin_unlock(&ept_lock);
+        h->ss_npages = 0;
         vmx_invept_all();
     }
     if (h->ss_desc) {
@@ -1051,20 +1055,34 @@ static void step_check(struct vcpu *v)
     step_end(v);
 }
 
-/* Relax the page to allow `right` for one instruction; only this core is
- * invalidated (others keep the stricter view, at worst one more exit).
- * EPT_FIX_ADD_READ: a relaxation may grant more than asked, never less. */
+/* Relax the page to allow `right` (on top of what it has now) for one
+ * instruction; only this core is invalidated (others keep the stricter
+ * view, at worst one more exit).  A violation on another page while the step
+ * is pending (the same instruction touching a second restricted page) adds
+ * that page to the step.  EPT_FIX_ADD_READ: a relaxation may grant more than
+ * asked, never less. */
 static void step_page(struct vcpu *v, uint64_t gpa, uint8_t right)
 {
     struct hv_vcpu *h = &hv[v->index];
+    uint64_t page = gpa & ~0xfffull;
+    bool known = false;
+    for (unsigned i = 0; i < h->ss_npages; i++)
+        known |= h->ss_gpa[i] == page;
+    if (!known && h->ss_npages == STEP_PAGES) {
+        log_warn("kvmi: vCPU %u: one instruction touches more than %u restricted pages", v->index,
+                 STEP_PAGES);
+        return; /* it faults again; the tool sees the event again */
+    }
     spin_lock(&ept_lock);
-    uint8_t tool = kvmi_rights_get(&rights, gpa >> 12);
-    ept_set_rights(&g_ept, gpa, tool | right, EPT_FIX_ADD_READ, NULL);
+    unsigned cur = 0;
+    ept_get_rights(&g_ept, page, &cur);
+    ept_set_rights(&g_ept, page, cur | right, EPT_FIX_ADD_READ, NULL);
     spin_unlock(&ept_lock);
     vmx_flush_ept();
-    h->ss_page = true;
-    h->ss_gpa = gpa & ~0xfffull;
-    step_begin(v);
+    if (!known)
+        h->ss_gpa[h->ss_npages++] = page;
+    if (!h->ss_active)
+        step_begin(v);
 }
 
 void kvmi_hv_mtf(struct vcpu *v)
@@ -1133,7 +1151,8 @@ void kvmi_hv_desc(struct vcpu *v, unsigned reason)
      * exiting lifted for it, then the exiting comes back. */
     set_desc_exiting(false);
     h->ss_desc = true;
-    step_begin(v);
+    if (!h->ss_active)
+        step_begin(v);
 }
 
 /* ---- unhook ------------------------------------------------------------------------------ */
