@@ -69,6 +69,7 @@ ALL_TARGETS  :=   # what `make` builds
 UNIT_TESTS   :=   # names; NAME_SRCS lists the host sources of each
 TEST_TARGETS :=   # phony targets `make test` runs, in order
 BENCH_TARGETS :=  # phony targets `make bench` runs
+LONG_TEST_TARGETS := # slow scenarios (Linux guests): `make test-long`
 
 include core/core.mk
 include vmx/vmx.mk
@@ -117,7 +118,7 @@ $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test_rule,$(t))))
 UNIT_BINS := $(addprefix $(B)/test/unit/,$(UNIT_TESTS))
 
 # ---- top-level targets ----------------------------------------------------
-.PHONY: all test bench unit format format-check clean run
+.PHONY: all test test-long bench unit format format-check clean run
 all: $(DEPS_STAMP) $(ALL_TARGETS)
 
 unit: $(UNIT_BINS)
@@ -134,6 +135,15 @@ test: $(DEPS_STAMP)
 		$(MAKE) --no-print-directory $$t || fail="$$fail $$t"; done; \
 	echo; if [ -z "$$fail" ]; then echo "make test: every layer passed"; \
 	else echo "make test: FAILED:$$fail"; exit 1; fi
+
+# The slow scenarios, outside `make test` and CI (see each target's fragment).
+test-long: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory all
+	@fail=""; for t in $(LONG_TEST_TARGETS); do \
+		echo "==== $$t"; \
+		$(MAKE) --no-print-directory $$t || fail="$$fail $$t"; done; \
+	echo; if [ -z "$$fail" ]; then echo "make test-long: every layer passed"; \
+	else echo "make test-long: FAILED:$$fail"; exit 1; fi
 
 bench: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory all

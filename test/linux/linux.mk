@@ -25,4 +25,7 @@ linux-guest: $(LINUX_DIR)/initrd.img $(LINUX_DIR)/vmlinuz.efi $(LINUX_DIR)/acpit
 test-linux: $(B)/hv.efi linux-guest
 	python3 test/emu/linux_run.py $(LINUX_ARGS)
 
-TEST_TARGETS += test-linux
+# About 12 minutes on 2 host cores (docs/emulators.md, "Measured times"):
+# kept out of `make test` (and so out of CI's 30-minute budget) and run by
+# `make test-long`.
+LONG_TEST_TARGETS += test-linux
