@@ -79,6 +79,9 @@ include net/net.mk
 include client/client.mk
 include test/test.mk
 
+# Style is part of the suite: every tracked C file as .clang-format says.
+TEST_TARGETS += format-check
+
 # ---- pattern rules --------------------------------------------------------
 $(B)/core/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

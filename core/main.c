@@ -86,7 +86,7 @@ uint64_t core_main(struct boot_info *bi)
         return vmx;
     }
 
-    net_boot(bi); /* net/ (issue 4): dedicated NIC, lwIP; net_selftest serves here */
+    net_boot(bi);       /* net/ (issue 4): dedicated NIC, lwIP; net_selftest serves here */
     if (vmx_hide_nic()) /* issue 4: the guest must never reach the NIC */
         log_error("the NIC could not be hidden from the guest");
     kvmi_hv_start(bi); /* KVMI engine on the transport (vmx/kvmi_arch.c, docs/kvmi-hv.md) */

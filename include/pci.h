@@ -40,8 +40,8 @@ struct pci_dev {
     uint16_t vendor, device;
     uint64_t bar[6];      /* decoded base (memory or I/O), 0 if unused */
     uint64_t bar_size[6]; /* bytes decoded by each BAR, from pci_size_bars(); 0 if unknown */
-    uint8_t bar_is_io; /* bit i: BAR i is an I/O BAR */
-    uint8_t bar_is_64; /* bit i: BAR i is the low half of a 64-bit BAR */
+    uint8_t bar_is_io;    /* bit i: BAR i is an I/O BAR */
+    uint8_t bar_is_64;    /* bit i: BAR i is the low half of a 64-bit BAR */
 };
 
 /*

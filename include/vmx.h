@@ -180,8 +180,9 @@ void vmx_print_stats(struct vcpu *v);
 #define HV_HC_KICK_LOOP       3 /* RCX kicks of every other vCPU (wait); RAX = acknowledged */
 #define HV_HC_REGION_INFO     4 /* RAX = address of the marker page, RCX = marker length */
 #define HV_HC_TEST_ENTRY_FAIL 5 /* test hook: make this vCPU's next VM entry fail (TR unusable) */
-#define HV_HC_KVMI_UNHOOK     6 /* KVMI: send KVMI_EVENT_UNHOOK, wait for the close or timeout;
-                                   RAX = 0 sent, -2 not enabled, -14 no session */
+#define HV_HC_KVMI_UNHOOK                                                                          \
+    6 /* KVMI: send KVMI_EVENT_UNHOOK, wait for the close or timeout;                              \
+         RAX = 0 sent, -2 not enabled, -14 no session */
 
 /* Hides the dedicated NIC from the guest (vmx/hide.c); after net_boot(), before any launch. */
 int vmx_hide_nic(void);

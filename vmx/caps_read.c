@@ -10,7 +10,6 @@
 #include "vmx_defs.h"
 #include "x86.h"
 
-
 void vmx_caps_read(struct vmx_cpu_facts *f)
 {
     uint32_t a, b, c, d;

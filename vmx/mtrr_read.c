@@ -6,7 +6,6 @@
 #include "vmx_defs.h"
 #include "x86.h"
 
-
 void mtrr_read(struct mtrr_state *s)
 {
     uint32_t a, b, c, d;

@@ -17,14 +17,14 @@
 #define LWIP_NETCONN         0
 #define LWIP_TIMERS          1
 /* lwIP's internal heap and pools, not newlib's malloc (whose sbrk fails by design). */
-#define MEM_LIBC_MALLOC        0
-#define MEMP_MEM_MALLOC        0
-#define MEM_ALIGNMENT          8
-#define MEM_SIZE               (512 * 1024) /* PBUF_RAM: TCP segments being sent */
+#define MEM_LIBC_MALLOC 0
+#define MEMP_MEM_MALLOC 0
+#define MEM_ALIGNMENT   8
+#define MEM_SIZE        (512 * 1024) /* PBUF_RAM: TCP segments being sent */
 /* The heap comes from the page allocator (net_boot sets it before lwip_init),
  * not from .bss, so the core image stays small. */
 extern void *net_lwip_heap;
-#define LWIP_RAM_HEAP_POINTER net_lwip_heap
+#define LWIP_RAM_HEAP_POINTER  net_lwip_heap
 #define LWIP_NOASSERT_ON_ERROR 0
 
 /* ---- protocols -------------------------------------------------------------- */

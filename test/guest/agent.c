@@ -8,9 +8,15 @@
 
 /* Add new probes here; they run in this order. */
 static const struct probe probes[] = {
-    {"cpus", probe_cpus},         {"memmap", probe_memmap},        {"pci", probe_pci},
-    {"mprounds", probe_mprounds}, {"cpuidcost", probe_cpuid_cost}, {"hvregion", probe_hvregion},
-    {"nmi", probe_nmi},           {"kvmi", probe_kvmi},            {"entryfail", probe_entryfail},
+    {"cpus", probe_cpus},
+    {"memmap", probe_memmap},
+    {"pci", probe_pci},
+    {"mprounds", probe_mprounds},
+    {"cpuidcost", probe_cpuid_cost},
+    {"hvregion", probe_hvregion},
+    {"nmi", probe_nmi},
+    {"kvmi", probe_kvmi},
+    {"entryfail", probe_entryfail},
 };
 
 #define NPROBES (sizeof(probes) / sizeof(probes[0]))
