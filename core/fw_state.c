@@ -18,12 +18,12 @@ void fw_state_save(struct fw_state *s)
     sidt(&s->idtr);
     s->cr3 = read_cr3();
     s->gs_base = rdmsr(0xc0000101);
-    __asm__ volatile("mov %%cs, %0" : "=r"(s->cs));
-    __asm__ volatile("mov %%ss, %0" : "=r"(s->ss));
-    __asm__ volatile("mov %%ds, %0" : "=r"(s->ds));
-    __asm__ volatile("mov %%es, %0" : "=r"(s->es));
-    __asm__ volatile("mov %%fs, %0" : "=r"(s->fs));
-    __asm__ volatile("mov %%gs, %0" : "=r"(s->gs));
+    s->cs = read_cs();
+    s->ss = read_ss();
+    s->ds = read_ds();
+    s->es = read_es();
+    s->fs = read_fs();
+    s->gs = read_gs();
 }
 
 void fw_state_restore(const struct fw_state *s)

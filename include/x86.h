@@ -71,6 +71,22 @@ X86_READ_CR(3)
 X86_READ_CR(4)
 #undef X86_READ_CR
 
+/* Segment selectors of the running code (for saving a CPU's own state). */
+#define X86_READ_SEG(n)                                                                            \
+    static inline uint16_t read_##n(void)                                                          \
+    {                                                                                              \
+        uint16_t v;                                                                                \
+        __asm__ volatile("mov %%" #n ", %0" : "=r"(v));                                            \
+        return v;                                                                                  \
+    }
+X86_READ_SEG(cs)
+X86_READ_SEG(ss)
+X86_READ_SEG(ds)
+X86_READ_SEG(es)
+X86_READ_SEG(fs)
+X86_READ_SEG(gs)
+#undef X86_READ_SEG
+
 static inline void write_cr3(uint64_t v)
 {
     __asm__ volatile("mov %0, %%cr3" : : "r"(v) : "memory");

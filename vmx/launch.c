@@ -266,12 +266,12 @@ static void snapshot(struct fw_snapshot *s)
     s->gs_base = rdmsr(MSR_IA32_GS_BASE);
     sgdt(&s->gdtr);
     sidt(&s->idtr);
-    __asm__ volatile("mov %%cs, %0" : "=r"(s->cs));
-    __asm__ volatile("mov %%ss, %0" : "=r"(s->ss));
-    __asm__ volatile("mov %%ds, %0" : "=r"(s->ds));
-    __asm__ volatile("mov %%es, %0" : "=r"(s->es));
-    __asm__ volatile("mov %%fs, %0" : "=r"(s->fs));
-    __asm__ volatile("mov %%gs, %0" : "=r"(s->gs));
+    s->cs = read_cs();
+    s->ss = read_ss();
+    s->ds = read_ds();
+    s->es = read_es();
+    s->fs = read_fs();
+    s->gs = read_gs();
     __asm__ volatile("sldt %0" : "=r"(s->ldtr));
 }
 
