@@ -56,6 +56,9 @@ Serial (COM1):
                         (implies --serial-mode socket).
       --no-key          do not press a key at the UEFI shell's 5-second
                         startup.nsh countdown (socket mode presses one to skip it).
+      --serial-input FILE  send bytes appended to FILE (while the run goes on)
+                        to the guest's COM1, each once (socket mode): how a
+                        test answers a guest that waits for the host.
 
 Network:
   -n, --nic             add an e1000 NIC on user-mode networking (Bochs: slirp;
@@ -103,7 +106,7 @@ die() {
 say() { [ "$quiet" = 1 ] || echo "$prog: $*" >&2; }
 
 # ---- options --------------------------------------------------------------
-emu=bochs model="" cpus=2 mem=256 serial="" serial_mode=socket live=0 key=1
+emu=bochs model="" cpus=2 mem=256 serial="" serial_mode=socket live=0 key=1 serial_input=""
 ips=100000000 nic=0 fwds=() mac=52:54:00:12:34:56 timeout=300 grace=20 workdir="" stamps=""
 bochs_lines=() qemu_args=() dry=0 quiet=0 esp=""
 
@@ -119,6 +122,7 @@ while [ $# -gt 0 ]; do
     --serial-mode) need "$@"; serial_mode=$2; shift ;;
     -l | --live) live=1 ;;
     --no-key) key=0 ;;
+    --serial-input) need "$@"; serial_input=$2; shift ;;
     -n | --nic) nic=1 ;;
     -f | --fwd) need "$@"; fwds+=("$2"); nic=1; shift ;;
     --mac) need "$@"; mac=$2; shift ;;
@@ -155,6 +159,8 @@ for f in "${fwds[@]}"; do
     [[ "$f" =~ ^([0-9]+):([0-9]+)$ ]] || die "--fwd wants HOSTPORT:GUESTPORT, not '$f'"
 done
 [ -z "$stamps" ] || [ "$serial_mode" = socket ] || die "--stamps needs --serial-mode socket"
+[ -z "$serial_input" ] || [ "$serial_mode" = socket ] ||
+    die "--serial-input needs --serial-mode socket"
 
 case "$emu" in
 bochs)
@@ -207,6 +213,7 @@ start_sink() {
     [ "$live" = 0 ] || args+=(--echo)
     [ "$key" = 0 ] || args+=(--skip-shell-delay)
     [ -z "$stamps" ] || args+=(--stamps "$stamps")
+    [ -z "$serial_input" ] || args+=(--input "$serial_input")
     rm -f "$workdir/sink.port"
     python3 "$top/scripts/serial_sink.py" "${args[@]}" &
     sink_pid=$!

@@ -13,6 +13,15 @@
 #   hvtest.off=port|acpi  power off by "Shutdown" to Bochs's port 0x8900
 #                    (default: the hypervisor prints its statistics there)
 #                    or by poweroff -f (ACPI S5) only
+#   hvtest.hold=1    after the workload, keep every CPU busy (one pinned shell
+#                    loop each) and wait until the host writes the line
+#                    "hvtest-go" to the console (COM1); then run the workload
+#                    once more: the host talks to the hypervisor meanwhile
+#                    (test/emu/linux_run.py)
+#   hvtest.net=serve load the kernel's e1000.ko, configure eth0 as
+#                    10.0.2.15/24 via 10.0.2.2 (slirp) and serve the diag
+#                    protocol with /bin/diagd on port 7777 until a client
+#                    sends quit (make bench-net's Linux peer)
 # Markers (one line each, "LINUX: " prefix) are documented in
 # docs/emulators.md, "Linux guest".
 /bin/busybox --install -s /bin
@@ -85,23 +94,90 @@ esac
 # 256 KiB of generated data.  Each worker reports the CPU it ended on (field 39
 # of /proc/self/stat) and its digest; all digests must equal the one the
 # host computed when it built this initramfs (@EXPECT_SHA256@).
+# $1: "" the first time, "again " after the host's hold.
 expect=@EXPECT_SHA256@
-say "workload start, uptime $(up) s"
-mkdir -p /tmp
-for c in $(seq 0 $((n_info - 1))); do
-    taskset -c "$c" sh -c '
-        s=$(seq 1 60000 | head -c 262144 | sha256sum | cut -d" " -f1)
-        echo "$s $(cut -d" " -f39 /proc/self/stat)"' >"/tmp/w$c" 2>&1 &
-done
-wait
-bad=0
-for c in $(seq 0 $((n_info - 1))); do
-    read -r sum ran <"/tmp/w$c"
-    say "workload cpu $c ran on $ran sha256 $sum"
-    if [ "$sum" != "$expect" ] || [ "$ran" != "$c" ]; then bad=$((bad + 1)); fi
-done
-say "workload done on $n_info CPUs, $bad wrong, uptime $(up) s"
-[ "$bad" = 0 ] || fail "workload wrong on $bad CPUs"
+workload() {
+    say "workload ${1}start, uptime $(up) s"
+    mkdir -p /tmp
+    for c in $(seq 0 $((n_info - 1))); do
+        taskset -c "$c" sh -c '
+            s=$(seq 1 60000 | head -c 262144 | sha256sum | cut -d" " -f1)
+            echo "$s $(cut -d" " -f39 /proc/self/stat)"' >"/tmp/w$c" 2>&1 &
+    done
+    wait
+    bad=0
+    for c in $(seq 0 $((n_info - 1))); do
+        read -r sum ran <"/tmp/w$c"
+        say "workload ${1}cpu $c ran on $ran sha256 $sum"
+        if [ "$sum" != "$expect" ] || [ "$ran" != "$c" ]; then bad=$((bad + 1)); fi
+    done
+    say "workload ${1}done on $n_info CPUs, $bad wrong, uptime $(up) s"
+    [ "$bad" = 0 ] || fail "workload ${1}wrong on $bad CPUs"
+}
+workload ""
+
+# hvtest.hold=1: every CPU busy in a pinned loop while the host works with
+# the hypervisor; the host (not a timer) says when to go on, by writing
+# "hvtest-go" to COM1, which reaches us as a line on the console.
+hold() {
+    pids=""
+    for c in $(seq 0 $((n_info - 1))); do
+        taskset -c "$c" sh -c 'while :; do :; done' &
+        pids="$pids $!"
+    done
+    say "holding for the host, busy on $n_info CPUs"
+    got=""
+    while read -r line; do
+        case "$line" in *hvtest-go*) got=1 && break ;; esac
+    done </dev/console
+    # shellcheck disable=SC2086  # one word per pid
+    kill $pids
+    wait
+    if [ -n "$got" ]; then
+        say "released by the host, uptime $(up) s"
+    else
+        fail "console closed before the host's go word"
+    fi
+}
+[ "$(arg hold)" != 1 ] || {
+    hold
+    workload "again "
+}
+
+# hvtest.net=serve: the Linux kernel's e1000 driver and TCP stack serve the
+# host's diag measurement (make bench-net), on the address the hypervisor's
+# DHCP gets from slirp.  Static: slirp answers ARP for 10.0.2.2 either way.
+net_serve() {
+    [ -s /lib/modules/e1000.ko ] || { fail "no /lib/modules/e1000.ko in the initramfs"; return; }
+    insmod /lib/modules/e1000.ko || { fail "insmod e1000.ko failed"; return; }
+    i=0
+    while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -e /sys/class/net/eth0 ] || { fail "no eth0 after insmod e1000.ko"; return; }
+    if ! { ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 &&
+        ip route add default via 10.0.2.2; }; then
+        fail "cannot configure eth0"
+        return
+    fi
+    i=0
+    while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ] && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    drv=$(readlink /sys/class/net/eth0/device/driver)
+    say "net eth0 $(cat /sys/class/net/eth0/address) driver ${drv##*/}" \
+        "carrier $(cat /sys/class/net/eth0/carrier 2>/dev/null) 10.0.2.15/24 via 10.0.2.2"
+    # slirp learns our MAC from our frames (it never asks by ARP): the ping's
+    # ARP request for the gateway teaches it before the host's first SYN.
+    if ping -c 1 -W 5 10.0.2.2 >/dev/null 2>&1; then say "net gateway 10.0.2.2 answers"; fi
+    say "net serving diag on TCP port 7777"
+    diagd 7777 eth0 || fail "diagd exited with status $?"
+    say "net diagd ended, uptime $(up) s"
+}
+case "$(arg net)" in
+"") ;;
+serve) net_serve ;;
+*) fail "bad hvtest.net=$(arg net)" ;;
+esac
 
 if [ -z "$fails" ]; then
     echo "HVTEST-RESULT: PASS"

@@ -10,6 +10,7 @@ LINUX_DIR := $(B)/linux
 # initramfs when init.sh or the script changes (a grouped target: either file
 # missing reruns it).
 $(LINUX_DIR)/initrd.img $(LINUX_DIR)/vmlinuz.efi &: test/linux/mkguest.sh test/linux/init.sh \
+		test/linux/diagd.c \
 		| $(DEPS_STAMP)
 	@echo "  LINUX   $(LINUX_DIR)"
 	$(Q)test/linux/mkguest.sh $(LINUX_DIR)

@@ -60,8 +60,32 @@ command -v cpio >/dev/null || die "cpio not found (install cpio)"
 root=$(mktemp -d "$out/root.XXXXXX")
 trap 'rm -rf "$root"' EXIT
 chmod 755 "$root"
-mkdir -p "$root"/{bin,dev,proc,sys,tmp}
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib/modules}
 cp "$bb" "$root/bin/busybox"
+# The Linux peer of make bench-net (init.sh, hvtest.net=serve): diagd, the
+# hypervisor's diag protocol as a static program, and the kernel's own
+# e1000 driver from the same .deb as the kernel (kernel.txt names it), so
+# that the same host measurement runs against Linux's driver and stack.
+# Without the .deb (LINUX_DEB unset and deb/ emptied) the initramfs is still
+# made, and hvtest.net=serve reports that the module is missing.
+${CC:-gcc} -std=c11 -Wall -Wextra -Werror -O2 -static -s -o "$root/bin/diagd" \
+    "$here/diagd.c" || die "cannot build diagd.c (gcc and libc6-dev wanted)"
+kdeb=${LINUX_DEB:-$out/deb/$(cat "$out/kernel.txt" 2>/dev/null)}
+# (kept across runs, remade when the kernel's .deb changes)
+if [ ! -s "$out/e1000.ko" ] || [ "$(cat "$out/e1000.txt" 2>/dev/null)" != "${kdeb##*/}" ]; then
+    rm -f "$out/e1000.ko" "$out/e1000.txt"
+    if [ -f "$kdeb" ]; then
+        dpkg-deb --fsys-tarfile "$kdeb" |
+            tar -x -O --wildcards './lib/modules/*/drivers/net/ethernet/intel/e1000/e1000.ko' \
+                >"$out/e1000.ko.tmp"
+        [ -s "$out/e1000.ko.tmp" ] || die "no uncompressed e1000.ko in $kdeb"
+        mv "$out/e1000.ko.tmp" "$out/e1000.ko"
+        echo "${kdeb##*/}" >"$out/e1000.txt"
+    else
+        echo "$prog: warning: no kernel .deb ($kdeb): initramfs without e1000.ko" >&2
+    fi
+fi
+[ ! -s "$out/e1000.ko" ] || cp "$out/e1000.ko" "$root/lib/modules/e1000.ko"
 # The digest every CPU's worker must reproduce, computed here by the same
 # busybox over the same generated data.
 # (seq dies of SIGPIPE when head has enough: not an error here.)
