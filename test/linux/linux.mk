@@ -20,8 +20,20 @@ $(LINUX_DIR)/acpitab.so: $(B)/efi/test/linux/acpitab.o
 	@echo "  LD      $@"
 	$(Q)ld $(EFI_LDFLAGS) $^ -o $@ $(EFI_LIBS)
 
+# The fast path past the EFI stub's XZ decompression (test/linux/lxboot.c):
+# the kernel unpacked once here, and the loader that enters it.
+$(LINUX_DIR)/lxboot.so: $(B)/efi/test/linux/lxboot.o
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)ld $(EFI_LDFLAGS) $^ -o $@ $(EFI_LIBS)
+
+$(LINUX_DIR)/vmlinux.lxk: $(LINUX_DIR)/vmlinuz.efi test/linux/mklxk.py
+	@echo "  LXK     $@"
+	$(Q)python3 test/linux/mklxk.py $< $@ >/dev/null
+
 .PHONY: linux-guest test-linux
-linux-guest: $(LINUX_DIR)/initrd.img $(LINUX_DIR)/vmlinuz.efi $(LINUX_DIR)/acpitab.efi
+linux-guest: $(LINUX_DIR)/initrd.img $(LINUX_DIR)/vmlinuz.efi $(LINUX_DIR)/acpitab.efi \
+		$(LINUX_DIR)/lxboot.efi $(LINUX_DIR)/vmlinux.lxk
 
 test-linux: $(B)/hv.efi linux-guest
 	python3 test/emu/linux_run.py $(LINUX_ARGS)
