@@ -58,6 +58,57 @@ class Scenario:
     forbid: list[str] = dataclasses.field(default_factory=list)
     check: Optional[Callable[[str], Optional[str]]] = None  # returns an error or None
     launcher_says: Optional[str] = None  # pattern in the launcher's summary line
+    # Guest TCP ports forwarded from free host ports when nic is set.
+    guest_ports: list[int] = dataclasses.field(default_factory=lambda: [4444])
+    # The host side, run while the emulator runs (see HostRun); raises on failure.
+    host: Optional[Callable[["HostRun"], None]] = None
+    # Written to the guest's COM1 after the host side, whether it passed or
+    # not, so that a guest waiting for the host is always let go.
+    release: Optional[str] = None
+
+
+class HostError(Exception):
+    """A host side's failure, with the reason the scenario report shows."""
+
+
+@dataclasses.dataclass
+class HostRun:
+    """What Scenario.host gets: the live serial log, the guest's COM1 input,
+    the forwarded ports and a list of notes for the report."""
+    name: str
+    serial: str
+    serial_input: str
+    fwd: dict[int, int]  # guest port -> host port on 127.0.0.1
+    proc: subprocess.Popen
+    timeout: int  # the scenario's, in seconds: an upper bound for any wait
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def text(self) -> str:
+        try:
+            with open(self.serial, "rb") as f:
+                return normalise(f.read())
+        except OSError:
+            return ""
+
+    def wait_for(self, pat: str, secs: float) -> re.Match:
+        """The first match of pat on the serial log, waiting up to secs
+        (host time) for it; HostError if it does not come or the emulator
+        ends first."""
+        end = time.monotonic() + secs
+        while True:
+            m = re.search(pat, self.text())
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                raise HostError(f"the emulator ended before /{pat}/ was on the serial log")
+            if time.monotonic() >= end:
+                raise HostError(f"/{pat}/ not on the serial log within {secs:.0f} s")
+            time.sleep(0.5)
+
+    def send(self, text: str) -> None:
+        """Types text on the guest's COM1 (scripts/emu.sh --serial-input)."""
+        with open(self.serial_input, "a") as f:
+            f.write(text)
 
 
 def core_in_reserved_region(log: str) -> Optional[str]:
@@ -259,11 +310,40 @@ def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
            "--stamps", os.path.join(work, "serial.stamps"), esp]
     if sc.model:
         cmd[2:2] = ["-m", sc.model]
-    if sc.nic:
-        cmd[2:2] = ["-f", f"{free_port()}:4444"]
+    fwd = {gp: free_port() for gp in sc.guest_ports} if sc.nic else {}
+    for gp, hp in fwd.items():
+        cmd[2:2] = ["-f", f"{hp}:{gp}"]
+    serial_input = os.path.join(work, "serial.input")
+    if sc.host:
+        with open(serial_input, "w"):
+            pass  # empty: the guest gets only what the host side writes
+        cmd[2:2] = ["--serial-input", serial_input]
     cmd[2:2] = sc.launcher_args
     t0 = time.monotonic()
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    notes: list[str] = []
+    host_error = None
+    if sc.host:
+        # A stale log from the last run would satisfy the host's waits
+        # before the launcher truncates it.
+        if os.path.exists(log):
+            os.unlink(log)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        hr = HostRun(sc.name, log, serial_input, fwd, proc, sc.timeout, notes)
+        try:
+            sc.host(hr)
+        except Exception as e:  # any failure of the host side fails the scenario
+            host_error = f"host side: {e.__class__.__name__}: {e}"
+        finally:
+            if sc.release is not None:
+                hr.send(sc.release)
+        try:
+            _, stderr = proc.communicate(timeout=sc.timeout + 60)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # (the launcher's own timeout should have come first)
+            _, stderr = proc.communicate()
+        r = subprocess.CompletedProcess(cmd, proc.returncode, "", stderr)
+    else:
+        r = subprocess.run(cmd, capture_output=True, text=True)
     took = time.monotonic() - t0
     summary = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "(no summary)"
 
@@ -274,7 +354,7 @@ def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
         text = ""
         summary += f"; cannot read {log}: {e}"
 
-    errors = []
+    errors = [host_error] if host_error else []
     if r.returncode != sc.exit_code:
         errors.append(f"launcher exit status {r.returncode}, expected {sc.exit_code}")
     if sc.launcher_says and not re.search(sc.launcher_says, summary):
@@ -297,7 +377,7 @@ def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
         if err:
             errors.append(err)
 
-    report = summary
+    report = summary + "".join(f"\n    {n}" for n in notes)
     if errors:
         tail = "\n".join("    | " + l for l in text.rstrip("\n").splitlines()[-25:])
         report += "\n  " + "\n  ".join(errors) + f"\n  last lines of {log}:\n{tail}"
