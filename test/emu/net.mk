@@ -14,5 +14,16 @@ bench-net: $(B)/hv.efi $(B)/agent.efi
 		echo "bench-net: make linux-guest failed; the Linux peer will be skipped"
 	python3 test/emu/net_run.py --bench $(NET_BENCH_ARGS)
 
-TEST_TARGETS += test-emu-net
+# Host tests (no emulator, seconds): the Linux peer's diagd, built as for the
+# guest, against the bench's client; the serial sink's --input.
+$(B)/linux-host/diagd: test/linux/diagd.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(HOST_CC) $(WARN) -O2 -static -o $@ $<
+
+.PHONY: test-net-host
+test-net-host: $(B)/linux-host/diagd | $(DEPS_STAMP)
+	DIAGD=$(B)/linux-host/diagd $(PYTEST) test/linux/test_diagd.py test/emu/test_serial_sink.py
+
+TEST_TARGETS += test-net-host test-emu-net
 BENCH_TARGETS += bench-net
