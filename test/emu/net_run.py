@@ -39,7 +39,7 @@ from typing import Callable, Optional
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from net_client import Diag, DiagError  # noqa: E402
-from run import BUILD, TOP, normalise  # noqa: E402
+from run import BUILD, TOP, serial_text  # noqa: E402
 
 MAC = "52:54:00:12:34:56"
 MIB = 1 << 20
@@ -71,11 +71,7 @@ class Run:
     listener: Optional[socket.socket] = None  # for scenarios the hypervisor dials
 
     def text(self) -> str:
-        try:
-            with open(self.serial, "rb") as f:
-                return normalise(f.read())
-        except OSError:
-            return ""
+        return serial_text(self.serial)
 
 
 @dataclasses.dataclass

@@ -84,11 +84,7 @@ class HostRun:
     notes: list[str] = dataclasses.field(default_factory=list)
 
     def text(self) -> str:
-        try:
-            with open(self.serial, "rb") as f:
-                return normalise(f.read())
-        except OSError:
-            return ""
+        return serial_text(self.serial)
 
     def wait_for(self, pat: str, secs: float) -> re.Match:
         """The first match of pat on the serial log, waiting up to secs
@@ -277,6 +273,15 @@ def normalise(raw: bytes) -> str:
     # the text matters to the patterns.
     text = raw.decode("utf-8", "replace").replace("\r", "")
     return re.sub(r"\x1b\[[0-9;=?]*[A-Za-z]", "", text)
+
+
+def serial_text(path: str) -> str:
+    """A serial log as it is now, normalised; "" while it does not exist."""
+    try:
+        with open(path, "rb") as f:
+            return normalise(f.read())
+    except OSError:
+        return ""
 
 
 def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
