@@ -37,7 +37,7 @@ $(LINUX_DIR)/vmlinux.lxk: $(LINUX_DIR)/vmlinuz.efi test/linux/mklxk.py
 linux-guest: $(LINUX_DIR)/initrd.img $(LINUX_DIR)/vmlinuz.efi $(LINUX_DIR)/acpitab.efi \
 		$(LINUX_DIR)/lxboot.efi $(LINUX_DIR)/vmlinux.lxk
 
-# The four Linux runs, one of them (under the hypervisor, 4 CPUs) through the
+# The four Linux runs, one of them (under the hypervisor, 2 CPUs) through the
 # kernel's EFI stub and the others through lxboot.efi: about 8 minutes on 2
 # host cores (docs/emulators.md, "Measured times"), so CI runs them.
 test-linux: $(B)/hv.efi linux-guest
