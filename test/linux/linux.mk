@@ -48,5 +48,11 @@ test-linux: $(B)/hv.efi linux-guest
 test-linux-stub: $(B)/hv.efi linux-guest
 	python3 test/emu/linux_run.py --boot stub $(LINUX_ARGS)
 
-TEST_TARGETS += test-linux
+# The packer's refusals and its layout, and Debian's kernel round-tripped
+# through it (host only, seconds).
+.PHONY: test-lxk
+test-lxk: $(LINUX_DIR)/vmlinuz.efi
+	LXK_KERNEL=$(LINUX_DIR)/vmlinuz.efi $(PYTEST) test/linux/test_mklxk.py
+
+TEST_TARGETS += test-lxk test-linux
 LONG_TEST_TARGETS += test-linux-stub

@@ -47,6 +47,11 @@ def payload(bz: bytes) -> tuple[bytes, bytes]:
     version = struct.unpack_from("<H", bz, 0x206)[0]
     if version < 0x020E:
         fail(f"boot protocol {version:#x} < 2.14: no acpi_rsdp_addr, no 64-bit entry we trust")
+    xloadflags, relocatable = struct.unpack_from("<H", bz, 0x236)[0], bz[0x234]
+    if not xloadflags & 1:
+        fail("the kernel has no 64-bit entry (xloadflags bit 0, XLF_KERNEL_64)")
+    if not relocatable:
+        fail("the kernel is not relocatable (lxboot.efi may have to move it)")
     setup_sects = bz[0x1F1] or 4
     off, length = struct.unpack_from("<II", bz, 0x248)
     start = (setup_sects + 1) * 512 + off
@@ -69,15 +74,25 @@ def chunks(elf: bytes) -> tuple[int, int, int, list[tuple[int, bytes]]]:
         fail("payload is not a 64-bit ELF")
     entry, phoff = struct.unpack_from("<QQ", elf, 24)
     phentsize, phnum = struct.unpack_from("<HH", elf, 54)
+    if phentsize != 56:
+        fail(f"program headers of {phentsize} bytes, not 56")
     loads = []
     for i in range(phnum):
         p_type, _, off, _, paddr, filesz, memsz, _ = struct.unpack_from(
             "<IIQQQQQQ", elf, phoff + i * phentsize)
         if p_type == 1:
+            if off + filesz > len(elf) or filesz > memsz:
+                fail(f"PT_LOAD at {paddr:#x} is truncated or inconsistent")
             loads.append((paddr, elf[off:off + filesz], memsz))
     if not loads:
         fail("no PT_LOAD segment")
-    base = min(p for p, _, _ in loads)
+    # The loader zeroes the span and copies non-zero pages only: overlapping
+    # segments would make the result depend on the order.
+    loads.sort(key=lambda x: x[0])
+    for (p1, _, m1), (p2, _, _) in zip(loads, loads[1:]):
+        if p1 + m1 > p2:
+            fail(f"PT_LOAD segments at {p1:#x} and {p2:#x} overlap")
+    base = loads[0][0]
     extent = max(p + m for p, _, m in loads) - base
     out = []
     for paddr, seg, _ in loads:
@@ -106,6 +121,8 @@ def main() -> int:
     base, extent, entry, runs = chunks(elf)
     align, init_size = struct.unpack_from("<I", bz, 0x230)[0], struct.unpack_from("<I", bz, 0x260)[0]
     span = (max(extent, init_size) + PAGE - 1) // PAGE * PAGE
+    if align < 0x200000 or base % align:
+        fail(f"base {base:#x} is not aligned to kernel_alignment {align:#x} (2 MiB at least)")
     if not base <= entry < base + extent:
         fail(f"entry {entry:#x} outside the image {base:#x}+{extent:#x}")
     blob = bytearray(MAGIC + struct.pack("<IIQQQQ", 48, len(runs), base, span, entry, align))
