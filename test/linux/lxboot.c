@@ -40,7 +40,9 @@
 #define BP_RAMDISK_SIZE     0x21c
 #define BP_CMD_LINE_PTR     0x228
 #define BP_INITRD_ADDR_MAX  0x22c
+#define BP_RELOCATABLE      0x234
 #define BP_CMDLINE_SIZE     0x238
+#define BP_EDD_MBR_SIG_BUF  0x290 /* the first zero-page field after the header */
 #define BP_E820_TABLE       0x2d0
 #define E820_MAX            128
 
@@ -71,10 +73,13 @@ struct e820_entry {
 } __attribute__((packed));
 _Static_assert(sizeof(struct e820_entry) == 20, "zero-page.rst: e820_table");
 
-/* The GDT the boot protocol asks for: __BOOT_CS = 0x10, __BOOT_DS = 0x18. */
+/* The GDT the boot protocol asks for: __BOOT_CS = 0x10, __BOOT_DS = 0x18.
+ * Accessed bits preset, so loading a selector never writes the table. */
 static const UINT64 boot_gdt[4] __attribute__((aligned(16))) = {
-    0, 0, 0x00af9a000000ffffull, /* 0x10: 64-bit code, DPL 0 */
-    0x00cf92000000ffffull,       /* 0x18: data, 4 GiB, DPL 0 */
+    0,                     /* null */
+    0,                     /* unused */
+    0x00af9b000000ffffull, /* 0x10: 64-bit code, DPL 0 */
+    0x00cf93000000ffffull, /* 0x18: data, 4 GiB, DPL 0 */
 };
 
 static struct {
@@ -89,6 +94,27 @@ static EFI_BOOT_SERVICES *bs;
         Print(L"LXBOOT: error: " __VA_ARGS__);                                                     \
         return EFI_LOAD_ERROR;                                                                     \
     } while (0)
+
+/*
+ * After a failed ExitBootServices the firmware allows only GetMemoryMap and
+ * ExitBootServices again (UEFI 2.10, 7.4), so no Print: the message goes
+ * straight to COM1 (the port is polled, 0x3f8, as the firmware left it) and
+ * the CPU stops - a clear end rather than a return into a half-dead firmware.
+ */
+static void __attribute__((noreturn)) die_after_exit(const char *msg)
+{
+    for (const char *c = msg; *c; c++) {
+        for (int i = 0; i < 100000; i++) {
+            UINT8 lsr;
+            __asm__ volatile("inb %1, %0" : "=a"(lsr) : "Nd"((UINT16)0x3fd));
+            if (lsr & 0x20)
+                break;
+        }
+        __asm__ volatile("outb %0, %1" : : "a"(*c), "Nd"((UINT16)0x3f8));
+    }
+    for (;;)
+        __asm__ volatile("cli; hlt");
+}
 
 static void put8(UINT8 *bp, UINTN off, UINT8 v)
 {
@@ -153,21 +179,24 @@ static EFI_STATUS read_file(EFI_FILE_HANDLE root, CHAR16 *path, EFI_MEMORY_TYPE 
     return EFI_SUCCESS;
 }
 
-/* The next space-separated word of the load options, or NULL. */
-static CHAR16 *next_word(CHAR16 **p, CHAR16 *end)
+#define PATH_MAX_CHARS 256
+
+/* Copies the next space-separated word of the load options into w (a path:
+ * '/' becomes a backslash); 0 if there is none or it is too long.  The
+ * options need not be NUL-terminated, so every step is bounded by end. */
+static int next_word(CHAR16 **p, CHAR16 *end, CHAR16 w[PATH_MAX_CHARS])
 {
     while (*p < end && (**p == L' ' || **p == L'\t'))
         (*p)++;
-    if (*p >= end || **p == 0)
-        return NULL;
-    CHAR16 *w = *p;
-    while (*p < end && **p && **p != L' ' && **p != L'\t')
-        (*p)++;
-    if (*p < end && **p) {
-        **p = 0;
+    UINTN n = 0;
+    while (*p < end && **p && **p != L' ' && **p != L'\t') {
+        if (n + 1 >= PATH_MAX_CHARS)
+            return 0;
+        w[n++] = **p == L'/' ? L'\\' : **p;
         (*p)++;
     }
-    return w;
+    w[n] = 0;
+    return n > 0;
 }
 
 static UINT32 e820_type(UINT32 efi_type)
@@ -194,7 +223,8 @@ static UINT32 e820_type(UINT32 efi_type)
 }
 
 /* The e820 table from a UEFI memory map, adjacent runs of one type merged
- * (as the firmware's own map is sorted by address).  -1 if over 128. */
+ * (EDK II sorts its map by address, UEFI does not promise it: unsorted, the
+ * table is still right, only longer, and Linux sorts it).  -1 if over 128. */
 static int build_e820(UINT8 *bp, const UINT8 *map, UINTN map_size, UINTN desc_size)
 {
     struct e820_entry *e = (struct e820_entry *)(bp + BP_E820_TABLE);
@@ -269,15 +299,12 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
     if (EFI_ERROR(bs->HandleProtocol(image, &lip, (void **)&li)))
         fail(L"no loaded-image protocol\n");
     CHAR16 *p = li->LoadOptions, *end = p + li->LoadOptionsSize / sizeof(CHAR16);
-    CHAR16 *w0 = next_word(&p, end), *kpath = next_word(&p, end), *ipath = next_word(&p, end);
-    if (!w0 || !kpath || !ipath)
-        fail(L"usage: lxboot.efi KERNEL.lxk INITRD CMDLINE...\n");
+    static CHAR16 w0[PATH_MAX_CHARS], kpath[PATH_MAX_CHARS], ipath[PATH_MAX_CHARS];
+    if (!p || !next_word(&p, end, w0) || !next_word(&p, end, kpath) || !next_word(&p, end, ipath))
+        fail(L"usage: lxboot.efi KERNEL.lxk INITRD CMDLINE... (paths under %d characters)\n",
+             PATH_MAX_CHARS);
     while (p < end && *p == L' ')
         p++;
-    for (CHAR16 *c = kpath; *c; c++)
-        *c = *c == L'/' ? L'\\' : *c;
-    for (CHAR16 *c = ipath; *c; c++)
-        *c = *c == L'/' ? L'\\' : *c;
 
     EFI_FILE_HANDLE root = LibOpenRoot(li->DeviceHandle);
     if (!root)
@@ -295,17 +322,19 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
         fail(L"%s is not an lxk file (test/linux/mklxk.py makes them)\n", kpath);
     UINT32 setup_len = get32(k, sizeof h);
     UINTN pos = sizeof h + 4;
-    if (setup_len < BP_CMDLINE_SIZE + 4 - BP_SETUP_HEADER || setup_len > 4096 - BP_SETUP_HEADER ||
-        pos + setup_len > ksize)
+    if (setup_len < BP_CMDLINE_SIZE + 4 - BP_SETUP_HEADER ||
+        setup_len > BP_EDD_MBR_SIG_BUF - BP_SETUP_HEADER || pos + setup_len > ksize)
         fail(L"%s: bad setup header length %u\n", kpath, setup_len);
     const UINT8 *setup = k + pos;
     pos += setup_len;
-    if (h.align < 2 * MIB || (h.align & (h.align - 1)) || h.entry < h.base ||
-        h.entry >= h.base + h.span)
+    if (h.align < 2 * MIB || (h.align & (h.align - 1)) || (h.base & (h.align - 1)) ||
+        h.entry < h.base || h.entry >= h.base + h.span)
         fail(L"%s: bad layout (base 0x%lx span 0x%lx entry 0x%lx align 0x%lx)\n", kpath, h.base,
              h.span, h.entry, h.align);
 
-    if (EFI_ERROR(read_file(root, ipath, EfiLoaderData, 0x7fffffffull, &initrd, &isize)))
+    /* boot.rst: the initrd must end below initrd_addr_max. */
+    UINT32 initrd_max = get32(setup, BP_INITRD_ADDR_MAX - BP_SETUP_HEADER);
+    if (EFI_ERROR(read_file(root, ipath, EfiLoaderData, initrd_max, &initrd, &isize)))
         return EFI_LOAD_ERROR;
     root->Close(root);
 
@@ -322,6 +351,12 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
         if (EFI_ERROR(bs->AllocatePages(AllocateMaxAddress, EfiLoaderCode, kpages + extra, &any)))
             fail(L"no room for the kernel (%lu MiB)\n", h.span / MIB);
         base = (any + h.align - 1) & ~(h.align - 1);
+        /* Kconfig RELOCATABLE: PHYSICAL_START is the lowest address the
+         * kernel may run at; and only a relocatable kernel may move. */
+        if (!setup[BP_RELOCATABLE - BP_SETUP_HEADER])
+            fail(L"0x%lx is taken and the kernel is not relocatable\n", h.base);
+        if (base < h.base)
+            fail(L"0x%lx is taken and the only room (0x%lx) is below it\n", h.base, base);
         Print(L"LXBOOT: 0x%lx is taken; kernel at 0x%lx instead\n", h.base, base);
     }
     /* The firmware's SetMem/CopyMem use string instructions, which Bochs
@@ -358,14 +393,12 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
     for (; p < end && *p; p++, ci++) {
         if (ci >= cmax || ci >= 4095)
             fail(L"command line longer than %u bytes\n", cmax < 4095 ? cmax : 4095);
-        if (*p > 0x7e)
-            fail(L"command line has a non-ASCII character\n");
+        if (*p > 0x7e || *p < 0x20)
+            fail(L"command line has a character outside printable ASCII\n");
         cmdline[ci] = (char)*p;
     }
     cmdline[ci] = 0;
     UINT64 cl = (UINT64)(UINTN)cmdline, rd = (UINT64)(UINTN)initrd;
-    if (rd + isize > (UINT64)get32(bp, BP_INITRD_ADDR_MAX) + 1)
-        fail(L"initrd at 0x%lx is above initrd_addr_max\n", rd);
     put8(bp, BP_TYPE_OF_LOADER, 0xff); /* boot.rst: "undefined" loader */
     put32(bp, BP_CMD_LINE_PTR, (UINT32)cl);
     put32(bp, BP_EXT_CMD_LINE_PTR, (UINT32)(cl >> 32));
@@ -376,6 +409,9 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
     void *rsdp = acpi_rsdp(st);
     UINT64 rsdp_addr = (UINT64)(UINTN)rsdp;
     CopyMem(bp + BP_ACPI_RSDP_ADDR, &rsdp_addr, 8);
+    if (!rsdp)
+        Print(L"LXBOOT: warning: the firmware has no ACPI tables: Linux will see one CPU and "
+              L"cannot power off (under Bochs run acpitab.efi first)\n");
     UINT64 entry = h.entry - h.base + base;
     Print(L"LXBOOT: kernel 0x%lx (%lu MiB, entry 0x%lx), initrd 0x%lx (%lu KiB), ACPI RSDP "
           L"0x%lx\n",
@@ -392,19 +428,28 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
     UINT32 dver;
     UINTN msize = 0;
     bs->GetMemoryMap(&msize, NULL, &key, &dsize, &dver);
-    map_cap = msize + 64 * sizeof(EFI_MEMORY_DESCRIPTOR);
+    if (dsize < sizeof(EFI_MEMORY_DESCRIPTOR))
+        fail(L"the firmware's memory descriptors are %lu bytes\n", (UINT64)dsize);
+    map_cap = msize + 64 * dsize;
     UINT8 *map = AllocatePool(map_cap);
     if (!map)
         fail(L"no memory for the memory map\n");
     Print(L"LXBOOT: entering Linux\n");
     for (int tries = 0; tries < 8; tries++) {
         msize = map_cap;
-        if (EFI_ERROR(bs->GetMemoryMap(&msize, (EFI_MEMORY_DESCRIPTOR *)map, &key, &dsize, &dver)))
-            break;
-        if (build_e820(bp, map, msize, dsize) < 0)
-            fail(L"more than %d e820 ranges\n", E820_MAX);
+        if (EFI_ERROR(
+                bs->GetMemoryMap(&msize, (EFI_MEMORY_DESCRIPTOR *)map, &key, &dsize, &dver))) {
+            if (!tries)
+                fail(L"GetMemoryMap failed\n");
+            die_after_exit("LXBOOT: error: GetMemoryMap failed after ExitBootServices did\r\n");
+        }
+        if (build_e820(bp, map, msize, dsize) < 0) {
+            if (!tries)
+                fail(L"more than %d e820 ranges\n", E820_MAX);
+            die_after_exit("LXBOOT: error: more than 128 e820 ranges\r\n");
+        }
         if (!EFI_ERROR(bs->ExitBootServices(image, key)))
             enter_linux(entry, bp);
     }
-    fail(L"ExitBootServices kept failing\n");
+    die_after_exit("LXBOOT: error: ExitBootServices kept failing\r\n");
 }
