@@ -15,6 +15,7 @@ EXIT_PASS=0
 EXIT_FAIL=1
 EXIT_TIMEOUT=2
 EXIT_ERROR=3
+EXIT_STOPPED=4
 
 # Firmware: Bochs boots only the 2 MiB OVMF build; QEMU uses the split 4 MiB
 # one with a private copy of the variable store.
@@ -73,6 +74,10 @@ Run control:
                         timeout (default 300; 0 = never).
       --grace SECS      after the result line, wait this long for the guest to
                         power off before killing the emulator (default 20).
+      --stop-on REGEX   stop the emulator as soon as the serial log matches
+                        REGEX (grep -E; socket mode) and no result line came:
+                        for runs that end on purpose without one, e.g. a
+                        vCPU the hypervisor halted after a fatal error.
   -w, --workdir DIR     put generated files (bochsrc, OVMF variables, logs) in
                         DIR (default: a new /tmp/hvemu.* directory, kept when it
                         holds the serial log).
@@ -89,6 +94,7 @@ written to port 0x8900; QEMU: isa-debug-exit at port 0xf4, or the UEFI
 ResetSystem(EfiResetShutdown)).  Exit status:
   0  PASS      1  FAIL      2  timeout (emulator killed)
   3  no result line, emulator or launcher error (including bad usage)
+  4  stopped: --stop-on matched before any result line
 A FAIL line anywhere in the log wins over a PASS line.
 
 Examples:
@@ -108,7 +114,7 @@ say() { [ "$quiet" = 1 ] || echo "$prog: $*" >&2; }
 # ---- options --------------------------------------------------------------
 emu=bochs model="" cpus=2 mem=256 serial="" serial_mode=socket live=0 key=1 serial_input=""
 ips=100000000 nic=0 fwds=() mac=52:54:00:12:34:56 timeout=300 grace=20 workdir="" stamps=""
-bochs_lines=() qemu_args=() dry=0 quiet=0 esp=""
+bochs_lines=() qemu_args=() dry=0 quiet=0 esp="" stop_on=""
 
 need() { [ $# -ge 2 ] || die "option $1 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
@@ -128,6 +134,7 @@ while [ $# -gt 0 ]; do
     --mac) need "$@"; mac=$2; shift ;;
     -t | --timeout) need "$@"; timeout=$2; shift ;;
     --grace) need "$@"; grace=$2; shift ;;
+    --stop-on) need "$@"; stop_on=$2; shift ;;
     -w | --workdir) need "$@"; workdir=$2; shift ;;
     --stamps) need "$@"; stamps=$2; shift ;;
     --bochs-line) need "$@"; bochs_lines+=("$2"); shift ;;
@@ -154,6 +161,13 @@ isnum "$timeout" || die "--timeout wants seconds, not '$timeout'"
 isnum "$grace" || die "--grace wants seconds, not '$grace'"
 case "$serial_mode" in socket | file) ;; *) die "--serial-mode is socket or file" ;; esac
 [ "$live" = 0 ] || serial_mode=socket
+[ -z "$stop_on" ] || [ "$serial_mode" = socket ] ||
+    die "--stop-on needs --serial-mode socket (file mode writes the log only at the end)"
+if [ -n "$stop_on" ]; then
+    # grep's status 2 is a bad pattern: say so now, not as a silent non-match.
+    echo | grep -E -q -- "$stop_on" 2>/dev/null
+    [ $? -ne 2 ] || die "--stop-on: '$stop_on' is not an extended regular expression"
+fi
 [[ "$mac" =~ ^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$ ]] || die "bad --mac '$mac'"
 for f in "${fwds[@]}"; do
     [[ "$f" =~ ^([0-9]+):([0-9]+)$ ]] || die "--fwd wants HOSTPORT:GUESTPORT, not '$f'"
@@ -328,7 +342,7 @@ elapsed() { awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }
 secs() { local e; e=$(elapsed); echo "${e%.*}"; }
 result_line() { tr -d '\r' <"$serial" 2>/dev/null | grep -a -o 'HVTEST-RESULT: .*' | head -50; }
 
-timed_out=0 killed_after_result=0 seen_at="" wedged=""
+timed_out=0 killed_after_result=0 seen_at="" wedged="" stopped=0
 # OVMF starts its shell (which runs startup.nsh) once per boot; a second one means the
 # machine reset (Bochs has no -no-reboot), and the run would only repeat.
 boot_banner="UEFI Interactive Shell"
@@ -344,6 +358,12 @@ while kill -0 "$emu_pid" 2>/dev/null; do
     now=$(secs)
     if [ "$serial_mode" = socket ] && [ -z "$seen_at" ] && [ -n "$(result_line)" ]; then
         seen_at=$now
+    fi
+    if [ -n "$stop_on" ] && [ -z "$seen_at" ] && tr -d '\r' <"$serial" 2>/dev/null |
+        grep -a -E -q -- "$stop_on"; then
+        stopped=1
+        stop_emu
+        break
     fi
     if [ -n "$seen_at" ] && [ $((now - seen_at)) -ge "$grace" ]; then
         killed_after_result=1
@@ -399,6 +419,8 @@ if [ -n "$fail_line" ]; then
     verdict=FAIL code=$EXIT_FAIL detail="${fail_line#HVTEST-RESULT: FAIL }; $how"
 elif [ -n "$pass_line" ]; then
     verdict=PASS code=$EXIT_PASS detail="$how"
+elif [ "$stopped" = 1 ]; then
+    verdict=STOPPED code=$EXIT_STOPPED detail="the serial log matched --stop-on /$stop_on/ (stopped)"
 elif [ -n "$wedged" ]; then
     verdict=ERROR code=$EXIT_ERROR detail=$wedged
 elif [ "$timed_out" = 1 ]; then

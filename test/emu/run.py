@@ -32,7 +32,7 @@ HV_EFI = os.path.join(BUILD, "hv.efi")
 AGENT_EFI = os.path.join(BUILD, "agent.efi")
 
 # Launcher exit codes (docs/emulators.md, "Result protocol").
-PASS, FAIL, TIMEOUT, NO_RESULT = 0, 1, 2, 3
+PASS, FAIL, TIMEOUT, NO_RESULT, STOPPED = 0, 1, 2, 3, 4
 
 HEX = r"0x([0-9a-fA-F]+)"
 
@@ -227,6 +227,22 @@ SCENARIOS = [
         launcher_says=r"PASS .*did not power off within 2s",
     ),
     Scenario(
+        name="launcher-stop-on",
+        doc="--stop-on: a run that never reports is stopped as soon as the serial log "
+        "matches, exit status 4 (not the timeout)",
+        emu="qemu",
+        cpus=1,
+        hv=False,
+        agent=False,
+        poweroff=False,
+        timeout=120,
+        esp_args=["--run", "echo stop-here-4711"],
+        launcher_args=["--stop-on", "stop-here-[0-9]+"],
+        exit_code=STOPPED,
+        expect=[r"stop-here-4711"],
+        launcher_says=r"STOPPED .*matched --stop-on /stop-here-\[0-9\]\+/",
+    ),
+    Scenario(
         name="launcher-no-result",
         doc="a run that powers off without a result line gives exit status 3",
         emu="qemu",
@@ -265,7 +281,7 @@ def free_port() -> int:
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vmx_scenarios  # noqa: E402
 
-SCENARIOS += vmx_scenarios.make(Scenario)
+SCENARIOS += vmx_scenarios.make(Scenario, STOPPED=STOPPED)
 
 
 def normalise(raw: bytes) -> str:
