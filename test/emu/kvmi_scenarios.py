@@ -29,6 +29,7 @@ TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(TOP, "client", "python"))
 import net_run  # noqa: E402
+import run  # noqa: E402
 from kvmi import client as kc  # noqa: E402
 from kvmi import wire as w  # noqa: E402
 
@@ -385,11 +386,9 @@ def main() -> int:
     ap.add_argument("-k", dest="pattern", help="only scenarios whose name contains this")
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
-    chosen = [s for s in SCENARIOS if not args.pattern or args.pattern in s.name]
-    if args.list:
-        for s in chosen:
-            print(f"{s.name:18} {s.doc}")
-        return 0
+    chosen, done = run.select(SCENARIOS, args.pattern, args.list, lambda s: f"{s.name:18} {s.doc}")
+    if done is not None:
+        return done
     for p in ("hv.efi", "agent.efi"):
         if not os.path.exists(os.path.join(net_run.BUILD, p)):
             print(f"missing build/{p} (run make first)", file=sys.stderr)

@@ -327,14 +327,10 @@ def main() -> int:
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = ap.parse_args()
 
-    chosen = [s for s in scenarios(args.e1000, args.timeout, args.boot) if not args.pattern or args.pattern in s.name]
-    if args.list:
-        for s in chosen:
-            print(f"{s.name:22} {s.doc}")
-        return 0
-    if not chosen:
-        print(f"no scenario matches {args.pattern!r}", file=sys.stderr)
-        return 1
+    chosen, done = run.select(scenarios(args.e1000, args.timeout, args.boot), args.pattern,
+                              args.list, lambda s: f"{s.name:22} {s.doc}")
+    if done is not None:
+        return done
     need = [KERNEL, INITRD, ACPITAB, LXBOOT, LXK] + ([run.HV_EFI] if any(s.hv for s in chosen) else [])
     missing = [p for p in need if not os.path.exists(p)]
     if missing:

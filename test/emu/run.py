@@ -24,7 +24,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(TOP, "build")
@@ -297,6 +297,22 @@ def normalise(raw: bytes) -> str:
     return text.replace("\x1b", "")
 
 
+def select(scenarios: list, pattern: Optional[str], show: bool,
+           line: Callable[[Any], str]) -> tuple[list, Optional[int]]:
+    """The scenarios whose name contains pattern (all without one), and an
+    exit status when the runner is done already: 0 after printing them for
+    --list (one line(s) each), 1 when none matches."""
+    chosen = [s for s in scenarios if not pattern or pattern in s.name]
+    if show:
+        for s in chosen:
+            print(line(s))
+        return chosen, 0
+    if not chosen:
+        print(f"no scenario matches {pattern!r}", file=sys.stderr)
+        return chosen, 1
+    return chosen, None
+
+
 def serial_text(path: str) -> str:
     """A serial log as it is now, normalised; "" while it does not exist."""
     try:
@@ -420,14 +436,10 @@ def main() -> int:
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = ap.parse_args()
 
-    chosen = [s for s in SCENARIOS if not args.pattern or args.pattern in s.name]
-    if args.list:
-        for s in chosen:
-            print(f"{s.name:24} {s.emu:5} {s.doc}")
-        return 0
-    if not chosen:
-        print(f"no scenario matches {args.pattern!r}", file=sys.stderr)
-        return 1
+    chosen, done = select(SCENARIOS, args.pattern, args.list,
+                          lambda s: f"{s.name:24} {s.emu:5} {s.doc}")
+    if done is not None:
+        return done
     missing = [p for p in (AGENT_EFI, HV_EFI) if not os.path.exists(p)]
     if missing:
         print(f"missing {', '.join(missing)} (run make first)", file=sys.stderr)

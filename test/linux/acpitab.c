@@ -25,6 +25,7 @@
 #include <efilib.h>
 
 #include "../guest/mp.h"
+#include "x86.h"
 
 #define MAX_CPUS 64
 
@@ -180,16 +181,6 @@ static void header(struct acpi_header *h, const char *sig, UINT32 len, UINT8 rev
     h->creator_revision = 1;
 }
 
-static inline void outl(UINT16 port, UINT32 v)
-{
-    __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
-}
-static inline UINT32 inl(UINT16 port)
-{
-    UINT32 v;
-    __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
 /* PCI configuration mechanism #1, bus 0. */
 static UINT32 pci_read(UINT32 dev, UINT32 fn, UINT32 reg)
 {

@@ -27,6 +27,8 @@
 #include <efi.h>
 #include <efilib.h>
 
+#include "x86.h"
+
 /* Zero-page offsets (zero-page.rst) and setup-header offsets (boot.rst). */
 #define BP_ACPI_RSDP_ADDR   0x070
 #define BP_EXT_RAMDISK_IMG  0x0c0
@@ -104,13 +106,9 @@ static EFI_BOOT_SERVICES *bs;
 static void __attribute__((noreturn)) die_after_exit(const char *msg)
 {
     for (const char *c = msg; *c; c++) {
-        for (int i = 0; i < 100000; i++) {
-            UINT8 lsr;
-            __asm__ volatile("inb %1, %0" : "=a"(lsr) : "Nd"((UINT16)0x3fd));
-            if (lsr & 0x20)
-                break;
-        }
-        __asm__ volatile("outb %0, %1" : : "a"(*c), "Nd"((UINT16)0x3f8));
+        for (int i = 0; i < 100000 && !(inb(0x3fd) & 0x20); i++)
+            cpu_relax();
+        outb(0x3f8, (uint8_t)*c);
     }
     for (;;)
         __asm__ volatile("cli; hlt");
