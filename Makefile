@@ -30,6 +30,20 @@ deps:
 	@bash scripts/deps.sh
 	@mkdir -p $(B) && touch $(DEPS_STAMP)
 
+# Third-party source lists exist only once the dependency step has unpacked
+# the sources, so they cannot be globbed while make reads this file on a fresh
+# clone.  They live in a generated makefile that depends on the stamp: make
+# runs the dependency step to remake it and then reads every makefile again
+# (GNU make manual, "How Makefiles Are Remade"), so the first `make` of a
+# fresh clone sees the whole list.  Goals that build nothing skip it.
+TP_SRCS_MK := $(B)/third_party-srcs.mk
+$(TP_SRCS_MK): $(DEPS_STAMP) scripts/tp-srcs.sh
+	@bash scripts/tp-srcs.sh $(LWIP_DIR) >$@.tmp && mv $@.tmp $@
+NO_BUILD_GOALS := clean format format-check help
+ifneq ($(filter-out $(NO_BUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
+include $(TP_SRCS_MK)
+endif
+
 # ---- toolchains -----------------------------------------------------------
 WARN := -std=c11 -Wall -Wextra -Werror
 

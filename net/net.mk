@@ -4,8 +4,9 @@
 # lwIP from Debian's source package (build/third_party/lwip, never
 # committed): core, IPv4 and Ethernet only; no sockets, no apps.
 LWIP_SRC  := $(LWIP_DIR)/src
-LWIP_SRCS := $(filter-out %/ipv6/%,$(wildcard $(LWIP_SRC)/core/*.c)) \
-	$(wildcard $(LWIP_SRC)/core/ipv4/*.c) $(LWIP_SRC)/netif/ethernet.c
+# LWIP_SRCS comes from the generated build/third_party-srcs.mk (see the
+# top-level Makefile): the source tree is not there yet when a fresh clone's
+# first make reads this file.
 LWIP_OBJS := $(LWIP_SRCS:%.c=$(B)/core/%.o)
 
 # Pure modules: also built for host tests.

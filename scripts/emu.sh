@@ -73,7 +73,10 @@ Run control:
   -t, --timeout SECS    kill the emulator after SECS seconds and report a
                         timeout (default 300; 0 = never).
       --grace SECS      after the result line, wait this long for the guest to
-                        power off before killing the emulator (default 20).
+                        power off before killing the emulator (default 20;
+                        with --timeout 0 the default is never: a machine
+                        started by hand runs until it powers off or is
+                        stopped).
       --stop-on REGEX   stop the emulator as soon as the serial log matches
                         REGEX (grep -E; socket mode) and no result line came:
                         for runs that end on purpose without one, e.g. a
@@ -113,7 +116,7 @@ say() { [ "$quiet" = 1 ] || echo "$prog: $*" >&2; }
 
 # ---- options --------------------------------------------------------------
 emu=bochs model="" cpus=2 mem=256 serial="" serial_mode=socket live=0 key=1 serial_input=""
-ips=100000000 nic=0 fwds=() mac=52:54:00:12:34:56 timeout=300 grace=20 workdir="" stamps=""
+ips=100000000 nic=0 fwds=() mac=52:54:00:12:34:56 timeout=300 grace="" workdir="" stamps=""
 bochs_lines=() qemu_args=() dry=0 quiet=0 esp="" stop_on=""
 
 need() { [ $# -ge 2 ] || die "option $1 needs a value (see --help)"; }
@@ -158,7 +161,10 @@ isnum "$cpus" && [ "$cpus" -ge 1 ] || die "--cpus wants a positive number, not '
 isnum "$mem" && [ "$mem" -ge 64 ] || die "--mem wants MiB >= 64, not '$mem'"
 isnum "$ips" && [ "$ips" -ge 1000000 ] || die "--ips wants a number >= 1000000, not '$ips'"
 isnum "$timeout" || die "--timeout wants seconds, not '$timeout'"
-isnum "$grace" || die "--grace wants seconds, not '$grace'"
+if [ -z "$grace" ]; then
+    if [ "$timeout" = 0 ]; then grace=never; else grace=20; fi
+fi
+[ "$grace" = never ] || isnum "$grace" || die "--grace wants seconds, not '$grace'"
 case "$serial_mode" in socket | file) ;; *) die "--serial-mode is socket or file" ;; esac
 [ "$live" = 0 ] || serial_mode=socket
 [ -z "$stop_on" ] || [ "$serial_mode" = socket ] ||
@@ -365,7 +371,7 @@ while kill -0 "$emu_pid" 2>/dev/null; do
         stop_emu
         break
     fi
-    if [ -n "$seen_at" ] && [ $((now - seen_at)) -ge "$grace" ]; then
+    if [ -n "$seen_at" ] && [ "$grace" != never ] && [ $((now - seen_at)) -ge "$grace" ]; then
         killed_after_result=1
         stop_emu
         break

@@ -20,12 +20,22 @@ cd "$top"
 W=$(mktemp -d /tmp/libkvmi-run.XXXXXX)
 port=$((20000 + RANDOM % 12000))
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
+# hookguest reads its answers from a FIFO this script holds open on fd 3:
+# closing fd 3 and killing the listed PIDs leaves no child behind for the
+# final wait (a feeder such as `sleep 600 |` would keep it for 600 s).
+cleanup() {
+    exec 3>&-
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+}
 trap cleanup EXIT
 
-# 777 makes hookguest skip its interactive SPP test (docs/client.md).
-(printf '777\n'; sleep 600) | stdbuf -oL "$hook" "$W/kvmi.sock" >"$W/hookguest.log" 2>&1 &
+mkfifo "$W/hookguest.in"
+stdbuf -oL "$hook" "$W/kvmi.sock" <"$W/hookguest.in" >"$W/hookguest.log" 2>&1 &
 pids+=($!)
+exec 3>"$W/hookguest.in"
+# 777 makes hookguest skip its interactive SPP test (docs/client.md).
+printf '777\n' >&3
 for _ in $(seq 50); do [ -S "$W/kvmi.sock" ] && break; sleep 0.1; done
 socat TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:"$W/kvmi.sock" 2>"$W/socat.log" &
 pids+=($!)
