@@ -96,6 +96,13 @@ include test/test.mk
 # Style is part of the suite: every tracked C file as .clang-format says.
 TEST_TARGETS += format-check
 
+# The dependency rule of docs/architecture.md ("Layers"): no folder of the
+# core image includes a header of, or uses a symbol of, a folder above it.
+TEST_TARGETS += layer-check
+.PHONY: layer-check
+layer-check: $(CORE_ELF)
+	@python3 scripts/check-layers.py $(CORE_OBJS)
+
 # ---- pattern rules --------------------------------------------------------
 $(B)/core/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
