@@ -54,7 +54,7 @@ CORE_CC     := gcc
 CORE_CFLAGS := $(WARN) -O2 -g -ffreestanding -mno-red-zone -mgeneral-regs-only \
 	-fno-stack-protector -fpie -ffunction-sections -fdata-sections \
 	-fno-asynchronous-unwind-tables -fno-omit-frame-pointer -Wa,--noexecstack \
-	-nostdinc -isystem $(NEWLIB)/include -isystem $(GCCINC) -Iinclude -DHV_CORE
+	-nostdinc -isystem $(NEWLIB)/include -isystem $(GCCINC) -Iinclude -I. -DHV_CORE
 CORE_LDFLAGS := -nostdlib -static-pie -Wl,--gc-sections -Wl,-z,noexecstack \
 	-Wl,-T,linker.ld -Wl,--no-dynamic-linker
 
@@ -73,7 +73,7 @@ EFI_LIBS    := -L$(EFI_LIB) -lefi -lgnuefi
 # Host code: unit tests and tools, always under the sanitizers.
 HOST_CC     := gcc
 SAN         := -fsanitize=address,undefined -fno-sanitize-recover=all
-HOST_CFLAGS := $(WARN) -O1 -g -fno-omit-frame-pointer $(SAN) -Iinclude -Itest/unit -DHV_HOST
+HOST_CFLAGS := $(WARN) -O1 -g -fno-omit-frame-pointer $(SAN) -Iinclude -I. -Itest/unit -DHV_HOST
 HOST_LDLIBS := -lcmocka -lpthread
 
 # ---- lists the fragments append to ---------------------------------------

@@ -4,8 +4,9 @@
 CORE_PURE_SRCS := core/fmt.c core/config.c core/boot_info.c core/log_ring.c
 
 CORE_OBJS += $(addprefix $(B)/core/,$(CORE_PURE_SRCS:.c=.o)) \
-	$(addprefix $(B)/core/core/, entry.o isr.o main.o cpu_tables.o fw_state.o paging.o \
-	trap.o log.o serial.o page_alloc.o libc_stubs.o)
+	$(addprefix $(B)/core/core/, isr.o segs.o globals.o cpu_tables.o fw_state.o paging.o \
+	trap.o panic.o log.o serial.o page_alloc.o libc_stubs.o) \
+	$(addprefix $(B)/core/init/, entry.o main.o)
 
 CORE_ELF := $(B)/core.elf
 

@@ -1,10 +1,12 @@
 /*
  * trap.c - what the core does with exceptions taken in root mode.  #BP is
  * counted and resumed (the boot self-test uses it to prove the IDT is
- * live); an NMI is counted (it becomes the kick in the VMX issue); every
- * other exception is a bug in the hypervisor: dump and stop this CPU.
+ * live); an NMI is counted and handed to the registered NMI handler (the
+ * VMX layer's kick); any other exception is first offered to the
+ * registered fixup (the VMX layer's safe MSR/XSETBV helpers), and otherwise
+ * is a bug in the hypervisor: dump and stop this CPU.  Upper layers
+ * register their handlers here, so the core calls no layer above it.
  */
-#include <stdarg.h>
 
 #include "core.h"
 #include "fmt.h"
@@ -17,19 +19,33 @@ static struct cpu *this_cpu(void)
     return c;
 }
 
+static void (*nmi_handler)(uint64_t *rip);
+static bool (*fixup)(struct trap_frame *f);
+
+void trap_set_nmi_handler(void (*h)(uint64_t *rip))
+{
+    nmi_handler = h;
+}
+
+void trap_set_fixup(bool (*f)(struct trap_frame *f))
+{
+    fixup = f;
+}
+
 void trap_dispatch(struct trap_frame *f)
 {
     struct cpu *c = this_cpu();
     switch (f->vector) {
     case 2:
         c->nmi_count++;
-        vmx_root_nmi(&f->rip);
+        if (nmi_handler)
+            nmi_handler(&f->rip);
         return;
     case 3:
         c->bp_count++;
         return;
     default:
-        if (extable_fixup(f))
+        if (fixup && fixup(f))
             return;
         break;
     }
@@ -44,16 +60,4 @@ void trap_dispatch(struct trap_frame *f)
     log_error("cr2 0x%llx cr3 0x%llx", (unsigned long long)read_cr2(),
               (unsigned long long)read_cr3());
     panic("unexpected exception %llu in root mode", (unsigned long long)f->vector);
-}
-
-void panic(const char *fmt, ...)
-{
-    char msg[160];
-    va_list ap;
-    va_start(ap, fmt);
-    fmt_vsn(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    log_error("PANIC: %s", msg);
-    for (;;)
-        __asm__ volatile("cli; hlt");
 }

@@ -11,6 +11,7 @@
 
 #include "boot_info.h"
 #include "page_alloc.h"
+#include "panic.h"
 #include "x86.h"
 
 #define GDT_CODE64  0x08
@@ -80,12 +81,12 @@ void fw_state_restore(const struct fw_state *s);
 /* paging.c: the core's identity map of every physical address up to top. */
 uint64_t paging_build(uint64_t top);
 
-/* vmx/: root-mode NMI (kicks) and #GP fixups of the safe MSR/XSETBV helpers */
-void vmx_root_nmi(uint64_t *rip);
-bool extable_fixup(struct trap_frame *f);
-
-/* trap.c */
+/* trap.c: the IDT's C side.  An upper layer registers the NMI handler (it
+ * may move *rip) and the fixup offered every other exception (true = the
+ * frame was changed to resume elsewhere); both run in root mode on the
+ * interrupted CPU. */
 void trap_dispatch(struct trap_frame *f);
-__attribute__((noreturn)) void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void trap_set_nmi_handler(void (*h)(uint64_t *rip));
+void trap_set_fixup(bool (*f)(struct trap_frame *f));
 
 #endif

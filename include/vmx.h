@@ -165,10 +165,6 @@ void vmx_invept_all(void);
  * Returns false when the queue is full. */
 bool vcpu_queue_job(struct vcpu *v, vcpu_job_fn fn, void *arg);
 
-/* Called every poll interval (VMX-preemption timer) and while a vCPU waits in root mode.
- * Weak no-op by default: the network part defines service_poll(). */
-void service_poll(void);
-
 /* Statistics of one vCPU, or of all (v = NULL), on the log. */
 void vmx_print_stats(struct vcpu *v);
 
@@ -184,7 +180,26 @@ void vmx_print_stats(struct vcpu *v);
     6 /* KVMI: send KVMI_EVENT_UNHOOK, wait for the close or timeout;                              \
          RAX = 0 sent, -2 not enabled, -14 no session */
 
-/* Hides the dedicated NIC from the guest (vmx/hide.c); after net_boot(), before any launch. */
-int vmx_hide_nic(void);
+/* A device the guest must never reach, as the composition root describes it. */
+#define VMX_HIDDEN_BARS 6
+struct vmx_hidden_bar {
+    uint64_t base, size;
+    unsigned index; /* BAR number, for the log */
+    bool io;        /* I/O ports, else memory */
+};
+struct vmx_hidden_dev {
+    const char *name; /* for the log */
+    uint8_t bus, dev, fn;
+    unsigned nbar;
+    struct vmx_hidden_bar bar[VMX_HIDDEN_BARS];
+    uint64_t ecam_page; /* its 4 KiB ECAM config page, 0 if none */
+    /* Every guest access to ports 0xCF8-0xCFF: true = answered here (*val
+     * holds what a read returns), false = perform it unchanged. */
+    bool (*cfg_access)(uint16_t port, unsigned size, bool write, uint32_t *val);
+};
+
+/* Hides the device from the guest (vmx/hide.c): its config space, BARs
+ * and ECAM page.  BSP, after vmx_init(), before any launch. */
+int vmx_hide_device(const struct vmx_hidden_dev *d);
 
 #endif

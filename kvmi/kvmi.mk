@@ -1,8 +1,9 @@
 # kvmi: fragment of the top-level Makefile (see its header).
 #
 # The engine (kvmi/*.c) is freestanding: it is compiled with CORE_CFLAGS so
-# that `make` proves it fits VMX root (no libc beyond string.h, no SSE), but
-# is not linked into the core image yet.  kvmi/sim/ is the hosted simulator.
+# that `make` proves it fits VMX root (no libc beyond string.h, no SSE);
+# vmx.mk links it into the core with its binding (kvmi_hv/).  kvmi_sim/ is
+# the hosted simulator, a second binding of the same engine.
 
 KVMI_SRCS := $(wildcard kvmi/*.c)
 KVMI_CORE_OBJS := $(addprefix $(B)/core/,$(KVMI_SRCS:.c=.o))
@@ -12,7 +13,7 @@ ALL_TARGETS += kvmi-core-objs $(B)/kvmi-sim
 kvmi-core-objs: $(KVMI_CORE_OBJS)
 
 # ---- kvmi-sim: the engine over POSIX TCP with a fake VM --------------------
-KVMI_SIM_SRCS := $(KVMI_SRCS) $(wildcard kvmi/sim/*.c)
+KVMI_SIM_SRCS := $(KVMI_SRCS) $(wildcard kvmi_sim/*.c)
 KVMI_SIM_OBJS := $(addprefix $(B)/host/,$(KVMI_SIM_SRCS:.c=.o))
 $(B)/kvmi-sim: $(KVMI_SIM_OBJS)
 	@mkdir -p $(dir $@)

@@ -27,15 +27,11 @@ net_pci_SRCS    := test/unit/test_net_pci.c net/pci.c net/nic_ids.c core/config.
 net_txring_SRCS := test/unit/test_net_txring.c net/txring.c
 net_diag_SRCS   := test/unit/test_net_diag.c net/diag.c net/txring.c
 net_e1000_SRCS  := test/unit/test_net_e1000.c net/e1000.c net/nic_ids.c
-net_kvmi_SRCS   := test/unit/test_net_kvmi.c net/kvmi_link.c
+net_kvmi_SRCS   := test/unit/test_net_kvmi.c kvmi_hv/link.c
 # The personality over the real lwIP core (host build) and a fake NIC.
 net_stack_SRCS  := test/unit/test_net_stack.c net/netif.c core/config.c $(LWIP_SRCS)
 $(addprefix $(B)/host/,$(foreach t,net_pci net_txring net_diag net_stack net_e1000 net_kvmi,$($(t)_SRCS:.c=.o))): \
 	HOST_CFLAGS += $(NET_INC)
-
-# The KVMI link is compiled for the core (so it keeps building) but linked
-# only once the bare-metal KVMI arch exists.
-ALL_TARGETS += $(B)/core/net/kvmi_link.o
 
 include test/emu/net.mk
 

@@ -20,7 +20,6 @@
 #include "lwip/timeouts.h"
 #include "netif/ethernet.h"
 
-void *net_lwip_heap; /* LWIP_RAM_HEAP_POINTER, see lwipopts.h */
 static struct netif nif;
 static struct nic *the_nic;
 static bool use_dhcp;

@@ -17,11 +17,7 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
-#include "kvmi_hv.h"
-
-__attribute__((weak)) void service_poll(void)
-{
-}
+#include "vmx_hooks.h"
 
 bool vcpu_queue_job(struct vcpu *v, vcpu_job_fn fn, void *arg)
 {
@@ -232,7 +228,7 @@ void exit_nmi(struct vcpu *v, uint32_t info)
         }
         return;
     }
-    if (kvmi_hv_exception(v, info)) /* KVMI: #BP for the introspector, #DB of a KVMI step */
+    if (vmx_hooks.exception(v, info)) /* KVMI: #BP for the introspector, #DB of a KVMI step */
         return;
     uint32_t e = info & ~(INTR_INFO_NMI_UNBLOCK | (1u << 12));
     vmwrite(VMCS_ENTRY_INTR_INFO, e);
@@ -272,7 +268,7 @@ void vmx_before_entry(struct vcpu *v)
     vmwrite(VMCS_PREEMPT_TIMER_VALUE, v->preempt_ticks);
     do
         serve_requests(v);
-    while (kvmi_hv_before_entry(v)); /* KVMI: commands, pause loop (vmx/kvmi_arch.c) */
+    while (vmx_hooks.before_entry(v)); /* KVMI: commands, pause loop (vmx/kvmi_arch.c) */
     while (v->state == VCPU_WAIT_SIPI) {
         spin_lock(&v->lock);
         if (v->pending_sipi) {
@@ -287,7 +283,7 @@ void vmx_before_entry(struct vcpu *v)
         vmx_idle_wait(v);
         do
             serve_requests(v);
-        while (kvmi_hv_before_entry(v)); /* KVMI: a parked AP serves pauses too */
+        while (vmx_hooks.before_entry(v)); /* KVMI: a parked AP serves pauses too */
     }
     inject_pending_nmi(v);
 }

@@ -11,7 +11,7 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
-#include "kvmi_hv.h"
+#include "vmx_hooks.h"
 
 void vmx_exit_handler(struct guest_regs *r);
 __attribute__((noreturn)) void vmx_resume_failed(struct guest_regs *r);
@@ -336,7 +336,7 @@ void vmx_exit_handler(struct guest_regs *r)
         break;
     case EXIT_REASON_PREEMPT_TIMER:
         v->stats.polls++;
-        service_poll();
+        vmx_hooks.poll();
         break;
     case EXIT_REASON_CPUID:
         exit_cpuid(v);
@@ -366,11 +366,11 @@ void vmx_exit_handler(struct guest_regs *r)
         exit_vmcall(v);
         break;
     case EXIT_REASON_MTF: /* KVMI: the end of a one-instruction step */
-        kvmi_hv_mtf(v);
+        vmx_hooks.mtf(v);
         break;
     case EXIT_REASON_GDTR_IDTR: /* KVMI: descriptor-table exiting */
     case EXIT_REASON_LDTR_TR:
-        kvmi_hv_desc(v, basic);
+        vmx_hooks.desc(v, basic);
         break;
     case EXIT_REASON_INVD:
         /* INVD would drop dirty lines of the hypervisor's own memory: write back instead. */
@@ -447,7 +447,8 @@ void vmx_print_stats(struct vcpu *only)
     }
 }
 
-/* trap.c: a #GP on one of the safe_* instructions returns -1 from it instead of panicking. */
+/* The trap fixup (core/trap.c): a #GP on one of the safe_* instructions returns -1 from it
+ * instead of panicking. */
 bool extable_fixup(struct trap_frame *f)
 {
     extern char safe_rdmsr_insn[], safe_wrmsr_insn[], safe_xsetbv_insn[], safe_fault[];

@@ -10,7 +10,7 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
-#include "kvmi_hv.h"
+#include "vmx_hooks.h"
 #include "vmx_policy.h"
 
 #define EFER_LME (1ull << 8)
@@ -72,12 +72,12 @@ void exit_cr(struct vcpu *v)
         uint64_t val = vcpu_gpr(v->regs, gpr);
         /* KVMI: KVMI_EVENT_CR may veto the write or change the value */
         if (cr == 0)
-            ok = kvmi_hv_cr_write(v, 0, vmread(VMCS_CR0_READ_SHADOW), &val) &&
+            ok = vmx_hooks.cr_write(v, 0, vmread(VMCS_CR0_READ_SHADOW), &val) &&
                  guest_write_cr0(v, val);
         else if (cr == 4)
-            ok = kvmi_hv_cr_write(v, 4, vmread(VMCS_CR4_READ_SHADOW), &val) &&
+            ok = vmx_hooks.cr_write(v, 4, vmread(VMCS_CR4_READ_SHADOW), &val) &&
                  guest_write_cr4(v, val);
-        else if (cr == 3 && !kvmi_hv_cr_write(v, 3, vmread(VMCS_GUEST_CR3), &val))
+        else if (cr == 3 && !vmx_hooks.cr_write(v, 3, vmread(VMCS_GUEST_CR3), &val))
             ok = false;
         else if (cr == 3) {
             vmwrite(VMCS_GUEST_CR3, val & ~(1ull << 63));
@@ -95,13 +95,13 @@ void exit_cr(struct vcpu *v)
         break;
     case 2: { /* CLTS */
         uint64_t cur = vmread(VMCS_CR0_READ_SHADOW), val = cur & ~(1ull << 3);
-        ok = kvmi_hv_cr_write(v, 0, cur, &val) && guest_write_cr0(v, val); /* KVMI */
+        ok = vmx_hooks.cr_write(v, 0, cur, &val) && guest_write_cr0(v, val); /* KVMI */
         break;
     }
     case 3: { /* LMSW: bits 3:0 only, and it cannot clear PE */
         uint64_t src = (q >> 16) & 0xf, cur = vmread(VMCS_CR0_READ_SHADOW);
         uint64_t val = (cur & ~0xeull) | (src & 0xe) | ((cur | src) & 1);
-        ok = kvmi_hv_cr_write(v, 0, cur, &val) && guest_write_cr0(v, val); /* KVMI */
+        ok = vmx_hooks.cr_write(v, 0, cur, &val) && guest_write_cr0(v, val); /* KVMI */
         break;
     }
     }

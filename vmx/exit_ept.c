@@ -16,7 +16,7 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
-#include "kvmi_hv.h"
+#include "vmx_hooks.h"
 
 static uint64_t dropped_writes;
 
@@ -73,7 +73,7 @@ void exit_ept_violation(struct vcpu *v)
             return;
         }
     }
-    if (kvmi_hv_ept_violation(v, q, gpa)) /* KVMI: a page the introspector restricted */
+    if (vmx_hooks.ept_violation(v, q, gpa)) /* KVMI: a page the introspector restricted */
         return;
     diagnose(v, "EPT violation", q, gpa);
     vmx_fatal(v, "unexpected EPT violation");

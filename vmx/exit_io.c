@@ -11,7 +11,7 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
-#include "kvmi_hv.h"
+#include "vmx_hooks.h"
 
 static const char shutdown_word[] = "Shutdown";
 
@@ -24,7 +24,7 @@ static void note_shutdown_byte(struct vcpu *v, uint8_t ch)
     if (v->shutdown_match == sizeof(shutdown_word) - 1) {
         v->shutdown_match = 0;
         /* KVMI: the guest powers off: the introspector may unhook first */
-        kvmi_hv_unhook(v);
+        vmx_hooks.unhook(v);
         log_info("guest shutdown through port 0x%x: statistics follow", BOCHS_SHUTDOWN_PORT);
         vmx_print_stats(NULL);
     }

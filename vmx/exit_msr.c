@@ -13,7 +13,7 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
-#include "kvmi_hv.h"
+#include "vmx_hooks.h"
 #include "vmx_policy.h"
 
 void exit_rdmsr(struct vcpu *v)
@@ -50,7 +50,7 @@ void exit_wrmsr(struct vcpu *v)
         vmx_skip_insn(v);
         return;
     }
-    int k = kvmi_hv_wrmsr(v, msr, &val); /* KVMI: KVMI_EVENT_MSR, VMCS-held MSRs */
+    int k = vmx_hooks.wrmsr(v, msr, &val); /* KVMI: KVMI_EVENT_MSR, VMCS-held MSRs */
     if (k < 0 || (k == 0 && safe_wrmsr(msr, val))) {
         inject_gp(v);
         return;

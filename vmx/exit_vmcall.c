@@ -11,7 +11,7 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
-#include "kvmi_hv.h"
+#include "vmx_hooks.h"
 
 /* 0 when every marker byte is as vmx_init wrote it, else 1 + the first bad offset. */
 static uint64_t check_region(void)
@@ -44,7 +44,7 @@ void exit_vmcall(struct vcpu *v)
     struct guest_regs *r = v->regs;
     bool cpl0 = ((vmread(VMCS_GUEST_SS_AR) >> 5) & 3) == 0;
     if (r->rax != HV_HYPERCALL_MAGIC || !cpl0) {
-        if (kvmi_hv_vmcall(v)) /* KVMI: KVMI_EVENT_HYPERCALL (RAX=34, RDI=24, RSI=0) */
+        if (vmx_hooks.vmcall(v)) /* KVMI: KVMI_EVENT_HYPERCALL (RAX=34, RDI=24, RSI=0) */
             return;
         inject_ud(v);
         return;
@@ -77,7 +77,7 @@ void exit_vmcall(struct vcpu *v)
         vmwrite(VMCS_GUEST_TR_AR, VMX_AR_UNUSABLE);
         break;
     case HV_HC_KVMI_UNHOOK: /* KVMI: the unhook trigger (vmx/kvmi_arch.c) */
-        r->rax = (uint64_t)(int64_t)kvmi_hv_unhook(v);
+        r->rax = (uint64_t)(int64_t)vmx_hooks.unhook(v);
         break;
     default:
         r->rax = ~0ull;

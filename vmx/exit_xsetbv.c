@@ -11,7 +11,7 @@
 #include "vmx.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
-#include "kvmi_hv.h"
+#include "vmx_hooks.h"
 #include "xcr0.h"
 
 #define CR4_OSXSAVE_BIT (1ull << 18)
@@ -24,7 +24,7 @@ void exit_xsetbv(struct vcpu *v)
     uint64_t supported = ((uint64_t)d << 32) | a;
     uint64_t val = (r->rdx << 32) | (uint32_t)r->rax;
     if ((uint32_t)r->rcx != 0 || !xcr0_valid(val, supported) ||
-        !kvmi_hv_xsetbv(v, val) /* KVMI: KVMI_EVENT_XSETBV */) {
+        !vmx_hooks.xsetbv(v, val) /* KVMI: KVMI_EVENT_XSETBV */) {
         inject_gp(v);
         return;
     }

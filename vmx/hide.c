@@ -1,26 +1,26 @@
 /*
- * hide.c - the dedicated NIC does not exist for the guest (issue 4).
+ * hide.c - a device the guest must never reach (the dedicated NIC) does not
+ * exist for it.  The composition root describes the device (struct
+ * vmx_hidden_dev in vmx.h); this file knows no bus or driver.
  *
  *  - Config space through 0xCF8/0xCFC: those ports are intercepted in the
- *    I/O bitmaps (SDM Vol. 3 25.6.4) and every access goes through
- *    net/pci.c's pci_hide_cfg_access(), which answers "no device" (all
- *    ones) for the NIC's function and drops writes to it; other devices'
- *    accesses are performed unchanged.
+ *    I/O bitmaps (SDM Vol. 3C 25.6.4 I/O-Bitmap Addresses) and every access
+ *    goes through the description's cfg_access (net/pci.c's
+ *    pci_hide_cfg_access()), which answers "no device" (all ones) for the
+ *    device's function and drops writes to it; other devices' accesses are
+ *    performed unchanged.
  *  - ECAM: the NIC's 4 KiB config page is mapped read-only onto a page of
  *    0xff bytes, so reads say "no device" and writes exit and are dropped.
  *  - BARs: every memory BAR page is mapped the same way (reads all ones,
  *    writes dropped: the guest can neither see nor reprogram the device, nor
  *    aim its DMA through its registers); I/O BAR ports are intercepted,
  *    reads give all ones and writes are dropped.
- * Applied on the BSP after net_boot() and before any CPU is launched, so no
- * INVEPT is needed.
+ * Applied on the BSP before any CPU is launched, so no INVEPT is needed.
  */
 #include <string.h>
 
 #include "core.h"
 #include "log.h"
-#include "net.h"
-#include "pci.h"
 #include "vmx.h"
 #include "vmx_int.h"
 #include "vmx_policy.h"
@@ -35,6 +35,7 @@ static struct span mem_spans[MAX_HIDDEN], io_spans[MAX_HIDDEN];
 static unsigned n_mem, n_io;
 static void *ones_page;
 static uint64_t dropped;
+static bool (*cfg_access)(uint16_t port, unsigned size, bool write, uint32_t *val);
 
 static bool in_spans(const struct span *s, unsigned n, uint64_t a)
 {
@@ -63,41 +64,36 @@ static int map_blank(uint64_t base, uint64_t len)
     return 0;
 }
 
-int vmx_hide_nic(void)
+int vmx_hide_device(const struct vmx_hidden_dev *d)
 {
-    struct pci_hide *h = net_pci_hide();
-    const struct pci_dev *d = net_nic_dev();
-    if (!h || !d)
-        return 0;
     ones_page = page_alloc(&g_pages, 1);
     if (!ones_page)
         return -1;
     memset(ones_page, 0xff, PAGE_SIZE);
     for (uint16_t p = 0xcf8; p <= 0xcff; p++)
         io_bitmap_intercept(g_vmx.io_bitmap_a, g_vmx.io_bitmap_b, p);
-    for (int i = 0; i < 6; i++) {
-        if (!d->bar[i] || !d->bar_size[i])
-            continue;
-        if (d->bar_is_io & (1u << i)) {
-            for (uint64_t p = d->bar[i]; p < d->bar[i] + d->bar_size[i] && p <= 0xffff; p++)
+    cfg_access = d->cfg_access;
+    for (unsigned i = 0; i < d->nbar && i < VMX_HIDDEN_BARS; i++) {
+        const struct vmx_hidden_bar *b = &d->bar[i];
+        if (b->io) {
+            for (uint64_t p = b->base; p < b->base + b->size && p <= 0xffff; p++)
                 io_bitmap_intercept(g_vmx.io_bitmap_a, g_vmx.io_bitmap_b, (uint16_t)p);
             if (n_io < MAX_HIDDEN)
-                io_spans[n_io++] = (struct span){d->bar[i], d->bar_size[i]};
-        } else if (map_blank(d->bar[i], d->bar_size[i])) {
-            log_error("hide: cannot unmap BAR%d of the NIC", i);
+                io_spans[n_io++] = (struct span){b->base, b->size};
+        } else if (map_blank(b->base, b->size)) {
+            log_error("hide: cannot unmap BAR%u of the %s", b->index, d->name);
             return -1;
         }
-        if (d->bar_is_64 & (1u << i))
-            i++;
     }
-    uint64_t ecam = pci_hide_ecam_page(h);
+    uint64_t ecam = d->ecam_page;
     if (ecam && map_blank(ecam, PAGE_SIZE)) {
-        log_error("hide: cannot unmap the NIC's ECAM page");
+        log_error("hide: cannot unmap the %s's ECAM page", d->name);
         return -1;
     }
-    log_info("hide: NIC %02x:%02x.%x hidden from the guest (config space%s, %u memory and %u I/O "
+    log_info("hide: %s %02x:%02x.%x hidden from the guest (config space%s, %u memory and %u I/O "
              "BAR ranges)",
-             d->bus, d->dev, d->fn, ecam ? " incl. ECAM" : "", n_mem - (ecam ? 1 : 0), n_io);
+             d->name, d->bus, d->dev, d->fn, ecam ? " incl. ECAM" : "", n_mem - (ecam ? 1 : 0),
+             n_io);
     return 0;
 }
 
@@ -112,9 +108,8 @@ bool vmx_hide_io(struct vcpu *v, uint16_t port, unsigned size, bool in)
 {
     struct guest_regs *r = v->regs;
     if (port >= 0xcf8 && port <= 0xcff) {
-        struct pci_hide *h = net_pci_hide();
         uint32_t val = (uint32_t)r->rax;
-        if (!h || !pci_hide_cfg_access(h, port, size, !in, &val))
+        if (!cfg_access || !cfg_access(port, size, !in, &val))
             return false;
         if (in)
             r->rax = merge(r->rax, size, val);

@@ -15,10 +15,10 @@ VMX_CAPS_EFI_OBJS := $(VMX_CAPS_SRCS:%.c=$(B)/efi/%.o)
 
 ALL_TARGETS += $(VMX_PURE_CORE_OBJS) $(VMX_CAPS_EFI_OBJS)
 
-# The VMX core (issue 3): launch on every CPU, exit handlers, INIT/SIPI, kicks.
+# The VMX core: launch on every CPU, exit handlers, INIT/SIPI, kicks.
 VMX_CORE_SRCS := vmx/launch.c vmx/hide.c vmx/exit.c vmx/events.c vmx/apic.c vmx/guest.c vmx/gwalk.c \
 	vmx/insn.c vmx/exit_cpuid.c vmx/exit_msr.c vmx/exit_cr.c vmx/exit_xsetbv.c vmx/exit_io.c \
-	vmx/exit_ept.c vmx/exit_vmcall.c vmx/xcr0.c vmx/policy.c vmx/vmx_entry.S
+	vmx/exit_ept.c vmx/exit_vmcall.c vmx/xcr0.c vmx/policy.c vmx/hooks.c vmx/vmx_entry.S
 VMX_CORE_OBJS := $(VMX_PURE_CORE_OBJS) \
 	$(addprefix $(B)/core/,$(patsubst %.S,%.o,$(VMX_CORE_SRCS:.c=.o)))
 CORE_OBJS += $(VMX_CORE_OBJS)
@@ -59,14 +59,15 @@ bench-vmx: $(B)/hv.efi $(B)/agent.efi
 TEST_TARGETS += test-vmx-cost
 BENCH_TARGETS += bench-vmx
 
-# KVMI on bare metal (docs/kvmi-hv.md): the engine (kvmi/*.c), its arch over
-# the VMX core and the transport glue of net/ are linked into the core.
-KVMI_HV_SRCS := vmx/kvmi_arch.c vmx/kvmi_rules.c net/kvmi_link.c $(wildcard kvmi/*.c)
+# KVMI on bare metal (docs/kvmi-hv.md): the engine (kvmi/*.c) and its binding
+# over the VMX core and the transport of net/ (kvmi_hv/*.c) are linked into
+# the core; the composition root (init/) starts them.
+KVMI_HV_SRCS := $(wildcard kvmi_hv/*.c) $(wildcard kvmi/*.c)
 KVMI_HV_OBJS := $(addprefix $(B)/core/,$(KVMI_HV_SRCS:.c=.o))
 CORE_OBJS += $(KVMI_HV_OBJS)
 $(CORE_ELF): $(KVMI_HV_OBJS)
 UNIT_TESTS += kvmi_rules
-kvmi_rules_SRCS := test/unit/test_kvmi_rules.c vmx/kvmi_rules.c
+kvmi_rules_SRCS := test/unit/test_kvmi_rules.c kvmi_hv/rules.c
 
 # The KVMI scenario(s): Bochs + the Python introspector over slirp (one Bochs at a time).
 .PHONY: test-emu-kvmi

@@ -56,6 +56,8 @@ void exit_nmi_window(struct vcpu *v);
 /* events.c: what happens between the exit handler and the next entry */
 void vmx_before_entry(struct vcpu *v);
 void vmx_root_nmi(uint64_t *rip);
+/* exit.c: the trap fixup of the safe_* helpers (registered with trap.c) */
+bool extable_fixup(struct trap_frame *f);
 
 /* apic.c: guest ICR writes (INIT/SIPI/NMI are delivered in software) */
 void apic_icr_write(struct vcpu *v, uint32_t low, uint32_t dest, bool x2apic);

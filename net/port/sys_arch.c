@@ -15,6 +15,10 @@
 #include "lwip/arch.h"
 #include "lwip/sys.h"
 
+/* lwIP's heap (LWIP_RAM_HEAP_POINTER, lwipopts.h): defined in the port, the
+ * one folder lwIP calls back into; net/netif.c points it at reserved pages. */
+void *net_lwip_heap;
+
 static uint64_t tsc_hz = 1000000000ull; /* until net_time_init: assume 1 GHz */
 static uint64_t tsc0;
 static bool have_rdrand;

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "kvmi_rules.h"
+#include "kvmi_hv/rules.h"
 
 static void segments(void **st)
 {

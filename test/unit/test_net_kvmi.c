@@ -1,4 +1,4 @@
-/* Unit tests of net/kvmi_link.c against a fake stream and a fake engine. */
+/* Unit tests of kvmi_hv/link.c against a fake stream and a fake engine. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,7 +8,7 @@
 
 #include "kvmi.h"
 #include "kvmi_abi.h"
-#include "net.h"
+#include "kvmi_hv/link.h"
 
 /* ---- fake stream --------------------------------------------------------------- */
 struct net_stream {

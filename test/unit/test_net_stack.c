@@ -37,6 +37,9 @@ void *net_alloc_pages(size_t n)
     return p;
 }
 
+/* The port's (net/port/sys_arch.c) half of lwIP's platform, faked. */
+void *net_lwip_heap;
+
 static uint32_t now_ms;
 u32_t sys_now(void)
 {

@@ -1,17 +1,18 @@
 /*
- * kvmi_hv.h - the KVMI engine attached to the real hypervisor: the bare-metal
- * arch (vmx/kvmi_arch.c) over the transport glue of net/kvmi_link.c, as seen
- * by core/main.c and by the VMX exit handlers.  docs/kvmi-hv.md has the
- * story.
+ * kvmi_hv.h - the KVMI engine bound to the real hypervisor: kvmi_arch.h
+ * implemented over the VMX core (the files of kvmi_hv/) and the transport of net/
+ * (link.c), as the composition root (init/main.c) sees it.  docs/kvmi-hv.md
+ * has the design.
  *
  * Offers:
  *   - kvmi_hv_start(): on the BSP after net_boot(), before the launches:
  *     engine storage from the reserved region, handshake data from the
  *     config, the transport opened (connect with redial, or listen);
- *   - one hook per exit family; each returns what the exit handler must do.
- *     Every hook is a no-op (returns "not handled" / "go on") when the engine
- *     is not running (no network, or net_selftest), so the VMX core behaves
- *     exactly as before.
+ *   - kvmi_hv_vmx_hooks, which the root hands to vmx_set_hooks(): one hook
+ *     per exit family; each returns what the exit handler must do.  Every
+ *     hook is a no-op (returns "not handled" / "go on") when the engine is
+ *     not running (no network, or net_selftest), so the VMX core behaves as
+ *     it does alone.
  * All hooks run in vCPU context (the vCPU's own core in root mode, its VMCS
  * current), with v->regs valid.
  */
@@ -22,18 +23,22 @@
 #include <stdint.h>
 
 #include "kvmi.h"
+#include "vmx/vmx_hooks.h"
 
 struct boot_info;
 struct vcpu;
 
 extern struct kvmi_vm g_kvmi;
 
-/* Engine + transport up (core/main.c, BSP, once). */
+/* Engine + transport up (init/main.c, BSP, once). */
 void kvmi_hv_start(struct boot_info *bi);
 /* True once kvmi_hv_start() attached the engine to a transport. */
 bool kvmi_hv_on(void);
 
-/* ---- vmx/kvmi_arch.c: hooks of the exit handlers ------------------------------ */
+/* The hooks below, for vmx_set_hooks() (its poll field is left NULL). */
+extern const struct vmx_hooks kvmi_hv_vmx_hooks;
+
+/* ---- exit_hooks.c: the hooks of the exit handlers ------------------------------ */
 
 /* vmx_before_entry(), after the request word was served: queued KVMI work
  * (commands, CREATE_VCPU, the pause loop) and the park of a crashed guest

@@ -1,8 +1,10 @@
 /*
- * entry.S - the core's entry point.  The loader calls core_start(bi) (SysV
- * ABI) on the firmware's stack; we keep the firmware's callee-saved
- * registers, move to the BSP stack inside the reserved region, run
- * core_main and come back the same way with its status in %rax.
+ * entry.S - the core image's entry point.  The loader calls
+ * core_start(bi, op) (SysV ABI) on the firmware's stack.  CORE_OP_INIT keeps
+ * the firmware's callee-saved registers, moves to the BSP stack inside the
+ * reserved region, runs core_main (init/main.c) and comes back the same way
+ * with its status in %rax; CORE_OP_LAUNCH goes to core_launch
+ * (vmx/vmx_entry.S) on the caller's stack.
  */
     .section .text.entry, "ax"
     .globl core_start
@@ -26,16 +28,6 @@ core_start:
     popq %rbx
     popq %rbp
     ret
-
-/* Reloads CS with a far return (SDM Vol 3 5.8.6 / 3.4.3: a mov cannot load CS). */
-    .text
-    .globl load_cs
-load_cs:                /* void load_cs(uint16_t sel) */
-    popq %rax           /* return address */
-    movzwq %di, %rdi
-    pushq %rdi
-    pushq %rax
-    lretq
 
     .bss
     .balign 16

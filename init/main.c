@@ -1,27 +1,65 @@
 /*
- * main.c - the core's life on the BSP for now: take over the CPU state
- * from the firmware (own GDT/TSS/IDT, own page tables, own stack, all in
- * the reserved region), prove it works, and hand the CPU back.  The VMX
- * issue replaces "hand back" with "launch the firmware as a guest".
+ * main.c - the composition root: the one place that knows every layer.
+ * On the BSP, once (CORE_OP_INIT): take over the CPU state from the
+ * firmware (own GDT/TSS/IDT, own page tables, own stack, all in the
+ * reserved region) and prove it works, prepare VMX, bring up the network
+ * and the KVMI binding, hand vmx/ its hooks and the device to hide, and
+ * hand the CPU back; the loader then launches every CPU as a guest
+ * (docs/architecture.md, "Boot path").
  */
 #include <string.h>
 
 #include "core.h"
 #include "core_status.h"
+#include "kvmi_hv/kvmi_hv.h"
 #include "log.h"
-#include "kvmi_hv.h"
 #include "net.h"
+#include "pci.h"
 #include "vmx.h"
-
-struct boot_info *g_bi;
-struct page_pool g_pages;
+#include "vmx/vmx_hooks.h"
 
 #define LOG_RING_PAGES 16
 
 extern char __image_start[], __image_end[];
 
 static struct cpu *bsp_cpu;
-struct cpu *g_cpus[BI_MAX_CPUS];
+
+/* Config-space accesses of the guest, filtered so the NIC's function does
+ * not answer (net/pci.c). */
+static bool nic_cfg_access(uint16_t port, unsigned size, bool write, uint32_t *val)
+{
+    struct pci_hide *h = net_pci_hide();
+    return h && pci_hide_cfg_access(h, port, size, write, val);
+}
+
+/* The guest must never reach the NIC: vmx/ hides what net/ found. */
+static int hide_nic(void)
+{
+    struct pci_hide *h = net_pci_hide();
+    const struct pci_dev *d = net_nic_dev();
+    if (!h || !d)
+        return 0;
+    struct vmx_hidden_dev hd = {
+        .name = "NIC",
+        .bus = d->bus,
+        .dev = d->dev,
+        .fn = d->fn,
+        .ecam_page = pci_hide_ecam_page(h),
+        .cfg_access = nic_cfg_access,
+    };
+    for (unsigned i = 0; i < 6; i++) {
+        if (d->bar[i] && d->bar_size[i])
+            hd.bar[hd.nbar++] = (struct vmx_hidden_bar){
+                .base = d->bar[i],
+                .size = d->bar_size[i],
+                .index = i,
+                .io = d->bar_is_io & (1u << i),
+            };
+        if (d->bar_is_64 & (1u << i))
+            i++;
+    }
+    return vmx_hide_device(&hd);
+}
 
 uint64_t core_main(struct boot_info *bi);
 
@@ -79,17 +117,23 @@ uint64_t core_main(struct boot_info *bi)
              (unsigned long long)(g_pages.npages - g_pages.used),
              (unsigned long long)g_pages.npages);
 
-    /* VMX (issue 3): controls, vCPUs, EPT; the launches follow from the loader. */
+    /* VMX: controls, vCPUs, EPT; the launches follow from the loader. */
     uint64_t vmx = idt_ok ? (uint64_t)vmx_init(bi, cr3) : CORE_ERR_SELF_TEST;
     if (vmx) {
         fw_state_restore(&fw);
         return vmx;
     }
 
-    net_boot(bi);       /* net/ (issue 4): dedicated NIC, lwIP; net_selftest serves here */
-    if (vmx_hide_nic()) /* issue 4: the guest must never reach the NIC */
+    net_boot(bi); /* dedicated NIC, lwIP; net_selftest serves here */
+    if (hide_nic())
         log_error("the NIC could not be hidden from the guest");
-    kvmi_hv_start(bi); /* KVMI engine on the transport (vmx/kvmi_arch.c, docs/kvmi-hv.md) */
+    kvmi_hv_start(bi); /* KVMI engine on the transport (docs/kvmi-hv.md) */
+
+    /* vmx/ calls up only through these: the network poll and the KVMI
+     * binding's exit hooks. */
+    struct vmx_hooks hooks = kvmi_hv_vmx_hooks;
+    hooks.poll = service_poll;
+    vmx_set_hooks(&hooks);
 
     fw_state_restore(&fw);
     return idt_ok ? CORE_OK : CORE_ERR_SELF_TEST;

@@ -1,7 +1,7 @@
 /*
  * kvmi_rules.c - the pure rules of the bare-metal KVMI arch (include/kvmi_rules.h).
  */
-#include "kvmi_rules.h"
+#include "rules.h"
 
 #include <string.h>
 

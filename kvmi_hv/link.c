@@ -1,16 +1,14 @@
 /*
- * kvmi_link.c - the KVMI engine on the transport stream (see net.h):
+ * link.c - the KVMI engine on the transport stream of net/ (link.h):
  * connection events and received bytes go to the engine in the receive
  * context (service_poll), and the engine's sends become all-or-nothing
- * queue puts.  The bare-metal kvmi_arch_send()/kvmi_arch_close() are meant
- * to be one-line calls to net_kvmi_send()/net_kvmi_close().
- *
- * Not linked into the core until the bare-metal KVMI arch lands (built and
- * host-tested now: test/unit/test_net_kvmi.c).
+ * queue puts; kvmi_arch_send()/kvmi_arch_close() (start.c) are one-line
+ * calls to net_kvmi_send()/net_kvmi_close().  Host-tested by
+ * test/unit/test_net_kvmi.c.
  */
 #include "kvmi.h"
 #include "kvmi_abi.h"
-#include "net.h"
+#include "link.h"
 
 static void k_up(struct net_stream *s, void *ctx)
 {

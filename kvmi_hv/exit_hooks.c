@@ -1,0 +1,324 @@
+/*
+ * exit_hooks.c - the hooks the VMX exit handlers call through vmx_hooks.h:
+ * each turns one exit into a KVMI event (kvmi/events.c) and applies the
+ * introspector's answer; also the delivery of the tool's exception before
+ * an entry and the unhook trigger.
+ */
+#include <string.h>
+
+#include "boot_info.h"
+#include "core.h"
+#include "ept.h"
+#include "gwalk.h"
+#include "kvmi.h"
+#include "kvmi_arch.h"
+#include "kvmi_hv.h"
+#include "rules.h"
+#include "log.h"
+#include "mtrr.h"
+#include "net.h"
+#include "page_alloc.h"
+#include "vmx.h"
+#include "vmx/vmx_insn.h"
+#include "vmx/vmx_int.h"
+#include "vmx_policy.h"
+#include "x86.h"
+#include "internal.h"
+
+/* ============================ exit-handler hooks ============================================ */
+
+/* The tool's exception at entry (SDM 27.6.1); if something else is already
+ * being injected, it is dropped and KVMI_EVENT_TRAP describes the other. */
+void khv_deliver_exception(struct vcpu *v)
+{
+    struct hv_vcpu *h = &khv[v->index];
+    if (!h->exc_pending)
+        return;
+    h->exc_pending = false;
+    uint32_t cur = (uint32_t)vmread(VMCS_ENTRY_INTR_INFO);
+    if (cur & INTR_INFO_VALID) {
+        uint32_t type = cur & (7u << 8), err = 0;
+        if (cur & INTR_INFO_ERRCODE)
+            err = (uint32_t)vmread(VMCS_ENTRY_EXCEPTION_ERRCODE);
+        kvmi_event_trap(&g_kvmi, v->index, INTR_INFO_VECTOR(cur), type == INTR_TYPE_NMI ? 0 : type,
+                        err, read_cr2());
+        return;
+    }
+    unsigned nr = h->exc_nr;
+    if (nr > 31 || nr == 2) {
+        log_warn("kvmi: INJECT_EXCEPTION vector %u cannot be a hardware exception; dropped", nr);
+        return;
+    }
+    /* An error code exactly when the vector has one in protected mode, or
+     * VM entry fails (SDM 27.2.1.3). */
+    bool err = kvmi_exc_has_errcode(nr, khv_guest_cr(0) & CR0_PE_BIT);
+    if (nr == 14)
+        __asm__ volatile("mov %0, %%cr2" : : "r"(h->exc_addr));
+    if (nr == 3 || nr == 4) { /* #BP/#OF as software exceptions, after the instruction */
+        vmwrite(VMCS_ENTRY_INTR_INFO, INTR_INFO_VALID | INTR_TYPE_SW_EXCEPTION | nr);
+        vmwrite(VMCS_ENTRY_INSTR_LEN, 0);
+    } else {
+        vmx_inject_exception(v, nr, err, h->exc_err);
+    }
+    if (vmread(VMCS_GUEST_ACTIVITY_STATE) == VMX_ACTIVITY_HLT)
+        vmwrite(VMCS_GUEST_ACTIVITY_STATE, VMX_ACTIVITY_ACTIVE);
+}
+
+bool kvmi_hv_before_entry(struct vcpu *v)
+{
+    if (!khv_running)
+        return false;
+    khv_step_check(v);
+    if (__atomic_load_n(&khv_crashed, __ATOMIC_ACQUIRE))
+        khv_park(v);
+    if (kvmi_vcpu_has_work(&g_kvmi, v->index)) {
+        kvmi_vcpu_service(&g_kvmi, v->index);
+        if (__atomic_load_n(&khv_crashed, __ATOMIC_ACQUIRE))
+            khv_park(v);
+        return true; /* requests may have come meanwhile: serve them, then look again */
+    }
+    if (v->state == VCPU_RUNNING)
+        khv_deliver_exception(v);
+    return false;
+}
+
+unsigned khv_vcpu_mode(void)
+{
+    struct kvm_sregs s;
+    kvmi_arch_get_sregs(NULL, 0, &s);
+    return kvmi_vcpu_mode(&s);
+}
+
+/* What every hook does with a CRASH verdict: the guest stops here. */
+void khv_crash_check(struct vcpu *v, enum kvmi_verdict vd)
+{
+    if (vd == KVMI_V_CRASH)
+        khv_park(v);
+}
+
+bool kvmi_hv_cr_write(struct vcpu *v, unsigned cr, uint64_t old, uint64_t *val)
+{
+    if (!khv_running || !kvmi_cr_monitored(&g_kvmi, v->index, cr))
+        return true;
+    uint64_t mask = cr == 3 ? ~(1ull << 63) : ~0ull; /* CR3 bit 63: "no flush", not state */
+    if ((old & mask) == (*val & mask))
+        return true; /* only writes that change the value are reported */
+    enum kvmi_verdict vd = kvmi_event_cr(&g_kvmi, v->index, cr, old, val);
+    khv_crash_check(v, vd);
+    return vd != KVMI_V_FAIL;
+}
+
+int kvmi_hv_wrmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
+{
+    if (!khv_running)
+        return 0;
+    uint32_t field;
+    bool in_vmcs = khv_vmcs_msr(msr, &field);
+    if (kvmi_msr_monitored(&g_kvmi, v->index, msr)) {
+        uint64_t old;
+        if (khv_guest_msr(msr, &old) == 0 && old != *val) {
+            enum kvmi_verdict vd = kvmi_event_msr(&g_kvmi, v->index, msr, old, val);
+            khv_crash_check(v, vd);
+            if (vd == KVMI_V_FAIL)
+                return -1;
+        }
+    }
+    if (!in_vmcs)
+        return 0;
+    /* Only KVMI makes these exit: the value belongs in the VMCS, never in
+     * the host's own MSR.  EFER.LMA follows CR0.PG, not WRMSR (SDM 10.8.5). */
+    uint64_t nv = *val;
+    if (msr == MSR_IA32_EFER)
+        nv = (nv & ~EFER_LMA_B) | (vmread(VMCS_GUEST_EFER) & EFER_LMA_B);
+    vmwrite(field, nv);
+    return 1;
+}
+
+bool kvmi_hv_xsetbv(struct vcpu *v, uint64_t val)
+{
+    if (!khv_running)
+        return true;
+    bool known;
+    if (khv_guest_xcr0(&known) == val && known)
+        return true;
+    enum kvmi_verdict vd = kvmi_event_xsetbv(&g_kvmi, v->index);
+    khv_crash_check(v, vd);
+    return vd != KVMI_V_FAIL;
+}
+
+static int walk_read8(void *ctx, uint64_t gpa, uint64_t *val)
+{
+    (void)ctx;
+    *val = gpa_hidden(gpa) ? 0 : *(volatile uint64_t *)(uintptr_t)gpa;
+    return 0;
+}
+
+/* Guest-physical address of a guest-linear one through the guest's paging
+ * (~0 when it does not translate). */
+uint64_t khv_gla_to_gpa(uint64_t gla)
+{
+    if (!(khv_guest_cr(0) & CR0_PG_BIT))
+        return gla;
+    struct gwalk_regs r = {vmread(VMCS_GUEST_CR0), vmread(VMCS_GUEST_CR3), vmread(VMCS_GUEST_CR4),
+                           vmread(VMCS_GUEST_EFER)};
+    if (!(vmread(VMCS_ENTRY_CTLS) & ENTRY_IA32E_GUEST))
+        r.efer &= ~EFER_LMA_B;
+    uint64_t gpa;
+    return gwalk(&r, gla, walk_read8, NULL, &gpa) ? ~0ull : gpa;
+}
+
+/* #DB of a TF step: past the instruction it ends the step (and is the
+ * guest's only if the guest was single-stepping itself); before it (BS was
+ * pending at entry) the step goes on. */
+static bool step_db(struct vcpu *v, uint32_t info)
+{
+    struct hv_vcpu *h = &khv[v->index];
+    if (!h->ss_active || !h->ss_tf)
+        return false;
+    if (vmread(VMCS_GUEST_RIP) == h->ss_rip)
+        return true;
+    bool guest_tf = h->ss_tf_guest;
+    khv_step_end(v);
+    if (guest_tf) {
+        vmwrite(VMCS_ENTRY_INTR_INFO, info & ~(INTR_INFO_NMI_UNBLOCK | (1u << 12)));
+        vmwrite(VMCS_GUEST_PENDING_DBG, 0);
+    }
+    return true;
+}
+
+bool kvmi_hv_exception(struct vcpu *v, uint32_t info)
+{
+    if (!khv_running)
+        return false;
+    if (INTR_INFO_VECTOR(info) == 1)
+        return step_db(v, info);
+    if (!khv[v->index].bp || INTR_INFO_VECTOR(info) != 3)
+        return false;
+    uint64_t len = vmread(VMCS_EXIT_INSTR_LEN);
+    uint64_t gla = vmread(VMCS_GUEST_CS_BASE) + vmread(VMCS_GUEST_RIP);
+    enum kvmi_verdict vd =
+        kvmi_event_breakpoint(&g_kvmi, v->index, khv_gla_to_gpa(gla), (uint8_t)len);
+    khv_crash_check(v, vd);
+    if (vd == KVMI_V_RETRY)
+        return true; /* re-enter at the same RIP, nothing injected (the tool fixed it) */
+    /* CONTINUE (or no event): the guest's own #BP, as the CPU would deliver it */
+    uint32_t e = info & ~(INTR_INFO_NMI_UNBLOCK | (1u << 12));
+    vmwrite(VMCS_ENTRY_INTR_INFO, e);
+    if (INTR_INFO_TYPE(info) >= 4)
+        vmwrite(VMCS_ENTRY_INSTR_LEN, len);
+    return true;
+}
+
+bool kvmi_hv_vmcall(struct vcpu *v)
+{
+    if (!khv_running)
+        return false;
+    struct kvm_regs r;
+    kvmi_arch_get_regs(NULL, v->index, &r);
+    if (!kvmi_is_event_hypercall(&r, khv_vcpu_mode()))
+        return false;
+    uint64_t rax;
+    enum kvmi_verdict vd = kvmi_event_hypercall(&g_kvmi, v->index, &rax);
+    khv_crash_check(v, vd);
+    v->regs->rax = rax;
+    vmx_skip_insn(v);
+    return true;
+}
+
+/* ---- EPT violations on restricted pages -------------------------------------------------- */
+
+bool kvmi_hv_ept_violation(struct vcpu *v, uint64_t q, uint64_t gpa)
+{
+    if (!khv_running)
+        return false;
+    uint64_t gfn = gpa >> 12;
+    spin_lock(&khv_ept_lock);
+    bool tracked = kvmi_rights_slot(&khv_rights, gfn, false) != NULL;
+    spin_unlock(&khv_ept_lock);
+    if (!tracked)
+        return false;
+    struct hv_vcpu *h = &khv[v->index];
+    /* KVMI reports the single right attempted (spec §4.2). */
+    uint8_t attempt = kvmi_pf_access(q);
+    if (khv_tool_rights(gfn) & attempt) {
+        /* Allowed by the tool, refused only because EPT cannot express its
+         * khv_rights (write without read): step it through silently. */
+        khv_step_page(v, gpa, attempt);
+        return true;
+    }
+    uint64_t gva = (q & EPT_VIOL_GLA_VALID) ? vmread(VMCS_GUEST_LINEAR_ADDR) : ~0ull;
+    struct kvmi_event_pf_reply rpl;
+    h->ss_requested = false;
+    enum kvmi_verdict vd = kvmi_event_pf(&g_kvmi, v->index, gpa, gva, attempt, &rpl);
+    khv_crash_check(v, vd);
+    if (vd == KVMI_V_RETRY) {
+        if (h->ss_requested) { /* RETRY + singlestep: step, then KVMI_EVENT_SINGLESTEP */
+            h->ss_requested = false;
+            h->ss_report = true;
+            khv_step_page(v, gpa, attempt);
+        }
+        return true; /* otherwise re-enter: the access faults again unless the tool relaxed it */
+    }
+    /* CONTINUE or no event: KVM would emulate the access; we execute it
+     * with the right lent for one instruction.  The reply's ctx_data (reads
+     * served from the tool's buffer) cannot be honoured without an
+     * emulator and is ignored. */
+    khv_step_page(v, gpa, attempt);
+    return true;
+}
+
+/* ---- descriptor-table exits -------------------------------------------------------------- */
+
+void kvmi_hv_desc(struct vcpu *v, unsigned reason)
+{
+    struct hv_vcpu *h = &khv[v->index];
+    uint8_t which;
+    bool write;
+    kvmi_desc_of_exit(reason, (uint32_t)vmread(VMCS_EXIT_INSTR_INFO), &which, &write);
+    enum kvmi_verdict vd = kvmi_event_descriptor(&g_kvmi, v->index, which, write);
+    khv_crash_check(v, vd);
+    if (vd == KVMI_V_RETRY)
+        return; /* re-enter at the same RIP unless the tool moved it */
+    /* CONTINUE (or no event): the instruction runs with descriptor-table
+     * exiting lifted for it, then the exiting comes back. */
+    khv_set_desc_exiting(false);
+    h->ss_desc = true;
+    if (!h->ss_active)
+        khv_step_begin(v);
+}
+
+/* ---- unhook ------------------------------------------------------------------------------ */
+
+/* Triggers: the debug hypercall HV_HC_KVMI_UNHOOK, and the guest's power-off
+ * through Bochs's shutdown port (exit_io.c).  ACPI sleep/reset writes are
+ * not intercepted by the VMX core yet. */
+
+int kvmi_hv_unhook(struct vcpu *v)
+{
+    if (!khv_running)
+        return -KVM_EFAULT;
+    __atomic_store_n(&khv_unhook_cpu, me1(), __ATOMIC_RELEASE);
+    int rc = kvmi_unhook_request(&g_kvmi);
+    if (rc != -KVM_EFAULT) /* (no session: nothing to say) */
+        log_info("kvmi: unhook requested by vCPU %u: %s", v->index,
+                 rc == 0             ? "event sent, waiting for the introspector to close"
+                 : rc == -KVM_ENOENT ? "the introspector did not enable KVMI_EVENT_UNHOOK"
+                                     : "no introspection session");
+    if (rc == 0) {
+        /* The guest keeps khv_running on the other vCPUs; this one serves its
+         * own jobs (the tool may pause it or read its registers) and polls. */
+        uint64_t t0 = rdtsc();
+        uint64_t limit = g_bi->tsc_hz / 1000 * g_bi->config.unhook_timeout_ms;
+        while (kvmi_transport_up(&g_kvmi) && rdtsc() - t0 < limit) {
+            khv_ack_requests(v);
+            if (kvmi_vcpu_has_work(&g_kvmi, v->index))
+                kvmi_vcpu_service(&g_kvmi, v->index);
+            service_poll();
+            cpu_relax();
+        }
+        log_info("kvmi: unhook %s",
+                 kvmi_transport_up(&g_kvmi) ? "timed out: going on" : "done: introspector closed");
+    }
+    __atomic_store_n(&khv_unhook_cpu, 0, __ATOMIC_RELEASE);
+    return rc;
+}
