@@ -202,6 +202,12 @@ enum kvmi_verdict kvmi_event_pf(struct kvmi_vm *vm, unsigned vcpu, uint64_t gpa,
                                 uint8_t access, struct kvmi_event_pf_reply *rpl);
 enum kvmi_verdict kvmi_event_trap(struct kvmi_vm *vm, unsigned vcpu, uint32_t vector, uint32_t type,
                                   uint32_t error_code, uint64_t cr2);
+/* [vCPU] The tool's exception (INJECT_EXCEPTION) meets another event the guest gets at
+ * the same entry: the arch drops the tool's and calls this, which sends KVMI_EVENT_TRAP
+ * describing the other.  intr_type is the VMX interruption type, unshifted (0 external
+ * interrupt, 2 NMI, 3 hardware exception, 4 software interrupt, 6 software exception). */
+enum kvmi_verdict kvmi_exception_collided(struct kvmi_vm *vm, unsigned vcpu, uint32_t vector,
+                                          unsigned intr_type, uint32_t error_code, uint64_t cr2);
 enum kvmi_verdict kvmi_event_descriptor(struct kvmi_vm *vm, unsigned vcpu, uint8_t descriptor,
                                         bool write);
 enum kvmi_verdict kvmi_event_singlestep(struct kvmi_vm *vm, unsigned vcpu);

@@ -3,9 +3,9 @@
  *
  * Offers: the declarations of the kvmi_arch_* functions.  The engine has no
  * hardware access; it calls these.  Three implementations exist or will:
- *   - vmx/ on bare metal (one vCPU = one physical core in VMX root, no
+ *   - kvmi_hv/ on bare metal (one vCPU = one physical core in VMX root, no
  *     threads, only spinlocks and polling);
- *   - kvmi/sim/ in the hosted simulator (pthreads, one thread per vCPU and a
+ *   - kvmi_sim/ in the hosted simulator (pthreads, one thread per vCPU and a
  *     socket reader thread);
  *   - the fake arch of the unit tests and the fuzz target.
  *
@@ -64,7 +64,7 @@ int kvmi_arch_get_mtrr_type(struct kvmi_vm *vm, unsigned vcpu, uint64_t gpa, uin
 
 /* [vCPU] Queue an exception for the next guest entry.  If at that entry
  * another event is already being injected, the arch drops this one and
- * calls kvmi_event_trap() describing the other. */
+ * calls kvmi_exception_collided() describing the other. */
 int kvmi_arch_inject_exception(struct kvmi_vm *vm, unsigned vcpu, uint8_t nr, bool has_error,
                                uint32_t error_code, uint64_t address);
 

@@ -290,6 +290,15 @@ enum kvmi_verdict kvmi_event_trap(struct kvmi_vm *vm, unsigned vcpu, uint32_t ve
     return kvmi_send_vcpu_event(vm, vcpu, KVMI_EVENT_TRAP, &e, sizeof(e), NULL, 0);
 }
 
+enum kvmi_verdict kvmi_exception_collided(struct kvmi_vm *vm, unsigned vcpu, uint32_t vector,
+                                          unsigned intr_type, uint32_t error_code, uint64_t cr2)
+{
+    /* KVMI_EVENT_TRAP's type is the interruption type shifted left by 8, 0 for an NMI
+     * (spec, KVMI_EVENT_TRAP). */
+    uint32_t type = intr_type == 2 ? 0 : (uint32_t)(intr_type & 7) << 8;
+    return kvmi_event_trap(vm, vcpu, vector, type, error_code, cr2);
+}
+
 enum kvmi_verdict kvmi_event_descriptor(struct kvmi_vm *vm, unsigned vcpu, uint8_t descriptor,
                                         bool write)
 {

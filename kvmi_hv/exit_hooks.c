@@ -37,11 +37,11 @@ void khv_deliver_exception(struct vcpu *v)
     h->exc_pending = false;
     uint32_t cur = (uint32_t)vmread(VMCS_ENTRY_INTR_INFO);
     if (cur & INTR_INFO_VALID) {
-        uint32_t type = cur & (7u << 8), err = 0;
+        uint32_t err = 0;
         if (cur & INTR_INFO_ERRCODE)
             err = (uint32_t)vmread(VMCS_ENTRY_EXCEPTION_ERRCODE);
-        kvmi_event_trap(&g_kvmi, v->index, INTR_INFO_VECTOR(cur), type == INTR_TYPE_NMI ? 0 : type,
-                        err, read_cr2());
+        kvmi_exception_collided(&g_kvmi, v->index, INTR_INFO_VECTOR(cur), INTR_INFO_TYPE(cur), err,
+                                read_cr2());
         return;
     }
     unsigned nr = h->exc_nr;

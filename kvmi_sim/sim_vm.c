@@ -401,11 +401,11 @@ static void deliver_pending(struct sim_vcpu *v)
     }
     if (v->exc_collided) {
         v->exc_collided = false;
-        if (v->bp_reinject) /* INT3: software exception */
-            kvmi_event_trap(&g_sim.vm, v->idx, 3, KVMI_TRAP_TYPE_SOFT_EXC, 0, v->sregs.cr2);
-        else
-            kvmi_event_trap(&g_sim.vm, v->idx, v->exc_nr, KVMI_TRAP_TYPE_HW_EXC,
-                            v->exc_has_error ? v->exc_error : 0, v->sregs.cr2);
+        if (v->bp_reinject) /* INT3: software exception (interruption type 6) */
+            kvmi_exception_collided(&g_sim.vm, v->idx, 3, 6, 0, v->sregs.cr2);
+        else /* hardware exception (interruption type 3) */
+            kvmi_exception_collided(&g_sim.vm, v->idx, v->exc_nr, 3,
+                                    v->exc_has_error ? v->exc_error : 0, v->sregs.cr2);
     }
     if (v->exc_pending) {
         v->exc_pending = false;
@@ -573,7 +573,7 @@ int kvmi_arch_inject_exception(struct kvmi_vm *vm, unsigned vcpu, uint8_t nr, bo
     struct sim_vcpu *v = V(vcpu);
     if (v->exc_pending) {
         /* another exception is already being injected: this one will be
-         * dropped at entry and KVMI_EVENT_TRAP describes the other */
+         * dropped at entry and kvmi_exception_collided() describes the other */
         v->exc_collided = true;
         return 0;
     }
