@@ -101,7 +101,7 @@ void cpu_load_tables(struct cpu *c)
     c->gdt[3] &= ~(2ull << 40);
     __asm__ volatile("ltr %0" : : "r"((uint16_t)GDT_TSS));
     idt_load();
-    wrmsr(0xc0000101, (uint64_t)(uintptr_t)c); /* IA32_GS_BASE: %gs:0 = this CPU */
+    wrmsr(MSR_IA32_GS_BASE, (uint64_t)(uintptr_t)c); /* %gs:0 = this CPU (this_cpu()) */
 }
 
 unsigned cpu_current_index(void)

@@ -12,13 +12,6 @@
 #include "fmt.h"
 #include "log.h"
 
-static struct cpu *this_cpu(void)
-{
-    struct cpu *c;
-    __asm__ volatile("mov %%gs:0, %0" : "=r"(c));
-    return c;
-}
-
 static void (*nmi_handler)(uint64_t *rip);
 static bool (*fixup)(struct trap_frame *f);
 

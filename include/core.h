@@ -74,6 +74,14 @@ void cpu_load_tables(struct cpu *c);
 void idt_load(void);
 unsigned cpu_current_index(void);
 
+/* This CPU's struct cpu: %gs:0 (IA32_GS_BASE points at it, cpu_load_tables). */
+static inline struct cpu *this_cpu(void)
+{
+    struct cpu *c;
+    __asm__ volatile("mov %%gs:0, %0" : "=r"(c));
+    return c;
+}
+
 /* fw_state.c */
 void fw_state_save(struct fw_state *s);
 void fw_state_restore(const struct fw_state *s);

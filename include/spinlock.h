@@ -28,8 +28,6 @@ typedef struct {
         0                                                                                          \
     }
 
-#ifndef HV_CPU_RELAX_DEFINED /* also in x86.h */
-#define HV_CPU_RELAX_DEFINED
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -38,7 +36,6 @@ static inline void cpu_relax(void)
     __asm__ volatile("pause" ::: "memory");
 #endif
 }
-#endif
 
 static inline void spin_init(spinlock_t *l)
 {

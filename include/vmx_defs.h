@@ -20,28 +20,11 @@
 #define CPUID1_ECX_SMX        (1u << 6)
 #define CPUID1_ECX_HYPERVISOR (1u << 31) /* "hypervisor present" (software convention) */
 
-/* ---- Control registers -------------------------------------------------- */
-#define CR0_PE   (1ull << 0)
-#define CR0_NE   (1ull << 5)
-#define CR0_PG   (1ull << 31)
-#define CR4_VMXE (1ull << 13) /* SDM Vol. 3 24.7: VMXON requires CR4.VMXE=1 */
+/* Control-register bits and architectural MSR numbers: x86_arch.h. */
+#include "x86_arch.h"
 
-/* ---- MSR numbers (SDM Vol. 4, Table 2-2) -------------------------------- */
-#define MSR_IA32_APIC_BASE        0x01bu
-#define MSR_IA32_FEATURE_CONTROL  0x03au
-#define MSR_IA32_SYSENTER_CS      0x174u
-#define MSR_IA32_SYSENTER_ESP     0x175u
-#define MSR_IA32_SYSENTER_EIP     0x176u
-#define MSR_IA32_DEBUGCTL         0x1d9u
-#define MSR_IA32_PAT              0x277u
-#define MSR_IA32_PERF_GLOBAL_CTRL 0x38fu
-#define MSR_IA32_BNDCFGS          0xd90u
-#define MSR_IA32_XSS              0xda0u
-#define MSR_IA32_EFER             0xc0000080u
-#define MSR_IA32_FS_BASE          0xc0000100u
-#define MSR_IA32_GS_BASE          0xc0000101u
-#define MSR_IA32_KERNEL_GS_BASE   0xc0000102u
-#define MSR_X2APIC_ICR            0x830u /* x2APIC interrupt command register */
+/* ---- MSR numbers (SDM Vol. 4 Table 2-2 IA-32 Architectural MSRs) -------- */
+#define MSR_X2APIC_ICR 0x830u /* x2APIC interrupt command register */
 
 /* MTRRs (SDM Vol. 3 11.11.2) */
 #define MSR_IA32_MTRRCAP           0x0feu

@@ -7,6 +7,9 @@
 #ifndef HV_X86_H
 #define HV_X86_H
 
+#include "spinlock.h" /* cpu_relax() */
+#include "x86_arch.h"
+
 #include <stdint.h>
 
 static inline void outb(uint16_t port, uint8_t v)
@@ -139,16 +142,23 @@ static inline void cli(void)
     __asm__ volatile("cli" ::: "memory");
 }
 
-#ifndef HV_CPU_RELAX_DEFINED /* also in spinlock.h */
-#define HV_CPU_RELAX_DEFINED
-static inline void cpu_relax(void)
-{
-    __asm__ volatile("pause" ::: "memory");
-}
-#endif
-
-#define RFLAGS_IF  (1ull << 9)
-#define CR4_VMXE   (1ull << 13)
 #define CPUID1_VMX (1u << 5)
+
+/* RDRAND with the retries it may need (CF = 0 is a transient failure, SDM
+ * Vol. 1 7.3.17 Random Number Generator Instructions); false when every try
+ * failed.  The caller checks CPUID.01H:ECX.RDRAND[bit 30] first. */
+static inline bool rdrand64(uint64_t *out)
+{
+    for (int i = 0; i < 10; i++) {
+        uint64_t r;
+        uint8_t ok;
+        __asm__ volatile("rdrand %0; setc %1" : "=r"(r), "=qm"(ok)::"cc");
+        if (ok) {
+            *out = r;
+            return true;
+        }
+    }
+    return false;
+}
 
 #endif

@@ -5,19 +5,10 @@
  * reply time, and the actions each event accepts.
  */
 #include "internal.h"
+#include "x86_arch.h"
 
 #define EV_HDR  (sizeof(struct kvmi_msg_hdr) + sizeof(struct kvmi_event))
 #define RPL_HDR (sizeof(struct kvmi_vcpu_hdr) + sizeof(struct kvmi_event_reply))
-
-#define MSR_IA32_SYSENTER_CS  0x174
-#define MSR_IA32_SYSENTER_ESP 0x175
-#define MSR_IA32_SYSENTER_EIP 0x176
-#define MSR_EFER              0xc0000080
-#define MSR_STAR              0xc0000081
-#define MSR_LSTAR             0xc0000082
-#define MSR_CSTAR             0xc0000083
-#define MSR_IA32_CR_PAT       0x277
-#define MSR_KERNEL_GS_BASE    0xc0000102
 
 unsigned kvmi_vcpu_mode(const struct kvm_sregs *s)
 {
@@ -55,11 +46,11 @@ static void fill_arch(struct kvmi_vm *vm, unsigned vcpu, struct kvmi_event_arch 
     a->msrs.sysenter_esp = msr_or_zero(vm, vcpu, MSR_IA32_SYSENTER_ESP);
     a->msrs.sysenter_eip = msr_or_zero(vm, vcpu, MSR_IA32_SYSENTER_EIP);
     a->msrs.efer = a->sregs.efer;
-    a->msrs.star = msr_or_zero(vm, vcpu, MSR_STAR);
-    a->msrs.lstar = msr_or_zero(vm, vcpu, MSR_LSTAR);
-    a->msrs.cstar = msr_or_zero(vm, vcpu, MSR_CSTAR);
-    a->msrs.pat = msr_or_zero(vm, vcpu, MSR_IA32_CR_PAT);
-    a->msrs.shadow_gs = msr_or_zero(vm, vcpu, MSR_KERNEL_GS_BASE);
+    a->msrs.star = msr_or_zero(vm, vcpu, MSR_IA32_STAR);
+    a->msrs.lstar = msr_or_zero(vm, vcpu, MSR_IA32_LSTAR);
+    a->msrs.cstar = msr_or_zero(vm, vcpu, MSR_IA32_CSTAR);
+    a->msrs.pat = msr_or_zero(vm, vcpu, MSR_IA32_PAT);
+    a->msrs.shadow_gs = msr_or_zero(vm, vcpu, MSR_IA32_KERNEL_GS_BASE);
 }
 
 /* Which actions each event accepts (spec §4.2). */

@@ -51,7 +51,7 @@ void khv_deliver_exception(struct vcpu *v)
     }
     /* An error code exactly when the vector has one in protected mode, or
      * VM entry fails (SDM 27.2.1.3). */
-    bool err = kvmi_exc_has_errcode(nr, khv_guest_cr(0) & CR0_PE_BIT);
+    bool err = kvmi_exc_has_errcode(nr, khv_guest_cr(0) & CR0_PE);
     if (nr == 14)
         __asm__ volatile("mov %0, %%cr2" : : "r"(h->exc_addr));
     if (nr == 3 || nr == 4) { /* #BP/#OF as software exceptions, after the instruction */
@@ -129,7 +129,7 @@ int kvmi_hv_wrmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
      * the host's own MSR.  EFER.LMA follows CR0.PG, not WRMSR (SDM 10.8.5). */
     uint64_t nv = *val;
     if (msr == MSR_IA32_EFER)
-        nv = (nv & ~EFER_LMA_B) | (vmread(VMCS_GUEST_EFER) & EFER_LMA_B);
+        nv = (nv & ~EFER_LMA) | (vmread(VMCS_GUEST_EFER) & EFER_LMA);
     vmwrite(field, nv);
     return 1;
 }
@@ -157,12 +157,12 @@ static int walk_read8(void *ctx, uint64_t gpa, uint64_t *val)
  * (~0 when it does not translate). */
 uint64_t khv_gla_to_gpa(uint64_t gla)
 {
-    if (!(khv_guest_cr(0) & CR0_PG_BIT))
+    if (!(khv_guest_cr(0) & CR0_PG))
         return gla;
     struct gwalk_regs r = {vmread(VMCS_GUEST_CR0), vmread(VMCS_GUEST_CR3), vmread(VMCS_GUEST_CR4),
                            vmread(VMCS_GUEST_EFER)};
     if (!(vmread(VMCS_ENTRY_CTLS) & ENTRY_IA32E_GUEST))
-        r.efer &= ~EFER_LMA_B;
+        r.efer &= ~EFER_LMA;
     uint64_t gpa;
     return gwalk(&r, gla, walk_read8, NULL, &gpa) ? ~0ull : gpa;
 }

@@ -16,14 +16,9 @@
 #include "rules.h"
 #include "vmx.h"
 
-#define STEP_PAGES  4u
-#define PAGE_CAP    4096u           /* page restrictions the tool may hold at once */
-#define RIGHTS_CAP  (2u * PAGE_CAP) /* open addressing, at most half full */
-#define CR0_PE_BIT  (1ull << 0)
-#define CR0_PG_BIT  (1ull << 31)
-#define RFLAGS_TF   (1ull << 8)
-#define EFER_LMA_B  (1ull << 10)
-#define CR4_OSXSAVE (1ull << 18)
+#define STEP_PAGES 4u
+#define PAGE_CAP   4096u           /* page restrictions the tool may hold at once */
+#define RIGHTS_CAP (2u * PAGE_CAP) /* open addressing, at most half full */
 
 extern struct kvmi_vm g_kvmi;
 extern struct net_kvmi khv_link;

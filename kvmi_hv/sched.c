@@ -37,15 +37,9 @@ uint64_t kvmi_arch_random(struct kvmi_vm *vm)
     (void)vm;
     uint32_t a, b, c, d;
     cpuid(1, 0, &a, &b, &c, &d);
-    if (c & (1u << 30)) {
-        for (int i = 0; i < 10; i++) {
-            uint64_t r;
-            uint8_t ok;
-            __asm__ volatile("rdrand %0; setc %1" : "=r"(r), "=qm"(ok));
-            if (ok)
-                return r;
-        }
-    }
+    uint64_t r;
+    if ((c & (1u << 30)) && rdrand64(&r)) /* CPUID.01H:ECX.RDRAND[bit 30] */
+        return r;
     /* No RDRAND: the TSC's low bits mixed (weak, logged once). */
     static bool said;
     if (!said) {

@@ -17,23 +17,10 @@
 
 #include "kvmi_arch.h"
 #include "sim.h"
+#include "x86_arch.h"
 
 #define PATTERN  0xA5A5A5A5A5A5A5A5ull
 #define GVA_BASE 0xffff800000000000ull
-
-#define MSR_TSC               0x10
-#define MSR_IA32_APIC_BASE    0x1b
-#define MSR_IA32_SYSENTER_CS  0x174
-#define MSR_IA32_SYSENTER_ESP 0x175
-#define MSR_IA32_SYSENTER_EIP 0x176
-#define MSR_IA32_CR_PAT       0x277
-#define MSR_EFER              0xc0000080
-#define MSR_STAR              0xc0000081
-#define MSR_LSTAR             0xc0000082
-#define MSR_CSTAR             0xc0000083
-#define MSR_FS_BASE           0xc0000100
-#define MSR_GS_BASE           0xc0000101
-#define MSR_KERNEL_GS_BASE    0xc0000102
 
 static struct sim_vcpu *V(unsigned i)
 {
@@ -79,8 +66,8 @@ static void vcpu_reset_state(struct sim_vcpu *v)
     v->sregs.cr4 = 0x20;
     v->sregs.efer = 0xd01;
     v->sregs.apic_base = 0xfee00800 | (i == 0 ? 0x100 : 0);
-    v->star = (uint64_t)MSR_STAR << 32;
-    v->lstar = (uint64_t)MSR_LSTAR << 32;
+    v->star = (uint64_t)MSR_IA32_STAR << 32;
+    v->lstar = (uint64_t)MSR_IA32_LSTAR << 32;
     v->cstar = 0;
     v->sysenter_cs = (uint64_t)MSR_IA32_SYSENTER_CS << 32;
     v->sysenter_esp = (uint64_t)MSR_IA32_SYSENTER_ESP << 32;
@@ -229,11 +216,11 @@ static void write_cr(struct sim_vcpu *v, unsigned cr, uint64_t val)
 static uint64_t *msr_slot(struct sim_vcpu *v, uint32_t msr)
 {
     switch (msr) {
-    case MSR_STAR:
+    case MSR_IA32_STAR:
         return &v->star;
-    case MSR_LSTAR:
+    case MSR_IA32_LSTAR:
         return &v->lstar;
-    case MSR_CSTAR:
+    case MSR_IA32_CSTAR:
         return &v->cstar;
     case MSR_IA32_SYSENTER_CS:
         return &v->sysenter_cs;
@@ -241,15 +228,15 @@ static uint64_t *msr_slot(struct sim_vcpu *v, uint32_t msr)
         return &v->sysenter_esp;
     case MSR_IA32_SYSENTER_EIP:
         return &v->sysenter_eip;
-    case MSR_IA32_CR_PAT:
+    case MSR_IA32_PAT:
         return &v->pat;
-    case MSR_KERNEL_GS_BASE:
+    case MSR_IA32_KERNEL_GS_BASE:
         return &v->kernel_gs_base;
-    case MSR_EFER:
+    case MSR_IA32_EFER:
         return &v->sregs.efer;
-    case MSR_FS_BASE:
+    case MSR_IA32_FS_BASE:
         return &v->sregs.fs.base;
-    case MSR_GS_BASE:
+    case MSR_IA32_GS_BASE:
         return &v->sregs.gs.base;
     case MSR_IA32_APIC_BASE:
         return &v->sregs.apic_base;
@@ -365,7 +352,7 @@ static void iteration(struct sim_vcpu *v)
     exit_point(v);
     write_cr(v, 4, v->sregs.cr4 ^ (1ull << 7));
     exit_point(v);
-    static const uint32_t msrs[] = {MSR_STAR, MSR_LSTAR, MSR_IA32_SYSENTER_CS,
+    static const uint32_t msrs[] = {MSR_IA32_STAR, MSR_IA32_LSTAR, MSR_IA32_SYSENTER_CS,
                                     MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP};
     for (unsigned m = 0; m < 5; m++) {
         wrmsr(v, msrs[m], ((uint64_t)msrs[m] << 32) | (k + 1));
@@ -506,7 +493,7 @@ int kvmi_arch_get_sregs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_sregs *sre
 int kvmi_arch_get_msr(struct kvmi_vm *vm, unsigned vcpu, uint32_t msr, uint64_t *value)
 {
     (void)vm;
-    if (msr == MSR_TSC) {
+    if (msr == MSR_IA32_TSC) {
         *value = V(vcpu)->k * 1000;
         return 0;
     }

@@ -48,7 +48,7 @@ PORTS = {
 # Headers that are still in include/: the folder whose code they describe.
 INCLUDE_OWNER = {
     "boot_info.h": "core", "core.h": "core", "core_status.h": "core",
-    "fmt.h": "core", "hv_config.h": "core", "log.h": "core", "panic.h": "core",
+    "fmt.h": "core", "hv_config.h": "core", "log.h": "core", "panic.h": "core", "x86_arch.h": "core",
     "log_ring.h": "core", "page_alloc.h": "core", "serial.h": "core",
     "spinlock.h": "core", "x86.h": "core", "elf_load.h": "boot",
     "efi_mp.h": "boot",

@@ -121,8 +121,7 @@ static bool kick_nmi_arrived(struct vcpu *v)
 void vmx_root_nmi(uint64_t *rip)
 {
     extern char vmx_idle_check[], vmx_idle_hlt[];
-    struct cpu *c;
-    __asm__ volatile("mov %%gs:0, %0" : "=r"(c));
+    struct cpu *c = this_cpu();
     if (!c || !c->vcpu || c->vcpu->state == VCPU_OFF)
         return;
     kick_nmi_arrived(c->vcpu);

@@ -13,9 +13,6 @@
 #include "vmx_hooks.h"
 #include "vmx_policy.h"
 
-#define EFER_LME (1ull << 8)
-#define EFER_LMA (1ull << 10)
-
 /* Toggling CR0.PG with EFER.LME set enters or leaves IA-32e mode (SDM Vol. 3 10.8.5); the
  * CPU does this itself for guest writes that do not exit, we do it for those that do. */
 static void update_lma(uint64_t old_cr0, uint64_t new_cr0)

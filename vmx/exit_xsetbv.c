@@ -14,8 +14,6 @@
 #include "vmx_hooks.h"
 #include "xcr0.h"
 
-#define CR4_OSXSAVE_BIT (1ull << 18)
-
 void exit_xsetbv(struct vcpu *v)
 {
     struct guest_regs *r = v->regs;
@@ -33,8 +31,8 @@ void exit_xsetbv(struct vcpu *v)
      * instruction; the next exit reloads HOST_CR4 anyway (found with the KVMI
      * scenario: a guest XSETBV used to end in a root-mode #UD). */
     uint64_t cr4 = read_cr4();
-    if (!(cr4 & CR4_OSXSAVE_BIT))
-        write_cr4(cr4 | CR4_OSXSAVE_BIT);
+    if (!(cr4 & CR4_OSXSAVE))
+        write_cr4(cr4 | CR4_OSXSAVE);
     int fault = safe_xsetbv(0, val);
     write_cr4(cr4);
     if (fault) {

@@ -35,7 +35,7 @@ int guest_read_linear(struct vcpu *v, uint64_t gla, void *buf, unsigned len)
     struct gwalk_regs r = {vmread(VMCS_GUEST_CR0), vmread(VMCS_GUEST_CR3), vmread(VMCS_GUEST_CR4),
                            vmread(VMCS_GUEST_EFER)};
     if (!(vmread(VMCS_ENTRY_CTLS) & ENTRY_IA32E_GUEST))
-        r.efer &= ~(1ull << 10);
+        r.efer &= ~EFER_LMA;
     uint8_t *out = buf;
     while (len) {
         uint64_t gpa;

@@ -4,15 +4,11 @@
  * accessed/dirty bits are left alone.
  */
 #include "gwalk.h"
+#include "x86_arch.h"
 
-#define CR0_PG   (1ull << 31)
-#define CR4_PSE  (1ull << 4)
-#define CR4_PAE  (1ull << 5)
-#define CR4_LA57 (1ull << 12)
-#define EFER_LMA (1ull << 10)
-#define P        1ull
-#define PS       (1ull << 7)
-#define ADDR52   0x000ffffffffff000ull
+#define P      1ull
+#define PS     (1ull << 7)
+#define ADDR52 0x000ffffffffff000ull
 
 int gwalk(const struct gwalk_regs *r, uint64_t gla, gwalk_read_fn read, void *ctx, uint64_t *gpa)
 {

@@ -413,7 +413,7 @@ static void write_guest(struct vcpu *v, const struct fw_snapshot *s, uint64_t en
      * architecturally valid busy 64-bit TSS at 0 that nothing will ever use
      * (no ring changes, no IST gates in the firmware), as after a reset. */
     struct seg tr = {0, 0x67, 0x8b, 0};
-    if (!(s->efer & (1ull << 10)))
+    if (!(s->efer & EFER_LMA))
         tr.ar = 0x8b; /* type 11 is valid outside IA-32e mode too */
     SEG(TR, tr);
     struct seg ldtr = {0, 0, VMX_AR_UNUSABLE, 0};
@@ -441,7 +441,7 @@ static void write_guest(struct vcpu *v, const struct fw_snapshot *s, uint64_t en
 
     /* "IA-32e mode guest" follows the firmware's EFER.LMA (26.3.1.1). */
     uint32_t entry = c->v[VMX_CTL_ENTRY] & ~ENTRY_IA32E_GUEST;
-    if (s->efer & (1ull << 10))
+    if (s->efer & EFER_LMA)
         entry |= ENTRY_IA32E_GUEST;
     W(VMCS_ENTRY_CTLS, entry);
 }
@@ -531,7 +531,5 @@ uint64_t vmx_launch_failed(void)
 
 struct vcpu *this_vcpu(void)
 {
-    struct cpu *c;
-    __asm__ volatile("mov %%gs:0, %0" : "=r"(c));
-    return c->vcpu;
+    return this_cpu()->vcpu;
 }

@@ -66,14 +66,9 @@ void net_udelay(unsigned us)
 unsigned int hv_rand32(void)
 {
     if (have_rdrand) {
-        /* RDRAND may fail transiently (CF = 0); retry a few times (SDM Vol 1 7.3.17). */
-        for (int i = 0; i < 10; i++) {
-            uint32_t v;
-            uint8_t ok;
-            __asm__ volatile("rdrand %0; setc %1" : "=r"(v), "=qm"(ok)::"cc");
-            if (ok)
-                return v;
-        }
+        uint64_t v;
+        if (rdrand64(&v))
+            return (unsigned int)v;
     }
     /* xorshift64 over the TSC: unpredictable enough for ports and ISNs here. */
     xs_state ^= rdtsc();
