@@ -242,7 +242,7 @@ bool kvmi_hv_ept_violation(struct vcpu *v, uint64_t q, uint64_t gpa)
     uint8_t attempt = kvmi_pf_access(q);
     if (khv_tool_rights(gfn) & attempt) {
         /* Allowed by the tool, refused only because EPT cannot express its
-         * khv_rights (write without read): step it through silently. */
+         * rights (write without read): step it through silently. */
         khv_step_page(v, gpa, attempt);
         return true;
     }
@@ -305,7 +305,7 @@ int kvmi_hv_unhook(struct vcpu *v)
                  : rc == -KVM_ENOENT ? "the introspector did not enable KVMI_EVENT_UNHOOK"
                                      : "no introspection session");
     if (rc == 0) {
-        /* The guest keeps khv_running on the other vCPUs; this one serves its
+        /* The guest keeps running on the other vCPUs; this one serves its
          * own jobs (the tool may pause it or read its registers) and polls. */
         uint64_t t0 = rdtsc();
         uint64_t limit = g_bi->tsc_hz / 1000 * g_bi->config.unhook_timeout_ms;

@@ -75,7 +75,7 @@ int kvmi_arch_write_phys(struct kvmi_vm *vm, uint64_t gpa, const void *buf, size
     return 0;
 }
 
-/* The tool's khv_rights for gfn (rwx when it never restricted it). */
+/* The tool's rights for gfn (rwx when it never restricted it). */
 uint8_t khv_tool_rights(uint64_t gfn)
 {
     spin_lock(&khv_ept_lock);

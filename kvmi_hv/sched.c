@@ -67,7 +67,7 @@ void kvmi_arch_crash(struct kvmi_vm *vm, unsigned vcpu)
 __attribute__((noreturn)) void khv_park(struct vcpu *v)
 {
     v->state = VCPU_HALTED;
-    log_error("kvmi: vCPU %u parked (guest khv_crashed by the introspector)", v->index);
+    log_error("kvmi: vCPU %u parked (guest crashed by the introspector)", v->index);
     for (;;) {
         __atomic_store_n(&v->kick_ack, __atomic_load_n(&v->kick_seq, __ATOMIC_ACQUIRE),
                          __ATOMIC_RELEASE);

@@ -78,7 +78,7 @@ void kvmi_hv_start(struct boot_info *bi)
         memcpy(cfg.uuid, c->uuid, 16);
     else
         default_uuid(cfg.uuid, bi);
-    strncpy(cfg.name, c->name[0] ? c->name : "khv", sizeof(cfg.name) - 1);
+    strncpy(cfg.name, c->name[0] ? c->name : "hv", sizeof(cfg.name) - 1);
     cfg.start_time = 0; /* no wall clock in VMX root (QEMU kvmi-v6 sends 0 too) */
     if (c->has_key) {
         cfg.key_len = 0;

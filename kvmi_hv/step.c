@@ -88,7 +88,7 @@ void khv_step_end(struct vcpu *v)
         vmx_set_proc_ctls(v, 0, PROC_MTF);
     }
     if (h->ss_npages) {
-        /* back to the tool's khv_rights, on every vCPU before this one goes on */
+        /* back to the tool's rights, on every vCPU before this one goes on */
         spin_lock(&khv_ept_lock);
         for (unsigned i = 0; i < h->ss_npages; i++)
             ept_set_rights(&g_ept, h->ss_gpa[i], kvmi_rights_get(&khv_rights, h->ss_gpa[i] >> 12),
