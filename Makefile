@@ -65,7 +65,7 @@ EFI_LIB    := /usr/lib
 EFI_CFLAGS := $(WARN) -O2 -g -ffreestanding -fpic -fshort-wchar -mno-red-zone \
 	-mgeneral-regs-only -fno-stack-protector -fno-strict-aliasing \
 	-maccumulate-outgoing-args -DGNU_EFI_USE_MS_ABI -DHV_EFI \
-	-I$(EFI_INC) -I$(EFI_INC)/x86_64 -I$(EFI_INC)/protocol -Iinclude
+	-I$(EFI_INC) -I$(EFI_INC)/x86_64 -I$(EFI_INC)/protocol -Iinclude -I.
 EFI_LDFLAGS := -nostdlib -znocombreloc -shared -Bsymbolic \
 	-T $(EFI_LIB)/elf_x86_64_efi.lds $(EFI_LIB)/crt0-efi-x86_64.o
 EFI_LIBS    := -L$(EFI_LIB) -lefi -lgnuefi

@@ -23,7 +23,7 @@
 #include "elf_load.h"
 #include "hv_config.h"
 #include "log.h"
-#include "vmx_caps.h"
+#include "vmx/vmx_caps.h"
 #include "x86.h"
 
 #define HV_VERSION "0.1"

@@ -13,8 +13,8 @@
 #include "boot.h"
 #include "boot_info.h"
 #include "log.h"
-#include "nic.h"
-#include "pci.h"
+#include "net/nic.h"
+#include "net/pci.h"
 
 #define MAX_HANDLES 64
 #define REG_RAL0    0x5400

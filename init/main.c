@@ -13,9 +13,9 @@
 #include "core_status.h"
 #include "kvmi_hv/kvmi_hv.h"
 #include "log.h"
-#include "net.h"
-#include "pci.h"
-#include "vmx.h"
+#include "net/net.h"
+#include "net/pci.h"
+#include "vmx/vmx.h"
 #include "vmx/vmx_hooks.h"
 
 #define LOG_RING_PAGES 16

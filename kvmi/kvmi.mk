@@ -29,10 +29,10 @@ test_kvmi_vcpu_SRCS := test/unit/test_kvmi_vcpu.c test/unit/test_kvmi_fake.c $(K
 # ---- libFuzzer target over the receive path ---------------------------------
 FUZZ_CC := clang
 FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=all -Iinclude -DHV_HOST
+	-fno-sanitize-recover=all -Iinclude -I. -DHV_HOST
 FUZZ_TIME ?= 60
 TEST_TARGETS += test-fuzz
-$(B)/fuzz/fuzz_kvmi_rx: test/fuzz/fuzz_kvmi_rx.c $(KVMI_SRCS) $(wildcard kvmi/*.h include/kvmi*.h)
+$(B)/fuzz/fuzz_kvmi_rx: test/fuzz/fuzz_kvmi_rx.c $(KVMI_SRCS) $(wildcard kvmi/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_kvmi_rx.c $(KVMI_SRCS)
 

@@ -11,10 +11,10 @@
 
 #include "boot_info.h"
 #include "core.h"
-#include "kvmi.h"
+#include "kvmi/kvmi.h"
 #include "link.h"
 #include "rules.h"
-#include "vmx.h"
+#include "vmx/vmx.h"
 
 #define STEP_PAGES 4u
 #define PAGE_CAP   4096u           /* page restrictions the tool may hold at once */

@@ -22,7 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "kvmi.h"
+#include "kvmi/kvmi.h"
 #include "vmx/vmx_hooks.h"
 
 struct boot_info;

@@ -6,8 +6,8 @@
  * calls to net_kvmi_send()/net_kvmi_close().  Host-tested by
  * test/unit/test_net_kvmi.c.
  */
-#include "kvmi.h"
-#include "kvmi_abi.h"
+#include "kvmi/kvmi.h"
+#include "kvmi/kvmi_abi.h"
 #include "link.h"
 
 static void k_up(struct net_stream *s, void *ctx)

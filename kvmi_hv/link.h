@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "net.h"
+#include "net/net.h"
 
 struct kvmi_vm;
 struct net_kvmi {

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "kvmi_abi.h"
+#include "kvmi/kvmi_abi.h"
 
 /* VMCS access-rights word (SDM Vol. 3 25.4.1, Table 25-2) -> KVM's fields. */
 void kvmi_seg_from_vmcs(struct kvm_segment *s, uint16_t selector, uint64_t base, uint32_t limit,

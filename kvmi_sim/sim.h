@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "kvmi.h"
+#include "kvmi/kvmi.h"
 
 #define SIM_MAX_VCPUS 64
 

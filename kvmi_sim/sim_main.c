@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kvmi_arch.h"
+#include "kvmi/kvmi_arch.h"
 #include "sim.h"
 
 struct sim g_sim;

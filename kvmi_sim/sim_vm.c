@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kvmi_arch.h"
+#include "kvmi/kvmi_arch.h"
 #include "sim.h"
 #include "x86_arch.h"
 

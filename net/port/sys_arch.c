@@ -10,7 +10,7 @@
 #include "core.h"
 #include "log.h"
 #include "net_internal.h"
-#include "nic.h"
+#include "net/nic.h"
 
 #include "lwip/arch.h"
 #include "lwip/sys.h"

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvmi.h"
-#include "kvmi_arch.h"
+#include "kvmi/kvmi.h"
+#include "kvmi/kvmi_arch.h"
 
 #define NVCPUS 3
 #define PAGES  16

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "elf_load.h"
+#include "boot/elf_load.h"
 
 static uint8_t *elf;
 static size_t elf_len;

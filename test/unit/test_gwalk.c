@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "gwalk.h"
+#include "vmx/gwalk.h"
 
 #define MEM (4u << 20)
 static uint8_t mem[MEM];

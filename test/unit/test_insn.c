@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "insn.h"
+#include "vmx/insn.h"
 
 static struct insn_store dec_ok(const uint8_t *b, size_t n, enum insn_mode m)
 {

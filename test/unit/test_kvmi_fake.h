@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kvmi.h"
-#include "kvmi_arch.h"
+#include "kvmi/kvmi.h"
+#include "kvmi/kvmi_arch.h"
 
 #define FAKE_VCPUS    4
 #define FAKE_PAGES    64 /* guest memory: 64 pages, max gfn 63 */

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "mtrr.h"
-#include "vmx_defs.h"
+#include "vmx/mtrr.h"
+#include "vmx/vmx_defs.h"
 
 #define KiB (1024ull)
 #define MiB (1024ull * KiB)

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "nic.h"
+#include "net/nic.h"
 
 #define R(off) regs[(off) / 4]
 enum {

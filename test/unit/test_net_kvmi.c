@@ -6,8 +6,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "kvmi.h"
-#include "kvmi_abi.h"
+#include "kvmi/kvmi.h"
+#include "kvmi/kvmi_abi.h"
 #include "kvmi_hv/link.h"
 
 /* ---- fake stream --------------------------------------------------------------- */

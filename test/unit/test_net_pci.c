@@ -8,8 +8,8 @@
 #include <cmocka.h>
 
 #include "hv_config.h"
-#include "nic.h"
-#include "pci.h"
+#include "net/nic.h"
+#include "net/pci.h"
 
 /* A fake config space: 256 bytes per function of bus 0..3. */
 #define FB 4

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "vmx_caps.h"
-#include "vmx_defs.h"
+#include "vmx/vmx_caps.h"
+#include "vmx/vmx_defs.h"
 
 struct reports {
     int n;

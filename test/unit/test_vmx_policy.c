@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "vmx_defs.h"
-#include "vmx_policy.h"
+#include "vmx/vmx_defs.h"
+#include "vmx/vmx_policy.h"
 
 static void cpuid_rules(void **st)
 {

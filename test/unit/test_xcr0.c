@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "xcr0.h"
+#include "vmx/xcr0.h"
 
 #define ALL 0x2ffull /* x87 SSE AVX BNDREGS BNDCSR opmask ZMM_Hi256 Hi16_ZMM PKRU */
 
