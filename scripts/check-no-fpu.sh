@@ -3,7 +3,7 @@
 # instructions: the hypervisor never saves the guest's FPU state, so one
 # such instruction would corrupt the guest (method from shared/notes).
 # Exception: XSAVE/FXSAVE only store the (guest's) state to memory and change
-# no register; KVMI_GET_XSAVE uses them (vmx/kvmi_arch.c, kvmi_arch_get_xsave).
+# no register; KVMI_GET_XSAVE uses them (kvmi_hv/vcpu_state.c, kvmi_arch_get_xsave).
 set -euo pipefail
 elf=$1
 hits=$(objdump -d --no-show-raw-insn "$elf" |

@@ -39,7 +39,7 @@
 #define SYSENTER_WRITE     0x1234ull /* the tool answers the event with ... */
 #define SYSENTER_TOOL      0x5678ull /* ... this value instead */
 #define STAR_WRITE         0x0023001000000000ull
-#define HV_MAGIC           0x4856444247ull /* include/vmx.h: debug hypercall */
+#define HV_MAGIC           0x4856444247ull /* vmx/vmx.h: debug hypercall */
 #define HV_HC_KVMI_UNHOOK  6
 #define CR4_OSXSAVE        (1ull << 18)
 #define CR4_TSD            (1ull << 2)

@@ -20,7 +20,7 @@
 
 #define MAX_CPUS 256
 
-/* include/vmx.h: the debug hypercall. */
+/* vmx/vmx.h: the debug hypercall. */
 #define HV_HYPERCALL_MAGIC    0x4856444247ull
 #define HV_HC_CHECK_REGION    2
 #define HV_HC_KICK_LOOP       3
