@@ -1,6 +1,6 @@
 /*
  * efi_mp.h - EFI_MP_SERVICES_PROTOCOL (UEFI PI spec, volume 2, 13.4), which
- * gnu-efi 3.0.15 does not declare.  Used by the loader (CPU list, later:
+ * gnu-efi 3.0.15 does not declare.  Used by the loader (CPU list,
  * starting the hypervisor on every AP) and the guest test agent.  Include
  * after <efi.h>.
  */

@@ -301,7 +301,7 @@ static EFI_STATUS start_core(EFI_HANDLE image, struct hv_config *cfg)
     bi->acpi_rsdp = find_rsdp();
     bi->tsc_hz = calibrate_tsc();
     collect_cpus(bi);
-    nic_claim(bi); /* net (issue 4): boot/nic_claim.c frees the dedicated NIC */
+    nic_claim(bi); /* boot/nic_claim.c frees the dedicated NIC */
 
     uint64_t entry;
     why = elf_load(core_blob, blob_len, (void *)(uintptr_t)bi->image_base, region_bytes - bi_bytes,

@@ -1,9 +1,9 @@
 /*
  * cpu_tables.c - the core's GDT, TSS and IDT.  Each CPU gets its own GDT
- * and TSS (a TSS descriptor is marked busy once loaded, SDM Vol 3 8.2.2);
+ * and TSS (a TSS descriptor is marked busy once loaded, SDM Vol. 3A 8.2.2 TSS Descriptor);
  * the IDT is shared.  NMIs use their own IST stack so that an NMI that
- * lands anywhere in root mode (later: the kick IPI) always has a good stack
- * (SDM Vol 3 6.14.5).
+ * lands anywhere in root mode (the VMX layer's kick IPI) always has a good stack
+ * (SDM Vol. 3A 6.14.5 Interrupt Stack Table).
  */
 #include <string.h>
 
@@ -67,11 +67,13 @@ int cpu_setup(struct cpu *c, uint32_t index)
     c->index = index;
     c->apic_id = g_bi ? g_bi->cpus[index].apic_id : 0;
     c->gdt[0] = 0;
-    c->gdt[1] = 0x00af9a000000ffffull; /* 64-bit code, DPL 0 (SDM Vol 3 3.4.5, L=1) */
+    c->gdt[1] =
+        0x00af9a000000ffffull; /* 64-bit code, DPL 0 (SDM Vol. 3A 3.4.5 Segment Descriptors, L=1) */
     c->gdt[2] = 0x00cf92000000ffffull; /* data, writable */
     uint64_t base = (uint64_t)(uintptr_t)&c->tss;
     uint64_t limit = sizeof(c->tss) - 1;
-    /* 16-byte system descriptor, type 9 = available 64-bit TSS (SDM Vol 3 8.2.3) */
+    /* 16-byte system descriptor, type 9 = available 64-bit TSS (SDM Vol. 3A 8.2.3 TSS Descriptor in
+     * 64-bit mode) */
     c->gdt[3] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
                 (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
     c->gdt[4] = base >> 32;
@@ -96,7 +98,7 @@ void cpu_load_tables(struct cpu *c)
                      :
                      : "r"((uint32_t)GDT_DATA), "r"(0u)
                      : "memory");
-    /* LTR faults on a busy TSS descriptor (SDM Vol. 3 8.2.2): this CPU's tables are
+    /* LTR faults on a busy TSS descriptor (SDM Vol. 3A 8.2.2 TSS Descriptor): this CPU's tables are
      * loaded twice (core init on the BSP, then its VMX launch), so mark it available. */
     c->gdt[3] &= ~(2ull << 40);
     __asm__ volatile("ltr %0" : : "r"((uint16_t)GDT_TSS));

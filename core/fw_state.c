@@ -2,7 +2,7 @@
  * fw_state.c - save and restore the firmware's CPU state around the core,
  * so that the loader, and the firmware after it, continue exactly where
  * they were.  TR cannot be given back (the firmware runs without a loaded
- * TSS and LTR of a null selector faults, SDM Vol 3 LTR): it keeps pointing
+ * TSS and LTR of a null selector faults, SDM Vol. 2A LTR—Load Task Register): it keeps pointing
  * at our TSS, which the firmware never uses since it has no privilege
  * changes and no IST gates.
  */

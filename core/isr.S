@@ -1,7 +1,7 @@
 /*
  * isr.S - exception entry stubs of the core's IDT.  Each stub makes the
- * frame uniform (a zero error code where the CPU pushes none, SDM Vol 3
- * 6.13), saves the general registers in struct trap_frame order and calls
+ * frame uniform (a zero error code where the CPU pushes none, SDM Vol. 3A
+ * 6.13 Error Code), saves the general registers in struct trap_frame order and calls
  * trap_dispatch().  Returning from trap_dispatch resumes the interrupted
  * code with IRETQ.
  */

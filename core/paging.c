@@ -2,10 +2,10 @@
  * paging.c - the core's own page tables: an identity map of every physical
  * address below `top` (at least 4 GiB so MMIO such as the local APIC is
  * covered), with 1 GiB pages where the CPU has them (CPUID.80000001:EDX[26])
- * and 2 MiB pages otherwise (SDM Vol 3 4.5).  Memory types come from the
- * MTRRs with PAT entry 0 (WB), exactly as under the firmware's own map.  The
- * tables live in the reserved region, so they survive the firmware and are
- * what the host state of every VMCS will use.
+ * and 2 MiB pages otherwise (SDM Vol. 3A 4.5 4-Level Paging and 5-Level Paging).  Memory types come
+ * from the MTRRs with PAT entry 0 (WB), exactly as under the firmware's own map.  The tables live
+ * in the reserved region, so they survive the firmware and are what the host state of every VMCS
+ * will use.
  */
 #include "core.h"
 #include "log.h"

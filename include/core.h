@@ -19,7 +19,7 @@
 #define GDT_TSS     0x18
 #define GDT_ENTRIES 5
 
-/* 64-bit TSS (SDM Vol 3 8.7): only the IST stacks matter to us. */
+/* 64-bit TSS (SDM Vol. 3A 8.7 Task Management in 64-bit Mode): only the IST stacks matter to us. */
 struct __attribute__((packed)) tss64 {
     uint32_t reserved0;
     uint64_t rsp[3];

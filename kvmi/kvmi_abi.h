@@ -110,7 +110,8 @@ enum kvmi_event_action {
 #define KVM_HC_XEN_HVM_OP                        34
 #define KVM_HC_XEN_HVM_OP_GUEST_REQUEST_VM_EVENT 24
 
-/* KVMI_EVENT_TRAP.type: VMX interruption type (SDM Vol. 3C, 24.8.3) << 8. */
+/* KVMI_EVENT_TRAP.type: VMX interruption type (SDM Vol. 3C 25.8.3 VM-Entry Controls for Event
+ * Injection) << 8. */
 #define KVMI_TRAP_TYPE_EXT_INTR  0x000
 #define KVMI_TRAP_TYPE_NMI       0x200
 #define KVMI_TRAP_TYPE_HW_EXC    0x300

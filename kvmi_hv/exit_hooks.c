@@ -27,8 +27,8 @@
 
 /* ============================ exit-handler hooks ============================================ */
 
-/* The tool's exception at entry (SDM 27.6.1); if something else is already
- * being injected, it is dropped and KVMI_EVENT_TRAP describes the other. */
+/* The tool's exception at entry (SDM Vol. 3C 27.6.1 Vectored-Event Injection); if something else is
+ * already being injected, it is dropped and KVMI_EVENT_TRAP describes the other. */
 void khv_deliver_exception(struct vcpu *v)
 {
     struct hv_vcpu *h = &khv[v->index];
@@ -50,7 +50,7 @@ void khv_deliver_exception(struct vcpu *v)
         return;
     }
     /* An error code exactly when the vector has one in protected mode, or
-     * VM entry fails (SDM 27.2.1.3). */
+     * VM entry fails (SDM Vol. 3C 27.2.1.3 VM-Entry Control Fields). */
     bool err = kvmi_exc_has_errcode(nr, khv_guest_cr(0) & CR0_PE);
     if (nr == 14)
         __asm__ volatile("mov %0, %%cr2" : : "r"(h->exc_addr));
@@ -126,7 +126,8 @@ int kvmi_hv_wrmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
     if (!in_vmcs)
         return 0;
     /* Only KVMI makes these exit: the value belongs in the VMCS, never in
-     * the host's own MSR.  EFER.LMA follows CR0.PG, not WRMSR (SDM 10.8.5). */
+     * the host's own MSR.  EFER.LMA follows CR0.PG, not WRMSR (SDM Vol. 3A 10.8.5 Initializing
+     * IA-32e Mode). */
     uint64_t nv = *val;
     if (msr == MSR_IA32_EFER)
         nv = (nv & ~EFER_LMA) | (vmread(VMCS_GUEST_EFER) & EFER_LMA);
@@ -291,7 +292,7 @@ void kvmi_hv_desc(struct vcpu *v, unsigned reason)
 
 /* Triggers: the debug hypercall HV_HC_KVMI_UNHOOK, and the guest's power-off
  * through Bochs's shutdown port (exit_io.c).  ACPI sleep/reset writes are
- * not intercepted by the VMX core yet. */
+ * not intercepted. */
 
 int kvmi_hv_unhook(struct vcpu *v)
 {

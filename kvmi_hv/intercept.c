@@ -30,7 +30,8 @@ int kvmi_arch_control_cr(struct kvmi_vm *vm, unsigned vcpu, unsigned cr, bool en
     (void)vm;
     struct vcpu *v = vc(vcpu);
     if (cr == 3) {
-        /* CR3-load exiting (SDM 25.6.2); kept when the CPU forces it (allowed-0). */
+        /* CR3-load exiting (SDM Vol. 3C 25.6.2 Processor-Based VM-Execution Controls); kept when
+         * the CPU forces it (allowed-0). */
         khv[vcpu].cr3 = enable;
         bool forced = g_vmx.ctl.v[VMX_CTL_PROC] & PROC_CR3_LOAD_EXITING;
         if (enable)
@@ -41,8 +42,9 @@ int kvmi_arch_control_cr(struct kvmi_vm *vm, unsigned vcpu, unsigned cr, bool en
     }
     if (cr != 0 && cr != 4)
         return -KVM_EINVAL;
-    /* Owning every bit makes every value-changing MOV to CRn exit (SDM 26.1.3).
-     * The read shadow takes the guest's full view first, so reads stay right. */
+    /* Owning every bit makes every value-changing MOV to CRn exit (SDM Vol. 3C 26.1.3 Instructions
+     * That Cause VM Exits Conditionally). The read shadow takes the guest's full view first, so
+     * reads stay right. */
     uint64_t visible = khv_guest_cr(cr);
     if (enable) {
         if (cr == 0) {

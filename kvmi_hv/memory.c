@@ -96,15 +96,16 @@ int kvmi_arch_set_page_access(struct kvmi_vm *vm, uint64_t gfn, uint8_t access)
         spin_unlock(&khv_ept_lock);
         return access == EPT_RWX ? 0 : -KVM_ENOMEM;
     }
-    /* Never write-without-read in EPT (SDM 29.3.3.1): DROP grants less than
-     * asked, so every access the tool wants to see still exits. */
+    /* Never write-without-read in EPT (SDM Vol. 3C 29.3.3.1 EPT Misconfigurations): DROP grants
+     * less than asked, so every access the tool wants to see still exits. */
     int rc = ept_set_rights(&g_ept, gpa, access, EPT_FIX_DROP, NULL);
     if (rc == 0)
         slot->access = access;
     spin_unlock(&khv_ept_lock);
     if (rc)
         return rc == EPT_ENOMEM ? -KVM_ENOMEM : -KVM_EINVAL;
-    /* Answered only once no vCPU can use a stale translation (SDM 29.4.3.1). */
+    /* Answered only once no vCPU can use a stale translation (SDM Vol. 3C 29.4.3.1 Operations that
+     * Invalidate Cached Mappings). */
     vmx_invept_all();
     return 0;
 }

@@ -17,26 +17,29 @@
 
 #include "kvmi/kvmi_abi.h"
 
-/* VMCS access-rights word (SDM Vol. 3 25.4.1, Table 25-2) -> KVM's fields. */
+/* VMCS access-rights word (SDM Vol. 3C 25.4.1 Guest Register State, Table 25-2) -> KVM's fields. */
 void kvmi_seg_from_vmcs(struct kvm_segment *s, uint16_t selector, uint64_t base, uint32_t limit,
                         uint32_t ar);
 
 /* Byte offset and bit of the WRMSR-exiting bit of msr in a 4 KiB MSR bitmap
- * (SDM 25.6.9: write-low at 2048, write-high at 3072); -1 for MSRs outside
- * the bitmap's two ranges. */
+ * (SDM Vol. 3C 25.6.9 MSR-Bitmap Address: write-low at 2048, write-high at 3072); -1 for MSRs
+ * outside the bitmap's two ranges. */
 int kvmi_msr_write_bit(uint32_t msr, unsigned *byte, uint8_t *bit);
 
 /* Whether injecting hardware exception `vector` must deliver an error code:
- * only in protected mode, and only for 8, 10-14, 17, 21 (SDM 27.2.1.3). */
+ * only in protected mode, and only for 8, 10-14, 17, 21 (SDM Vol. 3C 27.2.1.3 VM-Entry Control
+ * Fields). */
 bool kvmi_exc_has_errcode(unsigned vector, bool protected_mode);
 
 /* The single right an EPT violation attempted (qualification bits 0-2,
- * SDM 28.2.1 Table 28-7): W for writes, X for fetches, else R. */
+ * SDM Vol. 3C 28.2.1 Basic VM-Exit Information, Table 28-7): W for writes, X for fetches, else R.
+ */
 uint8_t kvmi_pf_access(uint64_t qualification);
 
 /* Descriptor-table exit (reason 46 GDTR/IDTR or 47 LDTR/TR) and its
- * instruction-information field (bits 29:28, SDM 28.2.5 Tables 28-10/11):
- * KVMI_DESC_* and whether it loads (LGDT/LIDT/LLDT/LTR). */
+ * instruction-information field (bits 29:28, SDM Vol. 3C 28.2.5 Information for VM Exits Due to
+ * Instruction Execution, Tables 28-10/11): KVMI_DESC_* and whether it loads (LGDT/LIDT/LLDT/LTR).
+ */
 void kvmi_desc_of_exit(unsigned reason, uint32_t instr_info, uint8_t *descriptor, bool *write);
 
 /* The introspector's rights per page: open addressing over caller storage,

@@ -28,8 +28,9 @@
 
 /*
  * Two ways to get control back after one guest instruction:
- *  - the monitor trap flag (SDM 26.5.2): exits after the instruction; with
- *    blocking by STI (allowed only with IF=1, SDM 26.3.1.5) no interrupt
+ *  - the monitor trap flag (SDM Vol. 3C 26.5.2 Monitor Trap Flag): exits after the instruction;
+ * with blocking by STI (allowed only with IF=1, SDM Vol. 3C 27.3.1.5 Checks on Guest Non-Register
+ *    State) no interrupt
  *    handler runs first.  The natural choice;
  *  - RFLAGS.TF with #DB in the exception bitmap: the single-step trap after
  *    the instruction exits instead of being delivered.  Used where MTF is
@@ -63,8 +64,8 @@ void khv_step_begin(struct vcpu *v)
     h->ss_tf_guest = rfl & RFLAGS_TF;
     vmwrite(VMCS_GUEST_RFLAGS, rfl | RFLAGS_TF);
     /* TF with blocking by STI/MOV SS needs BS pending, or VM entry fails
-     * (SDM 26.3.1.5); the #DB then comes before the instruction and the
-     * step simply goes on (kvmi_hv_exception). */
+     * (SDM Vol. 3C 27.3.1.5 Checks on Guest Non-Register State); the #DB then comes before the
+     * instruction and the step simply goes on (kvmi_hv_exception). */
     if (intr & (VMX_INTERRUPTIBILITY_STI | VMX_INTERRUPTIBILITY_MOV_SS))
         vmwrite(VMCS_GUEST_PENDING_DBG, vmread(VMCS_GUEST_PENDING_DBG) | DB_BS);
     h->ss_db_added = !(v->exc_bitmap & (1u << 1));

@@ -71,13 +71,14 @@ int kvmi_arch_set_regs(struct kvmi_vm *vm, unsigned vcpu, const struct kvm_regs 
     r->r12 = i->r12, r->r13 = i->r13, r->r14 = i->r14, r->r15 = i->r15;
     vmwrite(VMCS_GUEST_RSP, i->rsp);
     vmwrite(VMCS_GUEST_RIP, i->rip);
-    /* bit 1 is fixed to 1 and reserved bits must be 0, or VM entry fails (SDM 26.3.1.4) */
+    /* bit 1 is fixed to 1 and reserved bits must be 0, or VM entry fails (SDM Vol. 3C 27.3.1.4
+     * Checks on Guest RIP, RFLAGS, and SSP) */
     vmwrite(VMCS_GUEST_RFLAGS, (i->rflags & 0x3f7fd7ull) | 2);
     return 0;
 }
 
 /* One guest segment from the VMCS: ES CS SS DS FS GS LDTR TR, whose
- * encodings step by 2 in each group (SDM Appendix B). */
+ * encodings step by 2 in each group (SDM Vol. 3D Appendix B Field Encoding in VMCS). */
 static void get_seg(struct kvm_segment *s, unsigned k)
 {
     kvmi_seg_from_vmcs(
@@ -85,7 +86,8 @@ static void get_seg(struct kvm_segment *s, unsigned k)
         (uint32_t)vmread(VMCS_GUEST_ES_LIMIT + 2 * k), (uint32_t)vmread(VMCS_GUEST_ES_AR + 2 * k));
 }
 
-/* What the guest reads from CR0/CR4: owned bits from the read shadow (SDM 25.6.6). */
+/* What the guest reads from CR0/CR4: owned bits from the read shadow (SDM Vol. 3C 25.6.6 Guest/Host
+ * Masks and Read Shadows for CR0 and CR4). */
 uint64_t khv_guest_cr(unsigned cr)
 {
     uint64_t mask = vmread(cr == 0 ? VMCS_CR0_GUEST_HOST_MASK : VMCS_CR4_GUEST_HOST_MASK);
@@ -129,7 +131,7 @@ int kvmi_arch_get_sregs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_sregs *s)
     return 0;
 }
 
-/* MSRs the VMCS holds for the guest (loaded at entry, SDM 25.4.1). */
+/* MSRs the VMCS holds for the guest (loaded at entry, SDM Vol. 3C 25.4.1 Guest Register State). */
 bool khv_vmcs_msr(uint32_t msr, uint32_t *field)
 {
     uint32_t entry = (uint32_t)vmread(VMCS_ENTRY_CTLS);

@@ -2,11 +2,9 @@
  * service.c - bring-up of the dedicated NIC and the service loop (see
  * net.h).  net_boot() runs once on the BSP; service_poll() is what every
  * core calls from root mode afterwards.  With net_selftest = yes the BSP
- * serves the network itself until a diag client says "quit", because until
- * the VMX core lands no core stays in the hypervisor to poll.
- *
- * Not including core.h here is deliberate: its x86.h and spinlock.h both
- * define cpu_relax(); the pieces that need core.h live in pci_io.c.
+ * serves the network itself until a diag client says "quit", because no
+ * CPU runs a guest yet that would exit into the hypervisor to poll.  The
+ * pieces that need core.h live in pci_io.c.
  */
 #include <stdio.h>
 #include <string.h>
@@ -227,7 +225,7 @@ void net_boot(struct boot_info *bi)
         diag_stream = net_stream_listen(conf->diag_port, &h_diag);
     }
     if (conf->net_selftest) {
-        /* No KVMI engine on the transport yet: serve diag there too. */
+        /* With net_selftest no KVMI engine takes the transport: serve diag there too. */
         diag_handler(&h_transport, &diag_on_transport, &quit);
         transport = net_transport_open(&h_transport);
         selftest();

@@ -152,9 +152,10 @@ bool apic_mmio_write(struct vcpu *v, uint64_t gpa)
 }
 
 /*
- * The state after INIT followed by a SIPI with `vector` (SDM Vol. 3 9.1.1,
- * Table 9-1; 9.4.4): real mode, CS = vector << 8 with base vector << 12, IP 0,
- * caches "disabled" as after INIT (CR0 = 0x60000010 in the shadow).
+ * The state after INIT followed by a SIPI with `vector` (SDM Vol. 3A 10.1.1
+ * Processor State After Reset, Table 10-1; 10.4.4 MP Initialization Example): real mode, CS =
+ * vector << 8 with base vector << 12, IP 0, caches "disabled" as after INIT (CR0 = 0x60000010 in
+ * the shadow).
  */
 void vcpu_start_at_sipi(struct vcpu *v, uint32_t vector)
 {
@@ -210,7 +211,7 @@ void vcpu_start_at_sipi(struct vcpu *v, uint32_t vector)
     uint32_t a, b, c, d;
     cpuid(1, 0, &a, &b, &c, &d);
     *r = (struct guest_regs){0};
-    r->rdx = a; /* EDX = processor signature after INIT (Table 9-1) */
-    /* A new address space for this VPID (SDM 30.3.3.3 INVVPID). */
+    r->rdx = a; /* EDX = processor signature after INIT (Table 10-1) */
+    /* A new address space for this VPID (SDM Vol. 3C 31.3 VMX Instructions, INVVPID). */
     vmx_flush_vpid(v);
 }

@@ -4,9 +4,11 @@
  * no libc (it is linked into the EFI loader too), so messages are assembled
  * with a tiny local formatter.
  *
- * SDM Vol. 3 references: 24.6 (discovering VMX support), 24.7 (enabling VMX,
- * IA32_FEATURE_CONTROL), Appendix A (capability MSRs: A.2 true controls,
- * A.3-A.5 allowed-0/allowed-1 control settings, A.10 EPT/VPID capabilities).
+ * SDM references: Vol. 3C 24.6 Discovering Support for VMX, 24.7 Enabling
+ * and Entering VMX Operation (IA32_FEATURE_CONTROL), Vol. 3D Appendix A
+ * VMX Capability Reporting Facility (A.2 Reserved Controls and Default
+ * Settings, A.3-A.5 the execution, exit and entry controls, A.10 VPID and
+ * EPT Capabilities).
  */
 #include "vmx_caps.h"
 #include "vmx_defs.h"
@@ -274,8 +276,8 @@ int vmx_caps_check(const struct vmx_cpu_facts *f, vmx_report_fn report, void *ct
     bool ok[R_COUNT];
     int missing = 0;
 
-    /* SDM Vol. 3 24.6: VMX support is CPUID.1:ECX.VMX[bit 5]; nothing else
-     * can be asked (the capability MSRs #GP) when it is 0. */
+    /* SDM Vol. 3C 24.6 Discovering Support for VMX: VMX support is CPUID.1:ECX.VMX[bit 5]; nothing
+     * else can be asked (the capability MSRs #GP) when it is 0. */
     if (!(f->cpuid1_ecx & CPUID1_ECX_VMX)) {
         if (report)
             report(ctx, "VMX", "CPUID.1:ECX bit 5 (VMX) is 0");
@@ -287,8 +289,8 @@ int vmx_caps_check(const struct vmx_cpu_facts *f, vmx_report_fn report, void *ct
         return 1;
     }
 
-    /* SDM Vol. 3 24.7: once firmware locks IA32_FEATURE_CONTROL with VMX
-     * outside SMX disabled, VMXON faults until the next reset. */
+    /* SDM Vol. 3C 24.7 Enabling and Entering VMX Operation: once firmware locks
+     * IA32_FEATURE_CONTROL with VMX outside SMX disabled, VMXON faults until the next reset. */
     if ((f->feature_control & FEATURE_CONTROL_LOCK) &&
         !(f->feature_control & FEATURE_CONTROL_VMX_OUTSIDE_SMX)) {
         msg_start(&m);

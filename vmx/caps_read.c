@@ -26,7 +26,7 @@ void vmx_caps_read(struct vmx_cpu_facts *f)
     cpuid(1, 0, &a, &b, &c, &d);
     f->cpuid1_ecx = c;
     if (!(c & CPUID1_ECX_VMX))
-        return; /* SDM Vol. 3 24.6: no VMX, no VMX MSRs */
+        return; /* SDM Vol. 3C 24.6 Discovering Support for VMX: no VMX, no VMX MSRs */
 
     f->feature_control = rdmsr(MSR_IA32_FEATURE_CONTROL);
     f->basic = rdmsr(MSR_IA32_VMX_BASIC);

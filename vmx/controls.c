@@ -169,7 +169,8 @@ void vmx_controls_hv_request(struct vmx_controls_request *req)
      * on CPUs that have them. */
     req->desired[VMX_CTL_PROC2] = PROC2_RDTSCP | PROC2_INVPCID | PROC2_XSAVES;
 
-    /* The host runs in 64-bit mode (SDM 27.2.2 host checks). */
+    /* The host runs in 64-bit mode (SDM Vol. 3C 27.2.2 Checks on Host Control Registers, MSRs, and
+     * SSP). */
     req->required[VMX_CTL_EXIT] = EXIT_HOST_ADDR64;
     /* EFER and PAT switch with guest/host state so the guest's values are
      * never seen by the host and vice versa (guest EFER.LME changes on SIPI). */
@@ -213,7 +214,8 @@ int vmx_controls_compute(const struct vmx_cpu_facts *f, const struct vmx_control
         desired[k] = req->desired[k];
     }
     /* Secondary controls apply only when activated from the primary field
-     * (SDM 25.6.2); ask for that as strongly as for the secondary ones. */
+     * (SDM Vol. 3C 25.6.2 Processor-Based VM-Execution Controls); ask for that as strongly as for
+     * the secondary ones. */
     if (required[VMX_CTL_PROC2])
         required[VMX_CTL_PROC] |= PROC_SECONDARY_CTLS;
     else if (desired[VMX_CTL_PROC2])

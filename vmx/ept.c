@@ -1,7 +1,7 @@
 /*
  * ept.c - EPT paging structures: build, edit, query (see include/ept.h).
  *
- * Entry layout used here (SDM Vol. 3 "The Extended Page Table Mechanism",
+ * Entry layout used here (SDM Vol. 3C 29.3 The Extended Page Table Mechanism (EPT),
  * tables of EPT entry formats):
  *   bits 2:0   read / write / execute; an entry is present to the CPU iff
  *              one of them is set

@@ -68,7 +68,7 @@ struct ept_range {
 };
 
 /*
- * What to do with rights EPT cannot express (SDM "EPT Misconfigurations"):
+ * What to do with rights EPT cannot express (SDM Vol. 3C 29.3.3.1 EPT Misconfigurations):
  * write without read, and execute-only on CPUs without EPT_CAP_EXEC_ONLY.
  *   EPT_FIX_REFUSE  fail with EPT_EINVAL;
  *   EPT_FIX_DROP    remove W (and X) until legal: grants LESS than asked, so
@@ -88,7 +88,8 @@ int ept_init(struct ept *e, const struct ept_pager *pg, uint64_t ept_vpid_cap);
 /* Frees every table through pg.free_page (if any).  The hierarchy must be unused. */
 void ept_destroy(struct ept *e);
 
-/* EPTP for the VMCS: PML4 address, WB paging structures, 4-level walk, no A/D (SDM 25.6.11). */
+/* EPTP for the VMCS: PML4 address, WB paging structures, 4-level walk, no A/D (SDM Vol. 3C 25.6.11
+ * Extended-Page-Table Pointer (EPTP)). */
 uint64_t ept_eptp(const struct ept *e);
 
 /*

@@ -3,12 +3,14 @@
  * the ways other cores reach a vCPU:
  *   - kick(): request word + NMI IPI (NMI exiting is on, so the target
  *     leaves guest mode; in root mode the NMI arms a zero VMX-preemption
- *     timer so the next entry exits at once, SDM 26.7.4 / 27.5.1);
+ *     timer so the next entry exits at once, SDM Vol. 3C 27.7.4 VMX-Preemption
+ *     Timer);
  *   - the per-vCPU job queue, drained before every entry;
  *   - software INIT / SIPI (apic.c queues them): a vCPU after INIT waits in
  *     root mode, serving jobs, until a SIPI starts it in real mode;
  *   - guest NMIs owed to the guest (virtual NMIs, NMI-window exiting, SDM
- *     25.6.1 / 26.7.6): injected when the guest does not block NMIs, none
+ *     Vol. 3C 25.6.1 Pin-Based VM-Execution Controls, 27.7.6 NMI-Window
+ *     Exiting): injected when the guest does not block NMIs, none
  *     lost, none doubled;
  *   - the VMX-preemption timer, reloaded with the poll interval each entry.
  */
@@ -97,9 +99,9 @@ void kick(struct vcpu *v, bool wait)
 /*
  * An NMI taken in root mode (trap.c): if this CPU runs a vCPU, make its next
  * entry exit at once (a zero VMX-preemption timer exits before any guest
- * instruction, SDM 26.7.4), so a kick that raced with our last look at the
- * request word is not slept through.  An NMI that woke the idle HLT moves
- * RIP past it so the waiter re-checks its state (no lost wake-up).
+ * instruction, SDM Vol. 3C 27.7.4 VMX-Preemption Timer), so a kick that raced with our last look at
+ * the request word is not slept through.  An NMI that woke the idle HLT moves RIP past it so the
+ * waiter re-checks its state (no lost wake-up).
  */
 /*
  * Kick NMIs are counted at both ends, so an NMI is the guest's exactly when
@@ -162,14 +164,15 @@ static void inject_pending_nmi(struct vcpu *v)
         intr & (VMX_INTERRUPTIBILITY_NMI | VMX_INTERRUPTIBILITY_MOV_SS | VMX_INTERRUPTIBILITY_STI);
     bool busy = vmread(VMCS_ENTRY_INTR_INFO) & INTR_INFO_VALID;
     if (blocked || busy) {
-        /* NMI-window exiting: an exit as soon as the guest can take it (SDM 26.7.6). */
+        /* NMI-window exiting: an exit as soon as the guest can take it (SDM Vol. 3C 27.7.6
+         * NMI-Window Exiting). */
         vmx_set_proc_ctls(v, PROC_NMI_WINDOW, 0);
         return;
     }
     __atomic_sub_fetch(&v->nmi_pending, 1, __ATOMIC_SEQ_CST);
     v->stats.guest_nmis_injected++;
     vmwrite(VMCS_ENTRY_INTR_INFO, INTR_INFO_VALID | INTR_TYPE_NMI | 2);
-    /* An NMI wakes a halted CPU (SDM 26.6.x: activity state after injection). */
+    /* An NMI wakes a halted CPU (SDM Vol. 3C 27.7.2 Activity State). */
     if (vmread(VMCS_GUEST_ACTIVITY_STATE) == VMX_ACTIVITY_HLT)
         vmwrite(VMCS_GUEST_ACTIVITY_STATE, VMX_ACTIVITY_ACTIVE);
     vmx_set_proc_ctls(v, v->nmi_pending ? PROC_NMI_WINDOW : 0,
@@ -183,19 +186,19 @@ void exit_nmi_window(struct vcpu *v)
 }
 
 /*
- * An NMI exit (NMI exiting, SDM 25.6.1): ours when a kick NMI is still
- * outstanding (kick_nmi_arrived); otherwise it came from outside (watchdog,
- * chipset) and belongs to the guest, which gets it as a virtual NMI.  (Two
- * kick NMIs merged by the hardware leave one outstanding, which a later
- * outside NMI then settles: rare, and it can only cost an outside NMI.)  Guest NMI IPIs never come
- * this way: apic.c counts them in software.  Exceptions only exit when someone (later: KVMI) sets
- * the exception bitmap: re-inject them unchanged for now.
+ * An NMI exit (NMI exiting, SDM Vol. 3C 25.6.1 Pin-Based VM-Execution Controls): ours when a kick
+ * NMI is still outstanding (kick_nmi_arrived); otherwise it came from outside (watchdog, chipset)
+ * and belongs to the guest, which gets it as a virtual NMI.  (Two kick NMIs merged by the hardware
+ * leave one outstanding, which a later outside NMI then settles: rare, and it can only cost an
+ * outside NMI.)  Guest NMI IPIs never come this way: apic.c counts them in software.  Exceptions
+ * exit only for the vectors set in the exception bitmap (the KVMI binding's #BP and #DB, offered to
+ * vmx_hooks.exception first); one the hook leaves is re-injected unchanged.
  */
 /*
  * After a VM exit caused by an NMI, NMIs stay blocked until the next IRET
- * (SDM Vol. 3 28.x, as after any NMI delivery); root mode has no IRET of its
- * own, so a kick to a vCPU parked in root mode would never arrive.  An IRET
- * to the next instruction ends the blocking, as KVM does after NMI exits.
+ * (SDM Vol. 3C 28.1 Architectural State Before a VM Exit, as after any NMI delivery); root mode has
+ * no IRET of its own, so a kick to a vCPU parked in root mode would never arrive.  An IRET to the
+ * next instruction ends the blocking, as KVM does after NMI exits.
  */
 static void unblock_nmis(void)
 {
@@ -244,7 +247,8 @@ static void serve_requests(struct vcpu *v)
     uint32_t req = __atomic_exchange_n(&v->requests, 0, __ATOMIC_SEQ_CST);
     spin_lock(&v->lock);
     if (v->init_pending) {
-        /* INIT (SDM Vol. 3 9.1, 11.6.1): the CPU waits for a SIPI; owed NMIs are dropped. */
+        /* INIT (SDM Vol. 3A 10.1 Initialization Overview, 11.6.1 Interrupt Command Register (ICR)):
+         * the CPU waits for a SIPI; owed NMIs are dropped. */
         v->init_pending = 0;
         v->state = VCPU_WAIT_SIPI;
         v->nmi_pending = 0;

@@ -120,7 +120,8 @@ void vmx_skip_insn(struct vcpu *v)
 }
 
 /* INVEPT/INVVPID with the narrowest type the CPU has (vmx_caps_check requires single- or
- * all-context, SDM A.10); an unsupported type would fail silently (VMfailValid). */
+ * all-context, SDM Vol. 3D A.10 VPID and EPT Capabilities); an unsupported type would fail silently
+ * (VMfailValid). */
 void vmx_flush_ept(void)
 {
     uint64_t cap = g_vmx.facts.ept_vpid_cap;
@@ -134,7 +135,8 @@ void vmx_flush_vpid(struct vcpu *v)
             (uint16_t)(v->index + 1), 0);
 }
 
-/* Event injection (SDM 27.6.1): a hardware exception at the next entry. */
+/* Event injection (SDM Vol. 3C 27.6.1 Vectored-Event Injection): a hardware exception at the next
+ * entry. */
 void vmx_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint32_t error)
 {
     (void)v;
@@ -287,9 +289,9 @@ void vmx_resume_failed(struct guest_regs *r)
 
 /*
  * An exit in the middle of delivering an event (IDT-vectoring information
- * valid, SDM 28.2.4): the event was not delivered, so it is re-injected at
- * the next entry (SDM 27.6.1), with its error code and, for software
- * events, the instruction length.
+ * valid, SDM Vol. 3C 28.2.4 Information for VM Exits During Event Delivery): the event was not
+ * delivered, so it is re-injected at the next entry (SDM Vol. 3C 27.6.1 Vectored-Event Injection),
+ * with its error code and, for software events, the instruction length.
  */
 static void requeue_vectoring(void)
 {

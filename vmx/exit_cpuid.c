@@ -1,7 +1,7 @@
 /*
- * exit_cpuid.c - CPUID (exits unconditionally, SDM 26.1.2).  The guest sees
- * the processor's answers except that VMX is hidden (CPUID.1:ECX[5] = 0, so
- * no guest tries VMXON) and, only with `cpuid_hv_bit = yes`, the
+ * exit_cpuid.c - CPUID (exits unconditionally, SDM Vol. 3C 26.1.2 Instructions That Cause VM Exits
+ * Unconditionally).  The guest sees the processor's answers except that VMX is hidden
+ * (CPUID.1:ECX[5] = 0, so no guest tries VMXON) and, only with `cpuid_hv_bit = yes`, the
  * hypervisor-present bit (CPUID.1:ECX[31]) and the hypervisor leaves at
  * 0x40000000 (max leaf, vendor "HVKVMIHVKVMI").  Without it, leaves
  * 0x40000000+ pass through like any other, as on bare metal.

@@ -1,9 +1,9 @@
 /*
- * exit_cr.c - control-register access exits (SDM 26.1.3; qualification in
- * 28.2.1, Table 28-3).  CR0/CR4 writes exit only when they touch a bit we
- * own (guest/host mask = the VMX fixed bits, CR4.VMXE among them); the guest
- * reads its own value from the read shadow, so CR4.VMXE is never seen set.
- * CR3 exits only when the CPU cannot clear CR3-load/store exiting.
+ * exit_cr.c - control-register access exits (SDM Vol. 3C 26.1.3 Instructions That Cause VM Exits
+ * Conditionally; qualification in 28.2.1, Table 28-3).  CR0/CR4 writes exit only when they touch a
+ * bit we own (guest/host mask = the VMX fixed bits, CR4.VMXE among them); the guest reads its own
+ * value from the read shadow, so CR4.VMXE is never seen set. CR3 exits only when the CPU cannot
+ * clear CR3-load/store exiting.
  */
 #include "core.h"
 #include "log.h"
@@ -13,8 +13,9 @@
 #include "vmx_hooks.h"
 #include "vmx_policy.h"
 
-/* Toggling CR0.PG with EFER.LME set enters or leaves IA-32e mode (SDM Vol. 3 10.8.5); the
- * CPU does this itself for guest writes that do not exit, we do it for those that do. */
+/* Toggling CR0.PG with EFER.LME set enters or leaves IA-32e mode (SDM Vol. 3A 10.8.5 Initializing
+ * IA-32e Mode); the CPU does this itself for guest writes that do not exit, we do it for those that
+ * do. */
 static void update_lma(uint64_t old_cr0, uint64_t new_cr0)
 {
     if (!((old_cr0 ^ new_cr0) & CR0_PG))

@@ -1,5 +1,5 @@
 /*
- * exit_ept.c - EPT violations and misconfigurations (SDM 29.3.3; exit
+ * exit_ept.c - EPT violations and misconfigurations (SDM Vol. 3C 29.3.3 EPT-Induced VM Exits; exit
  * qualification 28.2.1, Table 28-7).  Two violations are expected:
  *   - writes to the xAPIC page, which is read-only so that ICR writes can be
  *     seen (apic.c decodes and emulates the store);
@@ -53,7 +53,8 @@ void exit_ept_violation(struct vcpu *v)
     uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
     uint64_t gpa = vmread(VMCS_GUEST_PHYS_ADDR);
 
-    /* An IRET that unblocked NMIs faulted: blocking comes back (SDM 28.2.3). */
+    /* An IRET that unblocked NMIs faulted: blocking comes back (SDM Vol. 3C 28.2.3 Information
+     * About NMI Unblocking Due to IRET). */
     if ((q & EPT_VIOL_NMI_UNBLOCK) && !(vmread(VMCS_IDT_VECTORING_INFO) & INTR_INFO_VALID))
         vmwrite(VMCS_GUEST_INTERRUPTIBILITY,
                 vmread(VMCS_GUEST_INTERRUPTIBILITY) | VMX_INTERRUPTIBILITY_NMI);

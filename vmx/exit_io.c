@@ -1,9 +1,8 @@
 /*
- * exit_io.c - I/O instruction exits (I/O bitmaps, SDM 25.6.4; qualification
- * 28.2.1, Table 28-5).  PCI config ports and the dedicated NIC's I/O BAR
- * go to hide.c first.  Bochs's shutdown port 0x8900 is watched:
- * when the guest completes "Shutdown" there, every vCPU's statistics are
- * printed before the write goes through and Bochs powers off.  Whatever else
+ * exit_io.c - I/O instruction exits (I/O bitmaps, SDM Vol. 3C 25.6.4 I/O-Bitmap Addresses;
+ * qualification 28.2.1, Table 28-5).  PCI config ports and the dedicated NIC's I/O BAR go to hide.c
+ * first.  Bochs's shutdown port 0x8900 is watched: when the guest completes "Shutdown" there, every
+ * vCPU's statistics are printed before the write goes through and Bochs powers off.  Whatever else
  * reaches here is performed for the guest unchanged.
  */
 #include "core.h"
@@ -56,7 +55,8 @@ void exit_io(struct vcpu *v)
         } else
             val = inl(port);
         uint64_t mask = size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1;
-        /* A 32-bit IN zero-extends into RAX; narrower ones merge (SDM Vol. 1 3.4.1.1). */
+        /* A 32-bit IN zero-extends into RAX; narrower ones merge (SDM Vol. 1 3.4.1.1
+         * General-Purpose Registers in 64-Bit Mode). */
         r->rax = size == 4 ? val : (r->rax & ~mask) | (val & mask);
     } else {
         uint64_t val = r->rax;

@@ -1,12 +1,11 @@
 /*
  * exit_msr.c - RDMSR/WRMSR exits.  The MSR bitmap (launch.c) lets every MSR
  * through except the ones we own; MSRs outside the bitmap's two ranges always
- * exit (SDM 25.6.9) and are executed for the guest here, a fault in root mode
- * becoming the guest's #GP.
- *   IA32_FEATURE_CONTROL  reads as locked with VMX off (as on a machine whose
- *                         firmware disabled VMX); writes #GP (it is locked);
- *   VMX capability MSRs   #GP, as on a CPU without VMX (0x480-0x492);
- *   x2APIC ICR (0x830)    INIT/SIPI/NMI delivered in software (apic.c).
+ * exit (SDM Vol. 3C 25.6.9 MSR-Bitmap Address) and are executed for the guest here, a fault in root
+ * mode becoming the guest's #GP. IA32_FEATURE_CONTROL  reads as locked with VMX off (as on a
+ * machine whose firmware disabled VMX); writes #GP (it is locked); VMX capability MSRs   #GP, as on
+ * a CPU without VMX (0x480-0x492); x2APIC ICR (0x830)    INIT/SIPI/NMI delivered in software
+ * (apic.c).
  */
 #include "core.h"
 #include "log.h"

@@ -71,8 +71,9 @@ void exit_vmcall(struct vcpu *v)
         r->rcx = HV_MARKER_LEN;
         break;
     case HV_HC_TEST_ENTRY_FAIL:
-        /* Proves the diagnosis path on a real VM-entry failure (SDM 27.8): an unusable TR
-         * fails the guest-state checks (26.3.1.2); the vCPU is then dumped and halted. */
+        /* Proves the diagnosis path on a real VM-entry failure (SDM Vol. 3C 27.8 VM-Entry Failures
+         * During or After Loading Guest State): an unusable TR fails the guest-state checks
+         * (26.3.1.2); the vCPU is then dumped and halted. */
         log_warn("debug hypercall: making vCPU %u's next VM entry fail (test)", v->index);
         vmwrite(VMCS_GUEST_TR_AR, VMX_AR_UNUSABLE);
         break;

@@ -1,11 +1,10 @@
 /*
- * exit_xsetbv.c - XSETBV exits unconditionally (SDM 26.1.2).  The value is
- * checked as the instruction would (SDM Vol. 1 13.3, Vol. 2 XSETBV): XCR0
- * only, x87 always on, AVX needs SSE, the AVX-512 trio all or nothing and
- * only with AVX, MPX's two bits together, nothing the processor does not
- * support (CPUID.(0xD,0):EDX:EAX); then executed for the guest, where a
- * residual #GP in root mode still becomes the guest's #GP.  The host never
- * uses extended state, so sharing XCR0 is harmless.
+ * exit_xsetbv.c - XSETBV exits unconditionally (SDM Vol. 3C 26.1.2 Instructions That Cause VM Exits
+ * Unconditionally).  The value is checked as the instruction would (SDM Vol. 1 13.3, Vol. 2
+ * XSETBV): XCR0 only, x87 always on, AVX needs SSE, the AVX-512 trio all or nothing and only with
+ * AVX, MPX's two bits together, nothing the processor does not support (CPUID.(0xD,0):EDX:EAX);
+ * then executed for the guest, where a residual #GP in root mode still becomes the guest's #GP. The
+ * host never uses extended state, so sharing XCR0 is harmless.
  */
 #include "core.h"
 #include "vmx.h"
@@ -28,8 +27,8 @@ void exit_xsetbv(struct vcpu *v)
     }
     /* XSETBV #UDs in root mode unless the HOST CR4 has OSXSAVE, and the host
      * CR4 is the firmware's (usually without it): set it around the
-     * instruction; the next exit reloads HOST_CR4 anyway (found with the KVMI
-     * scenario: a guest XSETBV used to end in a root-mode #UD). */
+     * instruction; the next exit reloads HOST_CR4 anyway (without it a
+     * guest XSETBV ends in a root-mode #UD). */
     uint64_t cr4 = read_cr4();
     if (!(cr4 & CR4_OSXSAVE))
         write_cr4(cr4 | CR4_OSXSAVE);

@@ -2,9 +2,9 @@
  * gwalk.h - translate a guest-linear address to guest-physical through the
  * guest's own paging structures, in every paging mode a firmware or OS uses:
  * none (CR0.PG=0), 32-bit (with 4 MiB pages under CR4.PSE), PAE, and 4-level
- * IA-32e (SDM Vol. 3 4.3-4.5).  Pure: physical memory is read through a
- * callback, so it is host-tested.  Used to fetch the bytes of a guest
- * instruction that must be emulated.
+ * IA-32e (SDM Vol. 3A 4.3 32-Bit Paging, 4.4 PAE Paging, 4.5 4-Level Paging and 5-Level Paging).
+ * Pure: physical memory is read through a callback, so it is host-tested.  Used to fetch the bytes
+ * of a guest instruction that must be emulated.
  */
 #ifndef HV_GWALK_H
 #define HV_GWALK_H

@@ -100,7 +100,8 @@ int vmx_hide_device(const struct vmx_hidden_dev *d)
 static uint64_t merge(uint64_t rax, unsigned size, uint64_t val)
 {
     uint64_t mask = size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1;
-    /* a 32-bit IN zero-extends into RAX; narrower ones merge (SDM Vol. 1 3.4.1.1) */
+    /* a 32-bit IN zero-extends into RAX; narrower ones merge (SDM Vol. 1 3.4.1.1 General-Purpose
+     * Registers in 64-Bit Mode) */
     return size == 4 ? (val & mask) : (rax & ~mask) | (val & mask);
 }
 

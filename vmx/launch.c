@@ -7,8 +7,10 @@
  * identity map with the hypervisor region hidden.  vmx_cpu_prepare (each
  * CPU, reached through core_launch in vmx_entry.S): snapshot the firmware's
  * state, load the host tables, VMXON, VMCS, and let core_launch VMLAUNCH.
- * SDM Vol. 3 references: 24.7-24.8 (enabling VMX), 25 (VMCS layout), 26.2-26.3
- * (VM-entry checks on controls, host and guest state), 31.5 (VMXON region).
+ * SDM Vol. 3C references: 24.7 Enabling and Entering VMX Operation, 24.8
+ * Restrictions on VMX Operation, chapter 25 Virtual Machine Control
+ * Structures, 27.2 Checks on VMX Controls and Host-State Area, 27.3 Checking
+ * and Loading Guest State, 25.11.5 VMXON Region.
  */
 #include <string.h>
 
@@ -132,7 +134,8 @@ static int alloc_vcpu(struct boot_info *bi, unsigned i)
     uint8_t *stack = page_alloc(&g_pages, HOST_STACK_PAGES);
     if (!v->vmxon_region || !v->vmcs || !v->msr_bitmap || !stack)
         return -1;
-    /* SDM 25.2 / 24.11.5: both regions start with the VMCS revision identifier. */
+    /* SDM Vol. 3C 25.2 Format of the VMCS Region, 25.11.5 VMXON Region: both regions start with the
+     * VMCS revision identifier. */
     *(uint32_t *)v->vmxon_region = rev;
     *(uint32_t *)v->vmcs = rev;
     memcpy(v->msr_bitmap, g_vmx.msr_bitmap_template, PAGE_SIZE);
@@ -155,7 +158,8 @@ int vmx_init(struct boot_info *bi, uint64_t host_cr3)
     vmx_controls_hv_request(&req);
     if (!missing)
         missing = vmx_controls_compute(f, &req, &g_vmx.ctl, report_refusal, NULL);
-    /* SDM A.1: the VMCS must be WB-cacheable and fit in a page for our layout. */
+    /* SDM Vol. 3D A.1 Basic VMX Information: the VMCS must be WB-cacheable and fit in a page for
+     * our layout. */
     if (!missing && (VMX_BASIC_MEMTYPE(f->basic) != MEMTYPE_WB ||
                      VMX_BASIC_REGION_SIZE(f->basic) > PAGE_SIZE)) {
         log_error("missing: write-back VMCS region of at most 4 KiB (IA32_VMX_BASIC 0x%llx)",
@@ -192,8 +196,8 @@ int vmx_init(struct boot_info *bi, uint64_t host_cr3)
         msr_bitmap_intercept(mb, m, true, true);
     msr_bitmap_intercept(mb, MSR_X2APIC_ICR, false, true);
 
-    /* I/O bitmap A covers ports 0-0x7fff, B 0x8000-0xffff (SDM 25.6.4).  Bochs's
-     * shutdown port: statistics are printed before the machine goes away. */
+    /* I/O bitmap A covers ports 0-0x7fff, B 0x8000-0xffff (SDM Vol. 3C 25.6.4 I/O-Bitmap
+     * Addresses).  Bochs's shutdown port: statistics are printed before the machine goes away. */
     io_bitmap_intercept(g_vmx.io_bitmap_a, g_vmx.io_bitmap_b, BOCHS_SHUTDOWN_PORT);
 
     for (unsigned i = 0; i < bi->ncpus; i++)
@@ -221,7 +225,7 @@ int vmx_init(struct boot_info *bi, uint64_t host_cr3)
 
 /* ---- per CPU ------------------------------------------------------------- */
 
-/* A segment as the VMCS wants it (SDM 25.4.1). */
+/* A segment as the VMCS wants it (SDM Vol. 3C 25.4.1 Guest Register State). */
 struct seg {
     uint16_t sel;
     uint32_t limit, ar;
@@ -233,7 +237,7 @@ static struct seg seg_from_gdt(const struct dtr *gdt, uint16_t sel)
 {
     struct seg s = {sel, 0, VMX_AR_UNUSABLE, 0};
     if ((sel & ~3u) == 0 || (sel & 4) || (uint32_t)(sel | 7) > gdt->limit)
-        return s; /* null or LDT selector: unusable (SDM 25.4.1) */
+        return s; /* null or LDT selector: unusable (SDM Vol. 3C 25.4.1 Guest Register State) */
     uint64_t d = *(const uint64_t *)(uintptr_t)(gdt->base + (sel & ~7u));
     s.base = ((d >> 16) & 0xffffff) | ((d >> 56) << 24);
     s.limit = (uint32_t)((d & 0xffff) | ((d >> 32) & 0xf0000));
@@ -302,7 +306,8 @@ static void write_seg(uint32_t sel_f, uint32_t base_f, uint32_t limit_f, uint32_
     write_seg(VMCS_GUEST_##n##_SEL, VMCS_GUEST_##n##_BASE, VMCS_GUEST_##n##_LIMIT,                 \
               VMCS_GUEST_##n##_AR, s)
 
-/* Control fields, host state (SDM 25.5, checked by 26.2.2-26.2.4): this CPU's own tables. */
+/* Control fields, host state (SDM Vol. 3C 25.5 Host-State Area, checked
+ * by 27.2.2-27.2.4): this CPU's own tables. */
 static void write_controls_and_host(struct vcpu *v)
 {
     const struct vmx_controls *c = &g_vmx.ctl;
@@ -311,8 +316,8 @@ static void write_controls_and_host(struct vcpu *v)
     W(VMCS_PROC_CTLS, v->proc_ctls);
     if (v->proc_ctls & PROC_SECONDARY_CTLS)
         W(VMCS_PROC2_CTLS, c->v[VMX_CTL_PROC2]);
-    /* Fields the enabled controls consult, which VMCLEAR does not initialise (SDM 25.11.3):
-     * XSAVES/XRSTORS exit on none of IA32_XSS's bits (25.6.19). */
+    /* Fields the enabled controls consult, which VMCLEAR does not initialise (SDM Vol. 3C 25.11.3
+     * Initializing a VMCS): XSAVES/XRSTORS exit on none of IA32_XSS's bits (25.6.19). */
     if ((v->proc_ctls & PROC_SECONDARY_CTLS) && (c->v[VMX_CTL_PROC2] & PROC2_XSAVES))
         W(VMCS_XSS_EXIT_BITMAP, 0);
     W(VMCS_EXIT_CTLS, c->v[VMX_CTL_EXIT]);
@@ -329,7 +334,8 @@ static void write_controls_and_host(struct vcpu *v)
     W(VMCS_MSR_BITMAP, (uint64_t)(uintptr_t)v->msr_bitmap);
     W(VMCS_TSC_OFFSET, 0);
     W(VMCS_EPTP, g_vmx.eptp);
-    W(VMCS_VPID, v->index + 1); /* 0 is the host's VPID (SDM 26.2.1.1) */
+    W(VMCS_VPID,
+      v->index + 1); /* 0 is the host's VPID (SDM Vol. 3C 27.2.1.1 VM-Execution Control Fields) */
     W(VMCS_PREEMPT_TIMER_VALUE, v->preempt_ticks);
     W(VMCS_LINK_POINTER, ~0ull);
 
@@ -363,8 +369,9 @@ static void write_controls_and_host(struct vcpu *v)
     W(VMCS_HOST_RIP, (uint64_t)(uintptr_t)vmx_exit_stub);
 }
 
-/* CR0/CR4 bits the guest may not own: the VMX fixed bits (SDM A.7/A.8), CR4.VMXE among
- * them.  Guest writes to them exit (exit_cr.c); reads see the shadow. */
+/* CR0/CR4 bits the guest may not own: the VMX fixed bits (SDM Vol. 3D A.7 VMX-Fixed Bits in CR0,
+ * A.8 VMX-Fixed Bits in CR4), CR4.VMXE among them.  Guest writes to them exit (exit_cr.c); reads
+ * see the shadow. */
 void vmx_cr_masks(struct vcpu *v)
 {
     const struct vmx_cpu_facts *f = &g_vmx.facts;
@@ -377,7 +384,8 @@ void vmx_cr_masks(struct vcpu *v)
 uint64_t vmx_guest_cr0(uint64_t val)
 {
     const struct vmx_cpu_facts *f = &g_vmx.facts;
-    /* Unrestricted guest exempts PE and PG from IA32_VMX_CR0_FIXED0 (SDM 26.3.1.1). */
+    /* Unrestricted guest exempts PE and PG from IA32_VMX_CR0_FIXED0 (SDM Vol. 3C 27.3.1.1 Checks on
+     * Guest Control Registers, Debug Registers, and MSRs). */
     return (val | (f->cr0_fixed0 & ~(CR0_PE | CR0_PG))) & f->cr0_fixed1;
 }
 
@@ -387,7 +395,8 @@ uint64_t vmx_guest_cr4(uint64_t val)
     return (val | f->cr4_fixed0) & f->cr4_fixed1;
 }
 
-/* Guest state = the firmware's state at core_launch (SDM 25.4, checked by 26.3.1). */
+/* Guest state = the firmware's state at core_launch (SDM Vol. 3C 25.4 Guest-State Area, checked
+ * by 27.3.1 Checks on the Guest State Area). */
 static void write_guest(struct vcpu *v, const struct fw_snapshot *s, uint64_t entry_rsp)
 {
     const struct vmx_controls *c = &g_vmx.ctl;
@@ -465,22 +474,25 @@ uint64_t vmx_cpu_prepare(struct boot_info *bi, uint64_t entry_rsp)
     cpu_load_tables(v->cpu);
     write_cr3(g_vmx.host_cr3);
 
-    /* SDM 24.7: VMXON needs IA32_FEATURE_CONTROL locked with VMX outside SMX; if the
-     * firmware left it unlocked we set and lock it, as firmware would. */
+    /* SDM Vol. 3C 24.7 Enabling and Entering VMX Operation: VMXON needs IA32_FEATURE_CONTROL locked
+     * with VMX outside SMX; if the firmware left it unlocked we set and lock it, as firmware would.
+     */
     uint64_t fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
     uint64_t fix = vmx_caps_feature_control_fixup(fc);
     if (fix)
         wrmsr(MSR_IA32_FEATURE_CONTROL, fix);
-    /* SDM 24.8: CR0 and CR4 must satisfy the VMX fixed bits (CR4.VMXE among them). */
+    /* SDM Vol. 3C 24.8 Restrictions on VMX Operation: CR0 and CR4 must satisfy the VMX fixed bits
+     * (CR4.VMXE among them). */
     const struct vmx_cpu_facts *f = &g_vmx.facts;
     write_cr0((read_cr0() | f->cr0_fixed0) & f->cr0_fixed1);
     write_cr4((read_cr4() | f->cr4_fixed0) & f->cr4_fixed1);
 
     const char *step = NULL;
-    /* SDM 31.5 VMXON (region with the revision identifier, 4 KiB aligned). */
+    /* SDM Vol. 3C 25.11.5 VMXON Region (revision identifier, 4 KiB aligned). */
     if (!vmxon((uint64_t)(uintptr_t)v->vmxon_region))
         step = "VMXON";
-    /* SDM 25.11.3: VMCLEAR initialises the VMCS launch state, VMPTRLD makes it current. */
+    /* SDM Vol. 3C 25.11.3 Initializing a VMCS: VMCLEAR initialises the VMCS launch state, VMPTRLD
+     * makes it current. */
     else if (!vmclear((uint64_t)(uintptr_t)v->vmcs))
         step = "VMCLEAR";
     else if (!vmptrld((uint64_t)(uintptr_t)v->vmcs))

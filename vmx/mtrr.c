@@ -1,12 +1,12 @@
 /*
  * mtrr.c - memory type of physical addresses and ranges from an MTRR
- * snapshot (SDM Vol. 3 11.11).  Pure: used by the EPT builder in the core and
- * by host unit tests.
+ * snapshot (SDM Vol. 3A 12.11 Memory Type Range Registers (MTRRs)).  Pure: used by the EPT builder
+ * in the core and by host unit tests.
  */
 #include "mtrr.h"
 #include "vmx_defs.h"
 
-/* Fixed-range layout (SDM Vol. 3 11.11.2.2, Table 11-9): MSR index, first
+/* Fixed-range layout (SDM Vol. 3A 12.11.2.2 Fixed Range MTRRs, Table 12-9): MSR index, first
  * address and sub-range size, in address order. */
 #define FIXED_END 0x100000ull
 
@@ -19,7 +19,7 @@ static bool valid_type(unsigned t)
 static unsigned sanitize(unsigned t)
 {
     /* Reserved encodings would make VM entry or the EPT walk fail (EPT
-     * misconfiguration, SDM 29.3.3.1); UC is the safe reading. */
+     * misconfiguration, SDM Vol. 3C 29.3.3.1 EPT Misconfigurations); UC is the safe reading. */
     return valid_type(t) ? t : MEMTYPE_UC;
 }
 
@@ -58,7 +58,9 @@ static unsigned fixed_lookup(const struct mtrr_state *s, uint64_t addr, uint64_t
 
 static uint64_t addr_mask(const struct mtrr_state *s)
 {
-    unsigned bits = s->phys_bits ? s->phys_bits : 36; /* SDM 11.11.3: 36 if not reported */
+    unsigned bits =
+        s->phys_bits ? s->phys_bits
+                     : 36; /* SDM Vol. 3A 12.11.1 MTRR Feature Identification: 36 if not reported */
     if (bits > 52)
         bits = 52;
     return ((1ull << bits) - 1) & ~0xfffull;
@@ -76,7 +78,7 @@ static bool var_matches(const struct mtrr_state *s, unsigned i, uint64_t addr)
     return ((addr ^ s->var_base[i]) & m) == 0;
 }
 
-/* Precedence of overlapping variable ranges (SDM Vol. 3 11.11.4.1). */
+/* Precedence of overlapping variable ranges (SDM Vol. 3A 12.11.4.1 MTRR Precedences). */
 static unsigned combine(unsigned a, unsigned b)
 {
     if (a == b)

@@ -2,12 +2,13 @@
  * mtrr.h - memory types of physical ranges from the MTRRs.
  *
  * With EPT active the processor no longer applies the MTRRs to guest
- * accesses; the EPT leaf's memory type takes their place (SDM Vol. 3
- * 29.3.7.2).  So the EPT builder asks this module for the type the firmware
- * configured for each range and copies it into the leaves.  Pure functions
- * over a snapshot of the MSRs (mtrr_read() takes it on the running CPU).
+ * accesses; the EPT leaf's memory type takes their place (SDM Vol. 3C
+ * 29.3.7.2 Memory Type Used for Translated Guest-Physical Addresses).  So the EPT builder asks this
+ * module for the type the firmware configured for each range and copies it into the leaves.  Pure
+ * functions over a snapshot of the MSRs (mtrr_read() takes it on the running CPU).
  *
- * Rules: SDM Vol. 3 11.11 (MTRR MSRs 11.11.1-11.11.3, precedence 11.11.4.1).
+ * Rules: SDM Vol. 3A 12.11 Memory Type Range Registers (MTRRs) (the MSRs 12.11.1-12.11.3,
+ * 12.11.4.1 MTRR Precedences).
  */
 #ifndef HV_MTRR_H
 #define HV_MTRR_H

@@ -1,5 +1,5 @@
 /*
- * mtrr_read.c - snapshot of this CPU's MTRR MSRs (SDM Vol. 3 11.11.1).
+ * mtrr_read.c - snapshot of this CPU's MTRR MSRs (SDM Vol. 3A 12.11.1 MTRR Feature Identification).
  * Reads only the MSRs IA32_MTRRCAP says exist; not host-tested.
  */
 #include "mtrr.h"

@@ -77,19 +77,19 @@ uint64_t vmx_caps_ept_vpid(const struct vmx_cpu_facts *f);
 /*
  * The value to write to IA32_FEATURE_CONTROL before VMXON on each CPU, or 0
  * when no write is needed (already locked with VMX outside SMX on) or allowed
- * (locked with it off: vmx_caps_check refuses that).  SDM Vol. 3 24.7: VMXON
- * faults unless the lock bit and the enable bit for the current mode are set.
+ * (locked with it off: vmx_caps_check refuses that).  SDM Vol. 3C 24.7 Enabling and Entering VMX
+ * Operation: VMXON faults unless the lock bit and the enable bit for the current mode are set.
  */
 uint64_t vmx_caps_feature_control_fixup(uint64_t feature_control);
 
 /* ---- Control field computation (vmx/controls.c) ----------------------------
  *
  * Each VMCS control field is computed from the capability MSRs, never hard
- * coded (SDM Vol. 3 A.3-A.5, and 27.2.1.1 for the checks VM entry makes):
- *     value = allowed-0 | ((required | desired) & allowed-1)
- * A required bit the CPU cannot set is reported by name; a desired one is
- * silently left out.  Bits the CPU forces to 1 (allowed-0) are kept: the VMX
- * core must cope with them (e.g. CR3-load exiting without TRUE controls).
+ * coded (SDM Vol. 3 A.3-A.5, and Vol. 3C 27.2.1.1 VM-Execution Control Fields for the checks VM
+ * entry makes): value = allowed-0 | ((required | desired) & allowed-1) A required bit the CPU
+ * cannot set is reported by name; a desired one is silently left out.  Bits the CPU forces to 1
+ * (allowed-0) are kept: the VMX core must cope with them (e.g. CR3-load exiting without TRUE
+ * controls).
  */
 struct vmx_controls {
     uint32_t v[VMX_CTL_COUNT]; /* indexed by enum vmx_ctl_kind */
@@ -109,14 +109,14 @@ void vmx_controls_hv_request(struct vmx_controls_request *req);
  * to the primary request (required or desired, following the secondary
  * request) and dropped when no secondary control ends up set.  Calls report
  * once per required bit that cannot be set and once per violated dependency
- * between controls (SDM 27.2.1.1); returns how many reports that made
- * (0 = the fields are usable).
+ * between controls (SDM Vol. 3C 27.2.1.1 VM-Execution Control Fields); returns how many reports
+ * that made (0 = the fields are usable).
  */
 int vmx_controls_compute(const struct vmx_cpu_facts *f, const struct vmx_controls_request *req,
                          struct vmx_controls *out, vmx_report_fn report, void *ctx);
 
-/* Checks the dependencies VM entry enforces between controls (SDM 27.2.1.1):
- * virtual NMIs needs NMI exiting, NMI-window exiting needs virtual NMIs,
+/* Checks the dependencies VM entry enforces between controls (SDM Vol. 3C 27.2.1.1 VM-Execution
+ * Control Fields): virtual NMIs needs NMI exiting, NMI-window exiting needs virtual NMIs,
  * unrestricted guest needs EPT, saving the preemption timer needs the timer.
  * Reports each violation; returns their count. */
 int vmx_controls_check_consistency(const struct vmx_controls *c, vmx_report_fn report, void *ctx);

@@ -4,13 +4,13 @@
  * capability bits the hypervisor relies on.
  *
  * Pure constants, no code: included by host tests, the VMX-root core and the
- * EFI loader alike.  References are to the Intel SDM Vol. 3 (and Vol. 4 for
- * MSRs).  VMX section numbers follow the editions in which "Virtual Machine
- * Control Structures" is chapter 25 (VM entries 27, VM exits 28, address
- * translation/EPT 29, instruction reference 31); editions before 2023 number
- * each of these one lower (e.g. EPT 28.3).  Capability MSRs are Appendix A,
- * field encodings Appendix B, exit reasons Appendix C in all editions.  Cache
- * control (MTRRs, memory types) is cited as chapter 11.
+ * EFI loader alike.  References are to the Intel SDM, in the numbering of
+ * the editions since 2023, in which "Virtual Machine Control Structures" is chapter 25 of Vol. 3C
+ * (VMX non-root operation 26, VM entries 27, VM exits 28, address translation/EPT 29, instruction
+ * reference 31) and Vol. 3A has task management in chapter 8, processor initialization in 10, the
+ * APIC in 11 and memory cache control in 12; older editions number each of these one lower (e.g.
+ * EPT 28.3).  Capability MSRs are Appendix A, field encodings Appendix B, exit reasons Appendix C
+ * in all editions.  Every citation gives the section's title too, which survives renumbering.
  */
 #ifndef HV_VMX_DEFS_H
 #define HV_VMX_DEFS_H
@@ -26,7 +26,7 @@
 /* ---- MSR numbers (SDM Vol. 4 Table 2-2 IA-32 Architectural MSRs) -------- */
 #define MSR_X2APIC_ICR 0x830u /* x2APIC interrupt command register */
 
-/* MTRRs (SDM Vol. 3 11.11.2) */
+/* MTRRs (SDM Vol. 3A 12.11.2 Setting Memory Ranges with MTRRs) */
 #define MSR_IA32_MTRRCAP           0x0feu
 #define MSR_IA32_MTRR_PHYSBASE(n)  (0x200u + 2u * (n))
 #define MSR_IA32_MTRR_PHYSMASK(n)  (0x201u + 2u * (n))
@@ -59,12 +59,12 @@
 #define MSR_IA32_VMX_FIRST               0x480u /* range the guest must not see */
 #define MSR_IA32_VMX_LAST                0x492u
 
-/* IA32_FEATURE_CONTROL (SDM Vol. 3 24.7) */
+/* IA32_FEATURE_CONTROL (SDM Vol. 3C 24.7 Enabling and Entering VMX Operation) */
 #define FEATURE_CONTROL_LOCK            (1ull << 0)
 #define FEATURE_CONTROL_VMX_INSIDE_SMX  (1ull << 1)
 #define FEATURE_CONTROL_VMX_OUTSIDE_SMX (1ull << 2)
 
-/* IA32_VMX_BASIC (SDM Vol. 3 A.1) */
+/* IA32_VMX_BASIC (SDM Vol. 3D A.1 Basic VMX Information) */
 #define VMX_BASIC_REVISION_MASK  0x7fffffffull
 #define VMX_BASIC_REGION_SIZE(b) (((b) >> 32) & 0x1fffu)
 #define VMX_BASIC_32BIT_ADDR     (1ull << 48)
@@ -73,7 +73,7 @@
 #define VMX_BASIC_TRUE_CTLS      (1ull << 55) /* TRUE_*_CTLS MSRs exist (A.2) */
 #define VMX_BASIC_NO_ERRCODE_OK  (1ull << 56)
 
-/* IA32_VMX_MISC (SDM Vol. 3 A.6) */
+/* IA32_VMX_MISC (SDM Vol. 3D A.6 Miscellaneous Data) */
 #define VMX_MISC_PREEMPT_RATE(m) ((unsigned)((m)&0x1fu)) /* timer = TSC >> rate */
 #define VMX_MISC_STORE_LMA       (1ull << 5)
 #define VMX_MISC_ACT_HLT         (1ull << 6)
@@ -84,7 +84,7 @@
 #define VMX_MISC_VMWRITE_ANY     (1ull << 29)
 #define VMX_MISC_INJECT_ZERO_LEN (1ull << 30)
 
-/* IA32_VMX_EPT_VPID_CAP (SDM Vol. 3 A.10) */
+/* IA32_VMX_EPT_VPID_CAP (SDM Vol. 3D A.10 VPID and EPT Capabilities) */
 #define EPT_CAP_EXEC_ONLY          (1ull << 0)
 #define EPT_CAP_PWL4               (1ull << 6)
 #define EPT_CAP_PWL5               (1ull << 7)
@@ -103,7 +103,7 @@
 #define VPID_CAP_INVVPID_ALL       (1ull << 42)
 #define VPID_CAP_INVVPID_SINGLE_NG (1ull << 43)
 
-/* INVEPT / INVVPID types (SDM Vol. 3 30.3, INVEPT / INVVPID) */
+/* INVEPT / INVVPID types (SDM Vol. 3C 31.3 VMX Instructions, INVEPT / INVVPID) */
 #define INVEPT_SINGLE_CONTEXT  1u
 #define INVEPT_ALL_CONTEXT     2u
 #define INVVPID_ADDRESS        0u
@@ -111,7 +111,8 @@
 #define INVVPID_ALL_CONTEXT    2u
 #define INVVPID_SINGLE_NG      3u
 
-/* ---- VM-execution controls (SDM Vol. 3 25.6) ---------------------------- */
+/* ---- VM-execution controls (SDM Vol. 3C 25.6 VM-Execution Control Fields)
+ * ---------------------------- */
 /* Pin-based (25.6.1, Table 25-5) */
 #define PIN_EXTINT_EXITING (1u << 0)
 #define PIN_NMI_EXITING    (1u << 3)
@@ -365,7 +366,7 @@
 #define VMCS_HOST_RSP            0x6c14u
 #define VMCS_HOST_RIP            0x6c16u
 
-/* ---- Guest state details (SDM Vol. 3 25.4) ------------------------------ */
+/* ---- Guest state details (SDM Vol. 3C 25.4 Guest-State Area) ------------------------------ */
 #define VMX_ACTIVITY_ACTIVE    0u
 #define VMX_ACTIVITY_HLT       1u
 #define VMX_ACTIVITY_SHUTDOWN  2u
@@ -465,7 +466,7 @@
 #define EXIT_REASON_LOADIWKEY        69u
 #define EXIT_REASON_COUNT            70u /* size of per-reason tables */
 
-/* Exit qualification for EPT violations (SDM Vol. 3 28.2.1, "Basic VM-Exit Information") */
+/* Exit qualification for EPT violations (SDM Vol. 3C 28.2.1 Basic VM-Exit Information) */
 #define EPT_VIOL_READ           (1ull << 0)
 #define EPT_VIOL_WRITE          (1ull << 1)
 #define EPT_VIOL_FETCH          (1ull << 2)
@@ -476,19 +477,20 @@
 #define EPT_VIOL_GLA_TRANSLATED (1ull << 8)
 #define EPT_VIOL_NMI_UNBLOCK    (1ull << 12)
 
-/* ---- EPT pointer (SDM Vol. 3 25.6.11) ----------------------------------- */
+/* ---- EPT pointer (SDM Vol. 3C 25.6.11 Extended-Page-Table Pointer (EPTP))
+ * ----------------------------------- */
 #define EPTP_MEMTYPE_WB 6ull
 #define EPTP_PWL4       (3ull << 3) /* page-walk length minus one */
 #define EPTP_AD_ENABLE  (1ull << 6)
 
-/* ---- Memory types (SDM Vol. 3 11.3, Table 11-2; EPT uses the same codes) - */
+/* ---- Memory types (SDM Vol. 3A 12.3 Methods of Caching Available; EPT uses the same codes) - */
 #define MEMTYPE_UC 0u
 #define MEMTYPE_WC 1u
 #define MEMTYPE_WT 4u
 #define MEMTYPE_WP 5u
 #define MEMTYPE_WB 6u
 
-/* ---- VM-instruction error numbers (SDM Vol. 3 31.4, Table 31-1) ---------- */
+/* ---- VM-instruction error numbers (SDM Vol. 3C 31.4 VM Instruction Error Numbers) ---------- */
 #define VMXERR_VMLAUNCH_NONCLEAR    4u
 #define VMXERR_VMRESUME_NONLAUNCHED 5u
 #define VMXERR_ENTRY_BAD_CTLS       7u

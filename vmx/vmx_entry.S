@@ -25,7 +25,7 @@ core_launch:
     jnz 1f
     /* The firmware's callee-saved registers go back into the CPU: VMLAUNCH
      * keeps GPRs, so the guest sees exactly what our caller left there
-     * (SDM Vol. 3 27.3: VM entry loads RSP/RIP/RFLAGS only). */
+     * (SDM Vol. 3C 27.3 Checking and Loading Guest State: VM entry loads RSP/RIP/RFLAGS only). */
     popq %r15
     popq %r14
     popq %r13
@@ -34,7 +34,7 @@ core_launch:
     popq %rbp
     xorl %eax, %eax             /* the guest's view: core_launch returned CORE_OK */
     vmlaunch
-    /* VMfailInvalid/VMfailValid (SDM Vol. 3 31.3 VMLAUNCH): still root, same stack. */
+    /* VMfailInvalid/VMfailValid (SDM Vol. 3C 31.3 VMX Instructions, VMLAUNCH/VMRESUME): still root, same stack. */
     pushq %rbp
     pushq %rbx
     pushq %r12
@@ -93,7 +93,7 @@ vmx_exit_stub:
     popq %r15
     addq $8, %rsp
     vmresume
-    /* VMRESUME failed (SDM Vol. 3 31.3): report; never returns. */
+    /* VMRESUME failed (SDM Vol. 3C 31.3 VMX Instructions, VMLAUNCH/VMRESUME): report; never returns. */
     movq %rsp, %rdi
     call vmx_resume_failed
 2:  cli

@@ -1,7 +1,7 @@
 /*
  * vmx_insn.h - the VMX instructions and a few privileged helpers as inline
  * functions for vmx/ (internal).  The VMX instructions report failure
- * through RFLAGS (SDM Vol. 3 31.2: CF=1 VMfailInvalid, ZF=1 VMfailValid with
+ * through RFLAGS (SDM Vol. 3C 31.2 Conventions: CF=1 VMfailInvalid, ZF=1 VMfailValid with
  * the reason in the VM-instruction error field); each wrapper returns
  * true on success.
  */

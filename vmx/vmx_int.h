@@ -25,8 +25,9 @@ uint64_t vmx_guest_cr0(uint64_t val);
 uint64_t vmx_guest_cr4(uint64_t val);
 
 /* exit.c */
-/* Past the exiting instruction (VM-exit instruction length, SDM 28.2.5), or `len` bytes
- * for an emulated one; a blocking by STI or MOV SS ends with it (SDM 25.4.2). */
+/* Past the exiting instruction (VM-exit instruction length, SDM Vol. 3C 28.2.5 Information for VM
+ * Exits Due to Instruction Execution), or `len` bytes for an emulated one; a blocking by STI or MOV
+ * SS ends with it (SDM Vol. 3C 25.4.2 Guest Non-Register State). */
 void vmx_skip_insn(struct vcpu *v);
 void vmx_advance_rip(struct vcpu *v, uint64_t len);
 void vmx_flush_ept(void);

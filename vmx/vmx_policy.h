@@ -26,13 +26,15 @@ bool msr_is_vmx_capability(uint32_t msr);
  * not support (IA32_VMX_CR4_FIXED1 = 0). */
 bool cr4_write_allowed(uint64_t value, uint64_t cr4_fixed1);
 
-/* MSR bitmap (SDM 25.6.9; 4 KiB: read-low, read-high, write-low, write-high, 1 KiB each, for
- * MSRs 0-0x1fff and 0xc0000000-0xc0001fff): make RDMSR/WRMSR of msr exit.  MSRs outside both
- * ranges always exit and are ignored here.  msr_bitmap_exits tells whether an access exits. */
+/* MSR bitmap (SDM Vol. 3C 25.6.9 MSR-Bitmap Address; 4 KiB: read-low, read-high, write-low,
+ * write-high, 1 KiB each, for MSRs 0-0x1fff and 0xc0000000-0xc0001fff): make RDMSR/WRMSR of msr
+ * exit.  MSRs outside both ranges always exit and are ignored here.  msr_bitmap_exits tells whether
+ * an access exits. */
 void msr_bitmap_intercept(uint8_t *bitmap, uint32_t msr, bool read, bool write);
 bool msr_bitmap_exits(const uint8_t *bitmap, uint32_t msr, bool write);
 
-/* I/O bitmaps A (ports 0-0x7fff) and B (0x8000-0xffff), SDM 25.6.4: make port exit. */
+/* I/O bitmaps A (ports 0-0x7fff) and B (0x8000-0xffff), SDM Vol. 3C 25.6.4 I/O-Bitmap Addresses:
+ * make port exit. */
 void io_bitmap_intercept(uint8_t *a, uint8_t *b, uint16_t port);
 
 /* One vCPU as an IPI destination. */
@@ -43,7 +45,8 @@ struct ipi_target {
 };
 
 /* Does the ICR value (low 32 bits, destination `dest`: bits 63:56 xAPIC, 63:32 x2APIC)
- * reach t?  SDM Vol. 3 11.6.2 (destinations), 11.6.1 (shorthands), 11.12.10 (x2APIC). */
+ * reach t?  SDM Vol. 3A 11.6.2 Determining IPI Destination, 11.6.1 Interrupt Command Register (ICR)
+ * (shorthands), 11.12.10 Determining IPI Destination in x2APIC Mode. */
 bool ipi_reaches(const struct ipi_target *t, uint32_t icr_low, uint32_t dest, bool x2apic);
 
 #endif
