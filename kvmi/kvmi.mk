@@ -23,8 +23,8 @@ $(B)/kvmi-sim: $(KVMI_SIM_OBJS)
 KVMI_ENGINE_SRCS := $(KVMI_SRCS)
 UNIT_TESTS += test_kvmi_sha1 test_kvmi_engine test_kvmi_vcpu
 test_kvmi_sha1_SRCS := test/unit/test_kvmi_sha1.c kvmi/sha1.c
-test_kvmi_engine_SRCS := test/unit/test_kvmi_engine.c test/unit/test_kvmi_fake.c $(KVMI_ENGINE_SRCS)
-test_kvmi_vcpu_SRCS := test/unit/test_kvmi_vcpu.c test/unit/test_kvmi_fake.c $(KVMI_ENGINE_SRCS)
+test_kvmi_engine_SRCS := test/unit/test_kvmi_engine.c test/unit/test_kvmi_fake.c test/unit/kvmi_fake_arch.c $(KVMI_ENGINE_SRCS)
+test_kvmi_vcpu_SRCS := test/unit/test_kvmi_vcpu.c test/unit/test_kvmi_fake.c test/unit/kvmi_fake_arch.c $(KVMI_ENGINE_SRCS)
 
 # ---- libFuzzer target over the receive path ---------------------------------
 FUZZ_CC := clang
@@ -32,9 +32,11 @@ FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -Iinclude -I. -DHV_HOST
 FUZZ_TIME ?= 60
 TEST_TARGETS += test-fuzz
-$(B)/fuzz/fuzz_kvmi_rx: test/fuzz/fuzz_kvmi_rx.c $(KVMI_SRCS) $(wildcard kvmi/*.h)
+# The platform is the unit tests' fake (test/unit/kvmi_fake_arch.c).
+FUZZ_SRCS := test/fuzz/fuzz_kvmi_rx.c test/unit/kvmi_fake_arch.c $(KVMI_SRCS)
+$(B)/fuzz/fuzz_kvmi_rx: $(FUZZ_SRCS) $(wildcard kvmi/*.h test/unit/test_kvmi_fake.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_kvmi_rx.c $(KVMI_SRCS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itest/unit -o $@ $(FUZZ_SRCS)
 
 # Bounded run from a generated seed corpus; any crash, leak or hang fails.
 .PHONY: test-fuzz

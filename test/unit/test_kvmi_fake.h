@@ -1,8 +1,8 @@
 /*
- * test_kvmi_fake.h - a fake platform (kvmi_arch.h) for the engine's unit
- * tests and fuzz target: single-threaded, records every arch call, captures
- * every sent message, and lets a test script what "arrives" while a vCPU
- * polls for an event reply.
+ * test_kvmi_fake.h - a fake platform (kvmi_arch.h, kvmi_fake_arch.c) for the
+ * engine's unit tests and fuzz target: single-threaded, records every arch
+ * call, captures every sent message, and lets a test script what "arrives"
+ * while a vCPU polls for an event reply.
  */
 #ifndef TEST_KVMI_FAKE_H
 #define TEST_KVMI_FAKE_H
@@ -36,6 +36,9 @@ struct fake {
     int msr_on[FAKE_VCPUS];
     int bp_on[FAKE_VCPUS], desc_on[FAKE_VCPUS], ss_on[FAKE_VCPUS];
     bool desc_unsupported;
+    int desc_unsupported_on; /* vCPU index + 1 without descriptor exiting, 0 none */
+    bool odd_msrs_invalid;   /* odd MSR numbers read as -KVM_EINVAL */
+    bool out_wrap;           /* a full capture buffer starts over (no failure) */
     int injected[FAKE_VCPUS];
     /* called by kvmi_arch_poll(); must make progress or the test fails */
     void (*on_poll)(int vcpu);
@@ -43,6 +46,10 @@ struct fake {
 };
 
 extern struct fake F;
+
+/* A broken expectation of the fake (it polls forever, the send lock is
+ * contended, the capture overflows): defined by each user of the fake. */
+void fake_fail(const char *what);
 extern struct kvmi_vm VM;
 
 /* Fresh engine; with `handshake`, the connection is up and the session
