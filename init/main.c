@@ -7,7 +7,6 @@
  * hand the CPU back; the loader then launches every CPU as a guest
  * (docs/architecture.md, "Boot path").
  */
-#include <string.h>
 
 #include "core.h"
 #include "core_status.h"

@@ -3,25 +3,9 @@
  * metal: the TSC rate, RDRAND, kicks, the poll loop of a waiting context, and
  * the park of a guest the introspector crashed.
  */
-#include <string.h>
 
-#include "boot_info.h"
-#include "core.h"
-#include "vmx/ept.h"
-#include "vmx/gwalk.h"
-#include "kvmi/kvmi.h"
-#include "kvmi/kvmi_arch.h"
-#include "kvmi_hv.h"
-#include "rules.h"
 #include "log.h"
-#include "vmx/mtrr.h"
-#include "net/net.h"
-#include "page_alloc.h"
-#include "vmx/vmx.h"
-#include "vmx/vmx_insn.h"
 #include "vmx/vmx_int.h"
-#include "vmx/vmx_policy.h"
-#include "x86.h"
 #include "internal.h"
 
 /* ---- time, randomness, crash ------------------------------------------------------------- */

@@ -6,23 +6,8 @@
  */
 #include <string.h>
 
-#include "boot_info.h"
-#include "core.h"
-#include "vmx/ept.h"
-#include "vmx/gwalk.h"
-#include "kvmi/kvmi.h"
-#include "kvmi/kvmi_arch.h"
 #include "kvmi_hv.h"
-#include "rules.h"
 #include "log.h"
-#include "vmx/mtrr.h"
-#include "net/net.h"
-#include "page_alloc.h"
-#include "vmx/vmx.h"
-#include "vmx/vmx_insn.h"
-#include "vmx/vmx_int.h"
-#include "vmx/vmx_policy.h"
-#include "x86.h"
 #include "internal.h"
 
 struct kvmi_vm g_kvmi;

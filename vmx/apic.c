@@ -13,7 +13,7 @@
  *     APIC-access page because "virtualize APIC accesses" without APIC-register
  *     virtualization still exits on reads too and gives no written value,
  *     while EPT write protection works on every model Bochs offers.
- * Delivery (events.c does the receiving side): INIT marks the target, which
+ * Delivery (requests.c does the receiving side): INIT marks the target, which
  * parks in root mode in wait-for-SIPI; a SIPI to a target that had an INIT
  * starts it in real mode at vector << 12 (unrestricted guest); SIPIs to a
  * running target are ignored, as by hardware, so Linux's INIT-SIPI-SIPI with

@@ -1,7 +1,7 @@
 /*
  * exit.c - VM-exit dispatch: re-queue an event whose delivery the exit
  * interrupted, call the handler of the exit's family (exit_*.c), account
- * the exit, and prepare the next entry (events.c).  Also the shared tools of
+ * the exit, and prepare the next entry (requests.c).  Also the shared tools of
  * the handlers: skipping the exiting instruction, injecting exceptions, the
  * VMCS dump and the controlled halt for what cannot be survived.
  */

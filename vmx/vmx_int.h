@@ -54,7 +54,7 @@ void exit_vmcall(struct vcpu *v);
 void exit_nmi(struct vcpu *v, uint32_t intr_info);
 void exit_nmi_window(struct vcpu *v);
 
-/* events.c: what happens between the exit handler and the next entry */
+/* requests.c: what happens between the exit handler and the next entry */
 void vmx_before_entry(struct vcpu *v);
 void vmx_root_nmi(uint64_t *rip);
 /* exit.c: the trap fixup of the safe_* helpers (registered with trap.c) */

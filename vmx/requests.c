@@ -1,5 +1,5 @@
 /*
- * events.c - everything between an exit handler and the next VM entry, and
+ * requests.c - everything between an exit handler and the next VM entry, and
  * the ways other cores reach a vCPU:
  *   - kick(): request word + NMI IPI (NMI exiting is on, so the target
  *     leaves guest mode; in root mode the NMI arms a zero VMX-preemption
