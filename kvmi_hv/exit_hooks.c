@@ -192,7 +192,7 @@ bool kvmi_hv_exception(struct vcpu *v, uint32_t info)
     /* CONTINUE (or no event): the guest's own #BP, as the CPU would deliver it */
     uint32_t e = info & ~(INTR_INFO_NMI_UNBLOCK | (1u << 12));
     vmwrite(VMCS_ENTRY_INTR_INFO, e);
-    if (INTR_INFO_TYPE(info) >= 4)
+    if ((info & INTR_INFO_TYPE_MASK) >= INTR_TYPE_SW_INTR)
         vmwrite(VMCS_ENTRY_INSTR_LEN, len);
     return true;
 }

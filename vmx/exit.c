@@ -298,7 +298,7 @@ static void requeue_vectoring(void)
     uint32_t idt = (uint32_t)vmread(VMCS_IDT_VECTORING_INFO);
     if (!(idt & INTR_INFO_VALID))
         return;
-    uint32_t type = idt & (7u << 8);
+    uint32_t type = idt & INTR_INFO_TYPE_MASK;
     vmwrite(VMCS_ENTRY_INTR_INFO, idt & ~(1u << 12));
     if (idt & INTR_INFO_ERRCODE)
         vmwrite(VMCS_ENTRY_EXCEPTION_ERRCODE, vmread(VMCS_IDT_VECTORING_ERRCODE));

@@ -220,7 +220,7 @@ static void unblock_nmis(void)
 
 void exit_nmi(struct vcpu *v, uint32_t info)
 {
-    if ((info & (7u << 8)) == INTR_TYPE_NMI) {
+    if ((info & INTR_INFO_TYPE_MASK) == INTR_TYPE_NMI) {
         unblock_nmis();
         if (kick_nmi_arrived(v)) {
             v->stats.kicks_received++;
@@ -236,7 +236,7 @@ void exit_nmi(struct vcpu *v, uint32_t info)
     vmwrite(VMCS_ENTRY_INTR_INFO, e);
     if (info & INTR_INFO_ERRCODE)
         vmwrite(VMCS_ENTRY_EXCEPTION_ERRCODE, vmread(VMCS_EXIT_INTR_ERRCODE));
-    if ((info & (7u << 8)) >= INTR_TYPE_SW_INTR)
+    if ((info & INTR_INFO_TYPE_MASK) >= INTR_TYPE_SW_INTR)
         vmwrite(VMCS_ENTRY_INSTR_LEN, vmread(VMCS_EXIT_INSTR_LEN));
 }
 

@@ -381,8 +381,11 @@
 #define VMX_AR_UNUSABLE (1u << 16)
 
 /* ---- Interruption information (25.8.3 entry, 25.9.2 exit) --------------- */
-#define INTR_INFO_VECTOR(x)    ((x)&0xffu)
-#define INTR_INFO_TYPE(x)      (((x) >> 8) & 7u)
+#define INTR_INFO_VECTOR(x) ((x)&0xffu)
+/* The interruption type is compared in place, masked, with INTR_TYPE_*;
+ * INTR_INFO_TYPE() is its number (0-7) for interfaces that want that. */
+#define INTR_INFO_TYPE_MASK    (7u << 8)
+#define INTR_INFO_TYPE(x)      (((x)&INTR_INFO_TYPE_MASK) >> 8)
 #define INTR_INFO_ERRCODE      (1u << 11)
 #define INTR_INFO_NMI_UNBLOCK  (1u << 12) /* exit only: NMI unblocking due to IRET */
 #define INTR_INFO_VALID        (1u << 31)
