@@ -1,6 +1,7 @@
 /*
- * sim.h - kvmi-sim internals: the fake VM (sim_vm.c) and the process around
- * it (sim_main.c: command line, TCP transport, signals, log).
+ * sim.h - kvmi-sim internals: the fake VM (sim_vm.c, sim_arch.c) and the
+ * process around it (sim_main.c: command line, signals, log; sim_net.c: the
+ * TCP transport).
  *
  * Offers: struct sim (the one simulated VM), sim_vm_init()/sim_vm_start(),
  * the transport state the arch functions use, and sim_log().
@@ -62,12 +63,35 @@ struct sim {
 
 extern struct sim g_sim;
 
+/* The command line's transport options (sim_main.c). */
+struct sim_opt {
+    const char *host;
+    const char *port;
+    bool listen;
+    unsigned unhook_timeout_ms;
+};
+extern struct sim_opt opt;
+extern unsigned g_conn_id; /* bumped at every end of connection */
+extern bool g_exiting;     /* SIGTERM/SIGINT: do not reconnect after the unhook */
+
+/* The thread that drains the send queue into the socket (sim_net.c). */
+void *sim_writer_thread(void *arg);
+/* The main thread's life (sim_net.c): connect or accept, serve, again. */
+void sim_connection_loop(void) __attribute__((noreturn));
+
+static inline struct sim_vcpu *V(unsigned i)
+{
+    return &g_sim.vcpus[i];
+}
+
 int sim_vm_init(struct sim *s, unsigned nr_vcpus, unsigned max_vcpus, unsigned mem_mib);
 void sim_vm_start(struct sim *s);
 /* Hot-plug one vCPU (as a device manager adding a CPU); returns its index,
  * or -1 at --max-vcpus. */
 int sim_vm_hotplug(struct sim *s);
 unsigned sim_nr_vcpus(void);
+/* Where the fake vCPU keeps MSR `msr`, or NULL when it has none (sim_vm.c). */
+uint64_t *sim_msr_slot(struct sim_vcpu *v, uint32_t msr);
 void sim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif
