@@ -190,8 +190,10 @@ int vmx_init(struct boot_info *bi, uint64_t host_cr3)
     msr_bitmap_intercept(mb, MSR_X2APIC_ICR, false, true);
 
     /* I/O bitmap A covers ports 0-0x7fff, B 0x8000-0xffff (SDM 25.6.4).  Bochs's
-     * shutdown port: statistics are printed before the machine goes away. */
-    io_bitmap_intercept(g_vmx.io_bitmap_a, g_vmx.io_bitmap_b, BOCHS_SHUTDOWN_PORT);
+     * shutdown port, in a test configuration only: statistics are printed
+     * before the machine goes away (exit_io.c). */
+    if (bi->config.debug_hypercalls)
+        io_bitmap_intercept(g_vmx.io_bitmap_a, g_vmx.io_bitmap_b, BOCHS_SHUTDOWN_PORT);
 
     for (unsigned i = 0; i < bi->ncpus; i++)
         if (alloc_vcpu(bi, i))
