@@ -20,12 +20,12 @@
 #include "agent.h"
 #include "cpu.h"
 
-#define HV_MAGIC    0x4856444247ull /* include/vmx.h: HV_HYPERCALL_MAGIC */
-#define HV_HC_LAST  7               /* one past the highest function the hypervisor knows */
-#define VMCALL_LEN  3               /* 0f 01 c1 */
-#define VECTOR_UD   6
-#define HOSTILE_GO  0x4f472d454c495448ull /* "HTILE-GO" */
-#define WAIT_LOOPS  (1ull << 34)
+#define HV_MAGIC   0x4856444247ull /* include/vmx.h: HV_HYPERCALL_MAGIC */
+#define HV_HC_LAST 7               /* one past the highest function the hypervisor knows */
+#define VMCALL_LEN 3               /* 0f 01 c1 */
+#define VECTOR_UD  6
+#define HOSTILE_GO 0x4f472d454c495448ull /* "HTILE-GO" */
+#define WAIT_LOOPS (1ull << 34)
 
 struct __attribute__((packed)) hostile_dtr {
     uint16_t limit;

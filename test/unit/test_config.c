@@ -219,8 +219,7 @@ static void test_errors_never_echo_the_key(void **state)
             fail_msg("form %zu: no error", i);
         for (int k = 0; k < n && k < 8; k++) {
             if (strstr(e.what[k], "S3cret") || strstr(e.msg[k], "S3cret"))
-                fail_msg("form %zu: error %d echoes the key: '%s' '%s'", i, k, e.msg[k],
-                         e.what[k]);
+                fail_msg("form %zu: error %d echoes the key: '%s' '%s'", i, k, e.msg[k], e.what[k]);
         }
     }
 }
