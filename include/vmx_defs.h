@@ -16,7 +16,10 @@
 #define HV_VMX_DEFS_H
 
 /* ---- CPUID (SDM Vol. 2A, CPUID) ----------------------------------------- */
-#define CPUID1_ECX_VMX        (1u << 5) /* VMX supported */
+#define CPUID1_ECX_DTES64     (1u << 2)  /* 64-bit debug store */
+#define CPUID1_ECX_DS_CPL     (1u << 4)  /* CPL-qualified debug store */
+#define CPUID1_ECX_VMX        (1u << 5)  /* VMX supported */
+#define CPUID1_EDX_DS         (1u << 21) /* debug store (BTS, PEBS) */
 #define CPUID1_ECX_SMX        (1u << 6)
 #define CPUID1_ECX_HYPERVISOR (1u << 31) /* "hypervisor present" (software convention) */
 
@@ -32,6 +35,7 @@
 #define MSR_IA32_SYSENTER_CS      0x174u
 #define MSR_IA32_SYSENTER_ESP     0x175u
 #define MSR_IA32_SYSENTER_EIP     0x176u
+#define MSR_IA32_SPEC_CTRL        0x048u
 #define MSR_IA32_DEBUGCTL         0x1d9u
 #define MSR_IA32_PAT              0x277u
 #define MSR_IA32_PERF_GLOBAL_CTRL 0x38fu

@@ -67,6 +67,10 @@ def _host_hostile(r: net_run.Run) -> None:
     dom.control_vm_events(w.KVMI_EVENT_UNHOOK, True)
     m = ks.wait_serial(r, r"AGENT: hostile: mailbox at 0x([0-9a-f]+)", 300)
     mailbox = int(m.group(1), 16)
+    reg = re.search(r"reserved region (0x[0-9a-f]+) size", r.text())
+    ks.check(reg is not None, "no 'reserved region' line in the serial log")
+    region = int(reg.group(1), 16)
+    dom.write_physical(mailbox + 16, region.to_bytes(8, "little"))
     dom.write_physical(mailbox, HOSTILE_GO.to_bytes(8, "little"))
     ks.wait_serial(r, r"AGENT: hostile: attacks done", 300)
     # A reply comes after every event the hypervisor sent before it.
@@ -100,6 +104,19 @@ def _host_hostile(r: net_run.Run) -> None:
 AGENT_EXPECT = [rf"AGENT: hostile: debug hypercall {fn}: #UD 1 time\(s\), registers unchanged"
                 for fn in range(DEBUG_FUNCTIONS)] + [
     rf"AGENT: hostile: debug hypercalls refused with #UD: {DEBUG_FUNCTIONS} of {DEBUG_FUNCTIONS}",
+    r"AGENT: hostile: hypervisor region at 0x[0-9a-f]*[1-9a-f][0-9a-f]* \(from the host\)",
+    r"AGENT: hostile: IA32_APIC_BASE moved over the hypervisor's region: refused",
+    r"AGENT: hostile: IA32_APIC_BASE moved away from the protected page: refused",
+    r"AGENT: hostile: IA32_APIC_BASE with the APIC disabled: refused",
+    r"AGENT: hostile: the xAPIC window taken away: refused",
+    r"AGENT: hostile: a free MTRR pair typing the region uncacheable: refused",
+    r"AGENT: hostile: RTIT_CTL.TraceEn \(Intel PT\): refused",
+    r"AGENT: hostile: RTIT_OUTPUT_BASE \(Intel PT\): refused",
+    r"AGENT: hostile: DS_AREA \(BTS/PEBS\): refused",
+    r"AGENT: hostile: PEBS_ENABLE: refused",
+    r"AGENT: hostile: IA32_MISC_ENABLE.XD_DISABLE: refused",
+    r"AGENT: hostile: TSC written 2\^40 ahead: reads",
+    r"AGENT: hostile: MSR attacks refused: (\d+) of \1",
     r"AGENT: hostile: attacks done",
     r"AGENT: probe hostile: PASS",
     r"HVTEST-RESULT: PASS",
