@@ -263,6 +263,7 @@ enum key_id {
     K_CHAIN,
     K_DIAG_PORT,
     K_NET_SELFTEST,
+    K_DEBUG_HC,
     K_COUNT
 };
 
@@ -285,6 +286,7 @@ static const char *const key_names[K_COUNT] = {
     [K_CHAIN] = "chain",
     [K_DIAG_PORT] = "diag_port",
     [K_NET_SELFTEST] = "net_selftest",
+    [K_DEBUG_HC] = "debug_hypercalls",
 };
 
 /* Applies one value; returns NULL on success or what is wrong with it. */
@@ -398,6 +400,8 @@ static const char *apply(struct hv_config *c, enum key_id k, struct span v)
         return 0;
     case K_NET_SELFTEST:
         return parse_bool(v, &c->net_selftest) ? 0 : "expected yes or no";
+    case K_DEBUG_HC:
+        return parse_bool(v, &c->debug_hypercalls) ? 0 : "expected yes or no";
     case K_COUNT:
         break;
     }
@@ -447,7 +451,11 @@ int config_parse(struct hv_config *c, const char *text, size_t len, config_error
         }
         struct span key, val;
         if (!split_at(l, '=', &key, &val)) {
-            report(err, ctx, line, "expected 'key = value'", l);
+            /* A mistyped `key` line may hold the secret: echo only its first word. */
+            struct span word = {l.p, 0};
+            while (word.n < l.n && !is_space(l.p[word.n]) && l.p[word.n] != ':')
+                word.n++;
+            report(err, ctx, line, "expected 'key = value'", word);
             errors++;
             continue;
         }
@@ -470,7 +478,8 @@ int config_parse(struct hv_config *c, const char *text, size_t len, config_error
         seen[k] = line;
         const char *why = apply(c, (enum key_id)k, val);
         if (why) {
-            report(err, ctx, line, why, val);
+            /* The key is a secret: its errors name the key, never the value. */
+            report(err, ctx, line, why, k == K_KEY ? key : val);
             errors++;
             continue;
         }

@@ -39,7 +39,8 @@ struct hv_config {
     uint32_t poll_interval_us;
     bool cpuid_hv_bit; /* advertise CPUID.1:ECX[31] and leaf 0x40000000 */
     bool has_key;
-    uint8_t pad3[2];
+    bool debug_hypercalls; /* answer the test hypercalls and watch port 0x8900 */
+    uint8_t pad3;
     char key[HV_CONF_STR];
     char name[HV_CONF_STR];
     uint8_t uuid[16];

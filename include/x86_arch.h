@@ -32,6 +32,7 @@
 #define MSR_IA32_TSC              0x010u
 #define MSR_IA32_APIC_BASE        0x01bu
 #define MSR_IA32_FEATURE_CONTROL  0x03au
+#define MSR_IA32_SPEC_CTRL        0x048u
 #define MSR_IA32_SYSENTER_CS      0x174u
 #define MSR_IA32_SYSENTER_ESP     0x175u
 #define MSR_IA32_SYSENTER_EIP     0x176u

@@ -162,6 +162,9 @@ void vmx_controls_hv_request(struct vmx_controls_request *req)
      * VMX MSRs, 0xCF8/0xCFC, reset ports).  NMI-window exiting is turned on
      * per vCPU when an NMI is pending, not here. */
     req->required[VMX_CTL_PROC] = PROC_USE_MSR_BITMAPS | PROC_USE_IO_BITMAPS;
+    /* A guest's TSC or TSC_ADJUST write moves its offset, never the TSC root mode
+     * times its deadlines with (exit_msr.c); without offsetting such writes #GP. */
+    req->desired[VMX_CTL_PROC] = PROC_TSC_OFFSETTING;
     /* EPT hides the hypervisor and restricts pages; unrestricted guest runs
      * APs from SIPI in real mode; VPID keeps TLBs across exits. */
     req->required[VMX_CTL_PROC2] = PROC2_EPT | PROC2_VPID | PROC2_UNRESTRICTED;

@@ -1,8 +1,10 @@
 /*
  * exit_vmcall.c - VMCALL.  Without a hypervisor VMCALL is #UD, so that is
- * the answer to anything but the debug hypercall: RAX = HV_HYPERCALL_MAGIC
- * from CPL 0, RBX = function (include/vmx.h, docs/vmx.md).  The KVMI
- * hypercall will be recognised here too once the engine is attached.
+ * the answer to anything but the KVMI hypercall and, only when hv.conf says
+ * `debug_hypercalls = yes`, the debug hypercall: RAX = HV_HYPERCALL_MAGIC from
+ * CPL 0, RBX = function (include/vmx.h, docs/vmx.md).  The debug functions
+ * are test hooks (region address, forced entry failure, unhook): a product
+ * configuration leaves them off, so a guest cannot even tell they exist.
  */
 #include <string.h>
 
@@ -43,7 +45,7 @@ void exit_vmcall(struct vcpu *v)
 {
     struct guest_regs *r = v->regs;
     bool cpl0 = ((vmread(VMCS_GUEST_SS_AR) >> 5) & 3) == 0;
-    if (r->rax != HV_HYPERCALL_MAGIC || !cpl0) {
+    if (!g_bi->config.debug_hypercalls || r->rax != HV_HYPERCALL_MAGIC || !cpl0) {
         if (vmx_hooks.vmcall(v)) /* KVMI: KVMI_EVENT_HYPERCALL (RAX=34, RDI=24, RSI=0) */
             return;
         inject_ud(v);

@@ -18,6 +18,7 @@
 #include "core_status.h"
 #include "ept.h"
 #include "log.h"
+#include "msr_policy.h"
 #include "mtrr.h"
 #include "vmx.h"
 #include "vmx_insn.h"
@@ -71,7 +72,8 @@ static int build_ept(struct boot_info *bi)
     if (top < (4ull << 30))
         top = 4ull << 30;
     uint64_t cheap = g_ept.page_1g ? (512ull << 30) : (64ull << 30);
-    uint64_t phys_top = 1ull << (m.phys_bits ? m.phys_bits : 36);
+    g_vmx.phys_bits = m.phys_bits ? m.phys_bits : 36;
+    uint64_t phys_top = 1ull << g_vmx.phys_bits;
     uint64_t want = phys_top < cheap ? phys_top : cheap;
     if (want > top)
         top = want;
@@ -188,17 +190,15 @@ int vmx_init(struct boot_info *bi, uint64_t host_cr3)
     for (unsigned o = 0; o + HV_MARKER_LEN <= PAGE_SIZE; o += HV_MARKER_LEN)
         memcpy(g_marker_page + o, hv_marker, HV_MARKER_LEN);
 
-    /* MSRs we own (exit_msr.c): IA32_FEATURE_CONTROL and the VMX capability MSRs (VMX is
-     * hidden), the x2APIC ICR (INIT/SIPI/NMI IPIs, apic.c). */
-    uint8_t *mb = (uint8_t *)g_vmx.msr_bitmap_template;
-    msr_bitmap_intercept(mb, MSR_IA32_FEATURE_CONTROL, true, true);
-    for (uint32_t m = MSR_IA32_VMX_FIRST; m <= MSR_IA32_VMX_LAST; m++)
-        msr_bitmap_intercept(mb, m, true, true);
-    msr_bitmap_intercept(mb, MSR_X2APIC_ICR, false, true);
+    /* Every MSR exits but the allow-list of vmx/msr_policy.h (exit_msr.c judges the
+     * rest by the same table). */
+    msr_policy_bitmap((uint8_t *)g_vmx.msr_bitmap_template);
 
     /* I/O bitmap A covers ports 0-0x7fff, B 0x8000-0xffff (SDM Vol. 3C 25.6.4 I/O-Bitmap
-     * Addresses).  Bochs's shutdown port: statistics are printed before the machine goes away. */
-    io_bitmap_intercept(g_vmx.io_bitmap_a, g_vmx.io_bitmap_b, BOCHS_SHUTDOWN_PORT);
+     * Addresses).  Bochs's shutdown port, in a test configuration only: statistics are printed
+     * before the machine goes away (exit_io.c). */
+    if (bi->config.debug_hypercalls)
+        io_bitmap_intercept(g_vmx.io_bitmap_a, g_vmx.io_bitmap_b, BOCHS_SHUTDOWN_PORT);
 
     for (unsigned i = 0; i < bi->ncpus; i++)
         if (alloc_vcpu(bi, i))
@@ -332,7 +332,11 @@ static void write_controls_and_host(struct vcpu *v)
     W(VMCS_IO_BITMAP_A, (uint64_t)(uintptr_t)g_vmx.io_bitmap_a);
     W(VMCS_IO_BITMAP_B, (uint64_t)(uintptr_t)g_vmx.io_bitmap_b);
     W(VMCS_MSR_BITMAP, (uint64_t)(uintptr_t)v->msr_bitmap);
-    W(VMCS_TSC_OFFSET, 0);
+    W(VMCS_TSC_OFFSET, 0); /* moved only by the guest's TSC/TSC_ADJUST writes (exit_msr.c) */
+    v->host_spec_ctrl = 0;
+    if (safe_rdmsr(MSR_IA32_SPEC_CTRL, &v->host_spec_ctrl))
+        v->host_spec_ctrl = 0;
+    v->guest_spec_ctrl = v->host_spec_ctrl;
     W(VMCS_EPTP, g_vmx.eptp);
     W(VMCS_VPID,
       v->index + 1); /* 0 is the host's VPID (SDM Vol. 3C 27.2.1.1 VM-Execution Control Fields) */

@@ -25,7 +25,10 @@ void cpuid_filter(uint32_t leaf, bool hv_bit, uint32_t regs[4])
 {
     if (leaf != 1)
         return;
-    regs[2] &= ~CPUID1_ECX_VMX;
+    /* The debug store (BTS, PEBS) writes records through IA32_DS_AREA, which the MSR
+     * policy refuses: the guest is told the CPU has none. */
+    regs[2] &= ~(CPUID1_ECX_VMX | CPUID1_ECX_DTES64 | CPUID1_ECX_DS_CPL);
+    regs[3] &= ~CPUID1_EDX_DS;
     if (hv_bit)
         regs[2] |= CPUID1_ECX_HYPERVISOR;
     else

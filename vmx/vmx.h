@@ -63,6 +63,7 @@ struct vcpu_stats {
     uint64_t root_tsc[EXIT_REASON_COUNT]; /* TSC ticks spent in root mode per reason */
     uint64_t kicks_received, kicks_sent, guest_nmis_injected, hw_nmis_reinjected;
     uint64_t sipis, inits, polls;
+    uint64_t mtrr_dropped; /* guest MTRR writes that would have retyped the region */
 };
 
 struct cpu;
@@ -107,6 +108,9 @@ struct vcpu {
     uint32_t xapic_ldr, xapic_dfr; /* last values the guest wrote (logical destinations) */
     struct fw_state fw;            /* firmware state at launch, for a failed launch */
     uint64_t fw_cr0, fw_cr4;
+    /* IA32_SPEC_CTRL: the firmware's value on this CPU stays in force under the guest's
+     * (msr_policy.h); the guest reads back what it wrote. */
+    uint64_t host_spec_ctrl, guest_spec_ctrl;
     struct vcpu_stats stats;
 };
 
@@ -120,6 +124,7 @@ struct vmx_global {
     uint64_t *msr_bitmap_template;
     void *zero_page; /* what the guest sees in place of the hypervisor region */
     uint64_t apic_base;
+    unsigned phys_bits; /* MAXPHYADDR (CPUID 0x80000008 EAX[7:0], 36 without the leaf) */
     unsigned ncpus;
     struct vcpu *vcpus[BI_MAX_CPUS];
     volatile uint32_t launched; /* vCPUs running as guests */

@@ -18,7 +18,8 @@ ALL_TARGETS += $(VMX_PURE_CORE_OBJS) $(VMX_CAPS_EFI_OBJS)
 # The VMX core: launch on every CPU, exit handlers, INIT/SIPI, kicks.
 VMX_CORE_SRCS := vmx/launch.c vmx/hide.c vmx/exit.c vmx/requests.c vmx/apic.c vmx/guest.c vmx/gwalk.c \
 	vmx/insn.c vmx/exit_cpuid.c vmx/exit_msr.c vmx/exit_cr.c vmx/exit_xsetbv.c vmx/exit_io.c \
-	vmx/exit_ept.c vmx/exit_vmcall.c vmx/xcr0.c vmx/policy.c vmx/hooks.c vmx/vmx_entry.S
+	vmx/exit_ept.c vmx/exit_vmcall.c vmx/xcr0.c vmx/policy.c vmx/msr_policy.c vmx/hooks.c \
+	vmx/vmx_entry.S
 VMX_CORE_OBJS := $(VMX_PURE_CORE_OBJS) \
 	$(addprefix $(B)/core/,$(patsubst %.S,%.o,$(VMX_CORE_SRCS:.c=.o)))
 CORE_OBJS += $(VMX_CORE_OBJS)
@@ -39,6 +40,8 @@ vmx_gwalk_SRCS := test/unit/test_gwalk.c vmx/gwalk.c
 vmx_xcr0_SRCS := test/unit/test_xcr0.c vmx/xcr0.c
 UNIT_TESTS += vmx_policy
 vmx_policy_SRCS := test/unit/test_vmx_policy.c vmx/policy.c
+UNIT_TESTS += msr_policy
+msr_policy_SRCS := test/unit/test_msr_policy.c vmx/msr_policy.c vmx/mtrr.c vmx/policy.c
 
 # The EFI objects must need nothing from a libc (no memset/memcpy emitted by
 # the compiler, no printf): gnu-efi's libefi is all the loader links.

@@ -16,7 +16,10 @@
 #define HV_VMX_DEFS_H
 
 /* ---- CPUID (SDM Vol. 2A, CPUID) ----------------------------------------- */
-#define CPUID1_ECX_VMX        (1u << 5) /* VMX supported */
+#define CPUID1_ECX_DTES64     (1u << 2)  /* 64-bit debug store */
+#define CPUID1_ECX_DS_CPL     (1u << 4)  /* CPL-qualified debug store */
+#define CPUID1_ECX_VMX        (1u << 5)  /* VMX supported */
+#define CPUID1_EDX_DS         (1u << 21) /* debug store (BTS, PEBS) */
 #define CPUID1_ECX_SMX        (1u << 6)
 #define CPUID1_ECX_HYPERVISOR (1u << 31) /* "hypervisor present" (software convention) */
 

@@ -13,7 +13,8 @@
 /* CPUID: fills regs (EAX, EBX, ECX, EDX) for the hypervisor leaves 0x40000000-0x400000ff
  * and returns true when hv_bit is on; otherwise returns false (ask the CPU). */
 bool cpuid_hv_leaf(uint32_t leaf, bool hv_bit, uint32_t regs[4]);
-/* Adjusts the CPU's answer for `leaf`: VMX hidden in leaf 1, bit 31 per hv_bit. */
+/* Adjusts the CPU's answer for `leaf`: VMX and the debug store hidden in leaf 1, bit 31
+ * per hv_bit. */
 void cpuid_filter(uint32_t leaf, bool hv_bit, uint32_t regs[4]);
 
 /* IA32_FEATURE_CONTROL as a guest without VMX sees it: locked, both VMX enables clear. */

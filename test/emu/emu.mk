@@ -6,3 +6,12 @@ test-emu: $(B)/hv.efi $(B)/agent.efi
 	python3 test/emu/run.py $(EMU_ARGS)
 
 TEST_TARGETS += test-emu
+
+# The hostile-guest suite (docs/security.md): attacks from inside the guest
+# on the product's configuration, the hypervisor's integrity checked from the
+# introspector's side (one Bochs at a time).
+.PHONY: test-emu-hostile
+test-emu-hostile: $(B)/hv.efi $(B)/agent.efi
+	python3 test/emu/hostile_scenarios.py $(HOSTILE_EMU_ARGS)
+
+TEST_TARGETS += test-emu-hostile

@@ -39,6 +39,7 @@ from typing import Callable, Optional
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from net_client import Diag, DiagError  # noqa: E402
+import run  # noqa: E402
 from run import BUILD, TOP, serial_text  # noqa: E402
 
 MAC = "52:54:00:12:34:56"
@@ -94,6 +95,8 @@ class Scenario:
     # side is done and judge by the serial log alone.
     stop_after_host: bool = False
     model: Optional[str] = None  # Bochs CPU model; None: emu.sh's default (tigerlake)
+    # hv.conf gains `debug_hypercalls = yes` (run.with_debug); False: the product's default.
+    debug: bool = True
 
 
 # ---- host sides ----------------------------------------------------------------
@@ -372,7 +375,7 @@ def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
         conf_text = conf_text.format(port=r.listener.getsockname()[1])
     conf = os.path.join(work, "hv.conf")
     with open(conf, "w") as f:
-        f.write(f"# network scenario {sc.name}\n" + conf_text)
+        f.write(f"# network scenario {sc.name}\n" + run.with_debug(conf_text, sc.debug))
     esp = os.path.join(work, "esp")
     mk_cmd = [os.path.join(TOP, "scripts/mkesp.sh"), "-o", esp, "--conf", conf,
               "--agent-args", sc.agent_args]

@@ -46,6 +46,9 @@ class Scenario:
     cpus: int = 2
     hv: bool = True
     conf: Optional[str] = None  # hv.conf text; None: no hv.conf
+    # hv.conf gains `debug_hypercalls = yes` (the agent's test hypercalls, port
+    # 0x8900's statistics at power-off); False runs the product's default.
+    debug: bool = True
     agent: bool = True
     agent_args: str = ""
     poweroff: bool = True
@@ -322,6 +325,19 @@ def serial_text(path: str) -> str:
         return ""
 
 
+DEBUG_CONF = "debug_hypercalls = yes\n"
+
+
+def with_debug(conf: Optional[str], debug: bool) -> Optional[str]:
+    """The hv.conf text with the test hooks turned on when asked: appended,
+    so that the line numbers a scenario's own text expects stay put."""
+    if not debug or (conf is not None and "debug_hypercalls" in conf):
+        return conf
+    if conf and not conf.endswith("\n"):
+        conf += "\n"
+    return (conf or "") + DEBUG_CONF
+
+
 def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
     """Returns (passed, seconds, report)."""
     work = os.path.join(BUILD, "emu", sc.name)
@@ -332,10 +348,11 @@ def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
     mk = [os.path.join(TOP, "scripts/mkesp.sh"), "-o", esp]
     if not sc.hv:
         mk.append("--no-hv")
-    if sc.conf is not None:
+    conf_text = with_debug(sc.conf, sc.hv and sc.debug)
+    if conf_text is not None:
         conf = os.path.join(work, "hv.conf")
         with open(conf, "w") as f:
-            f.write(sc.conf)
+            f.write(conf_text)
         mk += ["--conf", conf]
     if not sc.agent:
         mk.append("--no-agent")

@@ -190,6 +190,40 @@ static void test_diag_port_and_net_selftest(void **state)
     assert_non_null(strstr(e.msg[0], "same port"));
 }
 
+static void test_debug_hypercalls(void **state)
+{
+    (void)state;
+    struct hv_config c;
+    struct errs e;
+    assert_int_equal(parse(&c, &e, ""), 0);
+    assert_false(c.debug_hypercalls); /* the product answers no test hypercall */
+    assert_int_equal(parse(&c, &e, "debug_hypercalls = yes\n"), 0);
+    assert_true(c.debug_hypercalls);
+    assert_int_equal(parse(&c, &e, "debug_hypercalls = sometimes\n"), 1);
+    assert_false(c.debug_hypercalls);
+}
+
+/* No error message carries the key's value, whatever is wrong with the line. */
+static void test_errors_never_echo_the_key(void **state)
+{
+    (void)state;
+    static const char secret[] = "S3cretS3cretS3cretS3cretS3cretS3cretS3cretS3cretS3cretS3cretXYZW";
+    char text[256];
+    const char *forms[] = {"key = %s\n", "key %s\n", "key: %s\n", "key = %s\nkey = %s\n"};
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        struct hv_config c;
+        struct errs e;
+        snprintf(text, sizeof(text), forms[i], secret, secret);
+        int n = parse(&c, &e, text);
+        if (n < 1)
+            fail_msg("form %zu: no error", i);
+        for (int k = 0; k < n && k < 8; k++) {
+            if (strstr(e.what[k], "S3cret") || strstr(e.msg[k], "S3cret"))
+                fail_msg("form %zu: error %d echoes the key: '%s' '%s'", i, k, e.msg[k], e.what[k]);
+        }
+    }
+}
+
 static void test_binary_garbage(void **state)
 {
     (void)state;
@@ -214,6 +248,8 @@ int main(void)
         cmocka_unit_test(test_connect_and_listen_conflict),
         cmocka_unit_test(test_binary_garbage),
         cmocka_unit_test(test_diag_port_and_net_selftest),
+        cmocka_unit_test(test_debug_hypercalls),
+        cmocka_unit_test(test_errors_never_echo_the_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

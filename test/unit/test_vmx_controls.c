@@ -98,8 +98,9 @@ static void hv_request_on_sandy_bridge(void **state)
                      0x16 | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS | PIN_PREEMPT_TIMER);
     /* TRUE controls free CR3-load/store exiting: not set since not asked. */
     assert_int_equal(c.v[VMX_CTL_PROC] & (PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING), 0);
+    /* TSC offsetting is desired (a guest's TSC writes move its offset only). */
     assert_int_equal(c.v[VMX_CTL_PROC], 0x04006172u | PROC_USE_MSR_BITMAPS | PROC_USE_IO_BITMAPS |
-                                            PROC_SECONDARY_CTLS);
+                                            PROC_SECONDARY_CTLS | PROC_TSC_OFFSETTING);
     /* Sandy Bridge offers RDTSCP but not INVPCID/XSAVES: desired ones only when offered. */
     assert_int_equal(c.v[VMX_CTL_PROC2],
                      PROC2_EPT | PROC2_VPID | PROC2_UNRESTRICTED | PROC2_RDTSCP);

@@ -19,7 +19,12 @@ static void cpuid_rules(void **st)
     cpuid_filter(1, false, r);
     assert_int_equal(r[2] & CPUID1_ECX_VMX, 0);
     assert_int_equal(r[2] & CPUID1_ECX_HYPERVISOR, 0);
-    assert_int_equal(r[2] | CPUID1_ECX_VMX | CPUID1_ECX_HYPERVISOR, 0xffbaffff | (1u << 31));
+    assert_int_equal(r[2] & (CPUID1_ECX_DTES64 | CPUID1_ECX_DS_CPL), 0);
+    assert_int_equal(r[3] & CPUID1_EDX_DS, 0); /* no debug store: DS_AREA #GPs */
+    assert_int_equal(r[2] | CPUID1_ECX_VMX | CPUID1_ECX_HYPERVISOR | CPUID1_ECX_DTES64 |
+                         CPUID1_ECX_DS_CPL,
+                     0xffbaffff | (1u << 31));
+    assert_int_equal(r[3] | CPUID1_EDX_DS, 0xbfebfbff);
     assert_int_equal(r[0], 0x906ea); /* other registers untouched */
     uint32_t h[4] = {1, 0, 0, 0};
     cpuid_filter(1, true, h);
