@@ -48,9 +48,9 @@ struct hv_config {
     uint8_t uuid[16];
     bool has_uuid;
     uint8_t pad4[7];
-    char chain[128];    /* next loader to start (path on the same volume) */
-    uint16_t diag_port; /* diagnostic TCP service (docs/network.md); 0 = off */
-    bool net_selftest;  /* serve the network on the BSP until "quit" (no VMX yet) */
+    char chain[128];        /* next loader to start (path on the same volume) */
+    uint16_t diag_port;     /* diagnostic TCP service (docs/network.md); 0 = off */
+    bool net_selftest;      /* serve the network on the BSP until "quit" (no VMX yet) */
     uint8_t dma_protection; /* enum dma_protection */
     uint8_t pad5[4];
 };

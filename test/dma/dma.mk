@@ -1,0 +1,15 @@
+# test/dma: hv-dmatest.efi, the loader built with HV_DMATEST (no VT-x check,
+# returns to the firmware after the DMA-protection step, test/dma/dmatest.c)
+# and the QEMU scenario where the agent aims emulated DMA at the region.
+# Included from vtd/vtd.mk.
+
+DMATEST_OBJS := $(filter-out $(B)/efi/boot/main.o,$(BOOT_OBJS)) \
+	$(B)/efi-dmatest/boot/main.o $(B)/efi-dmatest/test/dma/dmatest.o
+$(B)/efi-dmatest/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)gcc $(EFI_CFLAGS) -DHV_DMATEST -Itest/dma -MMD -MP -c $< -o $@
+$(B)/hv-dmatest.so: $(DMATEST_OBJS)
+	@echo "  LD      $@"
+	$(Q)ld $(EFI_LDFLAGS) -o $@ $(DMATEST_OBJS) $(EFI_LIBS)
+ALL_TARGETS += $(B)/hv-dmatest.efi
