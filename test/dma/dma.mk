@@ -13,3 +13,14 @@ $(B)/hv-dmatest.so: $(DMATEST_OBJS)
 	@echo "  LD      $@"
 	$(Q)ld $(EFI_LDFLAGS) -o $@ $(DMATEST_OBJS) $(EFI_LIBS)
 ALL_TARGETS += $(B)/hv-dmatest.efi
+
+# The agent reads the DMAR with the loader's own parser (probe_dma.c).
+AGENT_VTD_OBJS := $(B)/efi/vtd/acpi_find.o $(B)/efi/vtd/dmar.o
+$(B)/agent.so: $(AGENT_VTD_OBJS)
+$(B)/efi/test/guest/probe_dma.o: EFI_CFLAGS += -Itest/dma
+
+# The QEMU DMA scenarios and the Bochs dma_protection ones (test/emu/dma_scenarios.py).
+.PHONY: test-dma
+test-dma: $(B)/hv.efi $(B)/hv-dmatest.efi $(B)/agent.efi
+	python3 test/emu/dma_scenarios.py $(DMA_EMU_ARGS)
+TEST_TARGETS += test-dma

@@ -16,6 +16,7 @@ static const struct probe probes[] = {
     {"hvregion", probe_hvregion},
     {"nmi", probe_nmi},
     {"kvmi", probe_kvmi},
+    {"dma", probe_dma},
     {"entryfail", probe_entryfail},
 };
 
@@ -89,6 +90,7 @@ static int parse_options(struct agent *a, char *reason, size_t size)
     a->opt.nmis = 0;
     a->opt.entryfail = 0;
     a->opt.kvmi = 0;
+    a->opt.dma = 0;
     if (a->st->BootServices->HandleProtocol(a->image, &lip_guid, (VOID **)&li) != EFI_SUCCESS ||
         !li || !li->LoadOptions)
         return 0;
@@ -139,10 +141,12 @@ static int parse_options(struct agent *a, char *reason, size_t size)
             a->opt.entryfail = v;
         else if (key_is(tok, "kvmi", &val) && parse_int(val, &v) == 0 && v <= 2)
             a->opt.kvmi = v;
+        else if (key_is(tok, "dma", &val) && parse_int(val, &v) == 0 && v <= 2)
+            a->opt.dma = v;
         else {
             str_printf(reason, size,
                        "bad option '%s' (cpus=N vmx=0|1 e1000=0|1 shutdown=0|1 "
-                       "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1|2)",
+                       "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1|2 dma=0|1|2)",
                        tok);
             return -1;
         }
