@@ -8,6 +8,7 @@
 
 #include "core.h"
 #include "core_status.h"
+#include "dma_core.h"
 #include "log.h"
 #include "kvmi_hv.h"
 #include "net.h"
@@ -48,6 +49,7 @@ uint64_t core_main(struct boot_info *bi)
              (unsigned long long)bi->region_size);
     log_info("%u CPU(s), TSC %llu kHz, ACPI RSDP 0x%llx, %u memory ranges", bi->ncpus,
              (unsigned long long)(bi->tsc_hz / 1000), (unsigned long long)bi->acpi_rsdp, bi->nmem);
+    dma_core_init(bi); /* the loader's VT-d state (vtd/dma_core.c) */
 
     struct fw_state fw;
     fw_state_save(&fw);

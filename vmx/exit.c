@@ -6,6 +6,7 @@
  * VMCS dump and the controlled halt for what cannot be survived.
  */
 #include "core.h"
+#include "dma_core.h"
 #include "fmt.h"
 #include "log.h"
 #include "vmx.h"
@@ -337,6 +338,7 @@ void vmx_exit_handler(struct guest_regs *r)
     case EXIT_REASON_PREEMPT_TIMER:
         v->stats.polls++;
         service_poll();
+        dma_core_poll(); /* VT-d fault records: logged and counted (vtd/dma_core.c) */
         break;
     case EXIT_REASON_CPUID:
         exit_cpuid(v);

@@ -11,7 +11,8 @@ VTD_PURE_SRCS := vtd/acpi_find.c vtd/dmar.c vtd/vtd_pt.c
 VTD_HW_SRCS   := vtd/vtd.c
 
 # The core maps the NIC's rings and collects faults; the loader programs.
-VTD_CORE_OBJS := $(addprefix $(B)/core/,$(patsubst %.c,%.o,vtd/vtd_pt.c $(VTD_HW_SRCS)))
+VTD_CORE_OBJS := $(addprefix $(B)/core/,$(patsubst %.c,%.o,vtd/vtd_pt.c $(VTD_HW_SRCS) \
+	vtd/dma_core.c))
 VTD_BOOT_OBJS := $(addprefix $(B)/efi/,$(patsubst %.c,%.o,$(VTD_PURE_SRCS) $(VTD_HW_SRCS) \
 	vtd/dma_boot.c))
 CORE_OBJS += $(VTD_CORE_OBJS)

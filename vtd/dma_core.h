@@ -1,0 +1,28 @@
+/*
+ * dma_core.h - the core's side of DMA protection: it finds the remapping
+ * state the loader left in the region (bi->vtd_area), maps the pages of its
+ * NIC's rings and buffers into the NIC's own domain as the driver allocates
+ * them, and collects the units' fault records (logged with the device and
+ * the address, counted for the statistics).  Core only.
+ */
+#ifndef HV_DMA_CORE_H
+#define HV_DMA_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "boot_info.h"
+
+/* Attaches to the loader's state, if any; logs what protects the region. */
+void dma_core_init(const struct boot_info *bi);
+
+/* Zeroed pages from the core's pool that the NIC may reach by DMA (nic.h's nic_alloc_fn). */
+void *dma_core_nic_alloc(size_t npages);
+
+/* Collects recorded faults; cheap when there are none.  Any CPU, any time. */
+void dma_core_poll(void);
+
+/* Faults collected since boot. */
+uint64_t dma_core_faults(void);
+
+#endif
