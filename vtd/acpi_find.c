@@ -101,3 +101,63 @@ const char *acpi_find(acpi_map_fn map, void *ctx, uint64_t rsdp, const char sig[
     }
     return bad_match ? "table length or checksum invalid" : "not found";
 }
+
+/* Removes the root's entries pointing to a `sig` table; renames those tables. */
+static int strip_root(acpi_map_fn map, void *ctx, uint64_t root, bool xsdt, const char *sig,
+                      const char *newsig)
+{
+    uint32_t len;
+    uint8_t *t = (uint8_t *)(uintptr_t)map_table(map, ctx, root, &len);
+    if (!t || !sig_is(t, xsdt ? "XSDT" : "RSDT"))
+        return -1;
+    uint32_t esz = xsdt ? 8 : 4, n = (len - ACPI_HDR_LEN) / esz, kept = 0;
+    int removed = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *e = t + ACPI_HDR_LEN + (uint64_t)i * esz;
+        uint64_t phys = xsdt ? rd64(e) : rd32(e);
+        const uint8_t *h = phys ? map(ctx, phys, ACPI_HDR_LEN) : NULL;
+        if (h && (sig_is(h, sig) || sig_is(h, newsig))) {
+            uint32_t tlen;
+            uint8_t *tbl = (uint8_t *)(uintptr_t)map_table(map, ctx, phys, &tlen);
+            if (tbl && sig_is(tbl, sig)) {
+                for (int k = 0; k < 4; k++)
+                    tbl[k] = (uint8_t)newsig[k];
+                tbl[9] = 0;
+                tbl[9] = (uint8_t)(0x100 - acpi_sum(tbl, tlen));
+            }
+            removed++;
+            continue;
+        }
+        uint8_t *dst = t + ACPI_HDR_LEN + (uint64_t)kept++ * esz;
+        for (uint32_t k = 0; k < esz; k++)
+            dst[k] = e[k];
+    }
+    len = ACPI_HDR_LEN + kept * esz + (len - ACPI_HDR_LEN) % esz;
+    t[4] = (uint8_t)len;
+    t[5] = (uint8_t)(len >> 8);
+    t[6] = (uint8_t)(len >> 16);
+    t[7] = (uint8_t)(len >> 24);
+    t[9] = 0;
+    t[9] = (uint8_t)(0x100 - acpi_sum(t, len));
+    return removed;
+}
+
+int acpi_hide(acpi_map_fn map, void *ctx, uint64_t rsdp, const char sig[4], const char newsig[4])
+{
+    const uint8_t *r = rsdp ? map(ctx, rsdp, 36) : NULL;
+    if (!r || !sig_is(r, "RSD ") || !sig_is(r + 4, "PTR ") || acpi_sum(r, 20) != 0)
+        return -1;
+    int total = 0, n;
+    uint64_t xsdt = r[15] >= 2 ? rd64(r + 24) : 0, rsdt = rd32(r + 16);
+    if (xsdt) {
+        if ((n = strip_root(map, ctx, xsdt, true, sig, newsig)) < 0)
+            return -1;
+        total += n;
+    }
+    if (rsdt) {
+        if ((n = strip_root(map, ctx, rsdt, false, sig, newsig)) < 0)
+            return xsdt ? total : -1; /* a broken RSDT beside a good XSDT is not used */
+        total += n;
+    }
+    return total;
+}

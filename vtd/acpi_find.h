@@ -42,4 +42,14 @@ uint8_t acpi_sum(const uint8_t *p, uint64_t n);
 const char *acpi_find(acpi_map_fn map, void *ctx, uint64_t rsdp, const char sig[4],
                       struct acpi_found *out);
 
+/*
+ * Hides table `sig` from an OS reading ACPI: every XSDT and RSDT entry that
+ * points to it is removed (the later entries move up, the root's length and
+ * checksum are fixed), and the table's own signature becomes `newsig` (its
+ * checksum fixed), so a root rebuilt later from the firmware's list does not
+ * bring it back under its name.  map must give writable memory.  Returns the
+ * number of root entries removed, -1 when the roots are invalid.
+ */
+int acpi_hide(acpi_map_fn map, void *ctx, uint64_t rsdp, const char sig[4], const char newsig[4]);
+
 #endif

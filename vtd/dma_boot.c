@@ -112,6 +112,14 @@ int dma_boot_enable(struct dma_boot *db, struct boot_info *bi, uint64_t area)
         return no_protection(bi->config.dma_protection, "programming the remapping units failed");
     }
     bi->vtd_area = area;
+    /* The guest does not get the IOMMU: no DMAR in its ACPI view (its
+     * registers are unmapped in EPT by the core, dma_core.c). */
+    int n = acpi_hide(identity_map, 0, bi->acpi_rsdp, "DMAR", DMA_HIDDEN_SIG);
+    if (n < 0)
+        log_warn("ACPI: the DMAR could not be removed from the guest's view");
+    else
+        log_info("ACPI: DMAR hidden from the guest (%d root entr%s removed, table renamed %s)", n,
+                 n == 1 ? "y" : "ies", DMA_HIDDEN_SIG);
     log_info("DMA protection on: %u remapping unit(s) translate; devices reach all memory but "
              "0x%llx-0x%llx%s",
              db->info.ndrhd, (unsigned long long)bi->region_base,

@@ -14,6 +14,9 @@
 #include "boot_info.h"
 #include "dmar.h"
 
+/* What the DMAR is renamed to once hidden from the guest (acpi_hide). */
+#define DMA_HIDDEN_SIG "HVDM"
+
 struct dma_boot {
     bool protect;   /* the units get programmed */
     uint64_t pages; /* table area in 4 KiB pages (0 without protection) */
@@ -31,9 +34,9 @@ struct dma_boot {
 int dma_boot_plan(const struct boot_info *bi, struct dma_boot *db);
 
 /*
- * Builds the tables at `area` (db->pages pages inside the region) and
- * turns remapping on; records the area in bi->vtd_area.  0: go on; -1:
- * refuse (`require`, or a unit left half programmed).
+ * Builds the tables at `area` (db->pages pages inside the region), turns
+ * remapping on, records the area in bi->vtd_area and removes the DMAR from
+ * the ACPI view the OS will get.  0: go on; -1: refuse (`require`).
  */
 int dma_boot_enable(struct dma_boot *db, struct boot_info *bi, uint64_t area);
 

@@ -26,6 +26,8 @@ EFI_STATUS dmatest_finish(struct boot_info *bi)
     for (unsigned i = 0; i < EFI_PAGE_SIZE; i++)
         t[i] = DMATEST_FILL;
     struct vtd_state *st = vtd_attach(bi->vtd_area);
+    if (st)
+        info.iommu = st->unit[0].base;
     if (st && st->nic) {
         /* a "ring" page: the core maps its NIC's rings the same way */
         info.nic_ring = info.target - EFI_PAGE_SIZE;

@@ -27,9 +27,11 @@ QEMU_DMA = dict(emu="qemu", cpus=1, nic=True, timeout=90, launcher_args=["--iomm
                 esp_args=["--hv", DMATEST_EFI])
 PROTECTED = [
     r"hv: \[cpu0\] VT-d unit 0: registers 0xfed90000 segment 0",
+    r"hv: \[cpu0\] ACPI: DMAR hidden from the guest \([12] root entr(y|ies) removed",
     r"hv: \[cpu0\] DMA protection on: 1 remapping unit\(s\) translate; devices reach all "
     r"memory but " + HEX + "-" + HEX,
     r"hv: \[cpu0\] dmatest: region 0x[0-9a-f]+ size 0x[0-9a-f]+, target 0x[0-9a-f]+",
+    r"AGENT: dma: ACPI lists no DMAR \(roots valid\); unit from the loader",
     r"AGENT: dma: VT-d unit 0xfed90000 GSTS 0x[c-f]",
     r"AGENT: dma: control: frame received intact, fault none",
     r"AGENT: dma: read from the region: fault recorded sid 00:02.0 addr 0x[0-9a-f]+ read",
@@ -67,8 +69,9 @@ SCENARIOS = [
         "region and to ordinary guest memory faults",
         conf="nic = auto\n",
         agent_args="dma=2",
-        expect=[r"DMA protection on: .*the hypervisor's NIC has a domain of its own"]
-        + PROTECTED[2:]
+        expect=PROTECTED[:2]
+        + [r"DMA protection on: .*the hypervisor's NIC has a domain of its own"]
+        + PROTECTED[3:]
         + [r"AGENT: dma: read from guest memory: fault recorded sid 00:02.0 .* read",
            r"AGENT: dma: write into guest memory: fault recorded sid 00:02.0 .* write",
            r"AGENT: dma: target page unchanged", r"AGENT: dma: guest page unchanged",
@@ -85,6 +88,7 @@ SCENARIOS = [
         agent_args="dma=1",
         exit_code=FAIL,
         expect=[r"DMA protection disabled by hv.conf",
+                r"AGENT: dma: ACPI lists a DMAR",
                 r"AGENT: dma: translation is OFF",
                 r"AGENT: dma: read from the region: fault NONE",
                 r"AGENT: dma: target page CHANGED",

@@ -1,11 +1,13 @@
 /*
  * fuzz_dmar.c - libFuzzer target over the loader's ACPI path: the input is
  * physical memory with the RSDP at address 0; acpi_find() walks it to the
- * DMAR and dmar_parse() parses what it finds, and the input is also parsed
- * directly as a DMAR.  Any out-of-bounds read, overflow or hang is a bug.
+ * DMAR and dmar_parse() parses what it finds, the input is also parsed
+ * directly as a DMAR, and acpi_hide() rewrites a copy.  Any out-of-bounds read, overflow or hang is
+ * a bug.
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "acpi_find.h"
@@ -40,5 +42,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size <= UINT32_MAX)
         dmar_parse(data, (uint32_t)size, &d);
+    /* and the loader's rewrite of the roots, on a copy */
+    uint8_t *copy = malloc(size ? size : 1);
+    if (copy) {
+        memcpy(copy, data, size);
+        struct buf c = {copy, size};
+        acpi_hide(map, &c, 16, "DMAR", "HVDM");
+        free(copy);
+    }
     return 0;
 }

@@ -23,6 +23,13 @@
 #include "dmar.h"
 #include "dmatest.h"
 
+static int str_cmp(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return (unsigned char)*a - (unsigned char)*b;
+}
+
 #define E1000_ID 0x100e8086u
 
 /* e1000 registers (Intel 8254x SDM 13 "Register Descriptions") */
@@ -212,21 +219,28 @@ enum verdict probe_dma(struct agent *a, char *reason, size_t size)
     uint64_t rsdp = find_rsdp(a->st);
     struct acpi_found f;
     static struct dmar_info d;
+    int bad = 0;
     const char *why = acpi_find(identity, NULL, rsdp, "DMAR", &f);
     if (!why)
         why = dmar_parse(f.data, f.len, &d);
-    if (why) {
+    if (!why) {
+        iommu = d.drhd[0].reg_base;
+        AGENT_LOG("dma: ACPI lists a DMAR");
+        if (info.vtd_area)
+            bad |= 32; /* with protection on the guest must not see it */
+    } else if (info.iommu && !str_cmp(why, "not found")) {
+        iommu = info.iommu;
+        AGENT_LOG("dma: ACPI lists no DMAR (roots valid); unit from the loader");
+    } else {
         str_printf(reason, size, "DMAR: %s", why);
         return PROBE_FAIL;
     }
-    iommu = d.drhd[0].reg_base;
     uint64_t cap = rd64(iommu + 8);
     uint32_t gsts = *(volatile uint32_t *)(uintptr_t)(iommu + 0x1c);
     fro = (unsigned)(cap >> 24 & 0x3ff) * 16;
     nfr = (unsigned)(cap >> 40 & 0xff) + 1;
     AGENT_LOG("dma: VT-d unit 0x%llx GSTS 0x%x, %u fault record(s) at 0x%x",
               (unsigned long long)iommu, gsts, nfr, fro);
-    int bad = 0;
     if (!(gsts >> 31)) {
         /* go on: the attempts then show what an unprotected machine allows */
         AGENT_LOG("dma: translation is OFF");
@@ -382,11 +396,11 @@ enum verdict probe_dma(struct agent *a, char *reason, size_t size)
     pci_wr(0, dev, 0, 4, pci_rd(0, dev, 0, 4) & 0xfffb);
     a->st->BootServices->FreePages(buf, 2);
     if (bad) {
-        str_printf(reason, size, "%s%s%s%s%s", bad & 16 ? "translation off; " : "",
-                   bad & 1 ? "a blocked DMA recorded no fault; " : "",
-                   bad & 2 ? "region read by DMA; " : "",
-                   bad & 4 ? "guest page written by the NIC; " : "",
-                   bad & 8 ? "region written by DMA" : "");
+        str_printf(
+            reason, size, "%s%s%s%s%s%s", bad & 32 ? "DMAR visible to the guest; " : "",
+            bad & 16 ? "translation off; " : "", bad & 1 ? "a blocked DMA recorded no fault; " : "",
+            bad & 2 ? "region read by DMA; " : "", bad & 4 ? "guest page written by the NIC; " : "",
+            bad & 8 ? "region written by DMA" : "");
         return PROBE_FAIL;
     }
     return PROBE_PASS;

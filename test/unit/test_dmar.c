@@ -235,6 +235,34 @@ static void test_acpi_find_refuses_bad_sums_and_lengths(void **state)
     assert_string_equal(acpi_find(map, NULL, RSDP, "DMAR", &f), "not found");
 }
 
+static void test_acpi_hide(void **state)
+{
+    (void)state;
+    struct acpi_found f;
+    build_acpi(2);
+    assert_int_equal(acpi_hide(map, NULL, RSDP, "DMAR", "HVDM"), 2); /* XSDT and RSDT */
+    assert_string_equal(acpi_find(map, NULL, RSDP, "DMAR", &f), "not found");
+    assert_string_equal(acpi_find(map, NULL, RSDP, "HVDM", &f), "not found");
+    assert_null(acpi_find(map, NULL, RSDP, "FACP", &f)); /* the rest intact, sums valid */
+    assert_int_equal(mem[XSDT + 4], 36 + 2 * 8);
+    assert_int_equal(mem[RSDT + 4], 36 + 4);
+    assert_memory_equal(mem + DMAR, "HVDM", 4);
+    assert_int_equal(acpi_sum(mem + DMAR, mem[DMAR + 4] | mem[DMAR + 5] << 8), 0);
+    /* twice is harmless */
+    assert_int_equal(acpi_hide(map, NULL, RSDP, "DMAR", "HVDM"), 0);
+    assert_null(acpi_find(map, NULL, RSDP, "FACP", &f));
+    /* ACPI 1.0: the RSDT alone */
+    build_acpi(0);
+    assert_int_equal(acpi_hide(map, NULL, RSDP, "DMAR", "HVDM"), 1);
+    assert_string_equal(acpi_find(map, NULL, RSDP, "DMAR", &f), "not found");
+    assert_null(acpi_find(map, NULL, RSDP, "FACP", &f));
+    /* broken roots are left alone */
+    build_acpi(2);
+    mem[XSDT + 40]++;
+    assert_int_equal(acpi_hide(map, NULL, RSDP, "DMAR", "HVDM"), -1);
+    assert_int_equal(acpi_hide(map, NULL, 0, "DMAR", "HVDM"), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_dmar_bad),
         cmocka_unit_test(test_acpi_find_xsdt_and_rsdt),
         cmocka_unit_test(test_acpi_find_refuses_bad_sums_and_lengths),
+        cmocka_unit_test(test_acpi_hide),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
