@@ -91,6 +91,10 @@ uint64_t core_main(struct boot_info *bi)
     net_boot(bi);       /* net/ (issue 4): dedicated NIC, lwIP; net_selftest serves here */
     if (vmx_hide_nic()) /* issue 4: the guest must never reach the NIC */
         log_error("the NIC could not be hidden from the guest");
+    if (dma_core_hide()) { /* the guest must not reprogram the IOMMU */
+        fw_state_restore(&fw);
+        return CORE_ERR_NO_MEMORY;
+    }
     kvmi_hv_start(bi); /* KVMI engine on the transport (vmx/kvmi_arch.c, docs/kvmi-hv.md) */
 
     fw_state_restore(&fw);

@@ -187,4 +187,8 @@ void vmx_print_stats(struct vcpu *v);
 /* Hides the dedicated NIC from the guest (vmx/hide.c); after net_boot(), before any launch. */
 int vmx_hide_nic(void);
 
+/* Maps [base, base + len) for the guest as a read-only page of all ones
+ * (reads: absent device; writes dropped); before any launch. */
+int vmx_hide_mmio(uint64_t base, uint64_t len);
+
 #endif

@@ -6,6 +6,7 @@
 #include "core.h"
 #include "log.h"
 #include "spinlock.h"
+#include "vmx.h"
 #include "vtd.h"
 
 #define FAULT_LOG_MAX 32 /* faults logged one by one; later ones are only counted */
@@ -20,6 +21,20 @@ void dma_core_init(const struct boot_info *bi)
     if (st)
         log_info("DMA protection: %u remapping unit(s) on, %llu table page(s) left for the NIC",
                  st->nunits, (unsigned long long)((st->pool_end - st->pool_next) / PAGE_SIZE));
+}
+
+int dma_core_hide(void)
+{
+    for (uint32_t i = 0; st && i < st->nunits; i++) {
+        const struct vtd_unit *u = &st->unit[i];
+        if (vmx_hide_mmio(u->base, (uint64_t)u->pages * PAGE_SIZE)) {
+            log_error("DMA protection: cannot unmap unit %u's registers for the guest", i);
+            return -1;
+        }
+        log_info("DMA protection: unit %u's registers 0x%llx hidden from the guest", i,
+                 (unsigned long long)u->base);
+    }
+    return 0;
 }
 
 void *dma_core_nic_alloc(size_t npages)

@@ -16,6 +16,10 @@
 /* Attaches to the loader's state, if any; logs what protects the region. */
 void dma_core_init(const struct boot_info *bi);
 
+/* Unmaps every remapping unit's registers for the guest (reads all ones,
+ * writes dropped); after vmx_init, before any launch.  0 or -1. */
+int dma_core_hide(void);
+
 /* Zeroed pages from the core's pool that the NIC may reach by DMA (nic.h's nic_alloc_fn). */
 void *dma_core_nic_alloc(size_t npages);
 

@@ -180,6 +180,7 @@ const char *vtd_protect(uint64_t area, uint64_t pages, const struct dmar_info *d
     for (uint32_t i = 0; i < d->ndrhd; i++) {
         struct vtd_unit *u = &st->unit[i];
         u->base = d->drhd[i].reg_base;
+        u->pages = 1u << (d->drhd[i].size & 7);
         u->cap = *reg64(u, VTD_REG_CAP);
         u->ecap = *reg64(u, VTD_REG_ECAP);
         if (!(u->ecap & VTD_ECAP_C))

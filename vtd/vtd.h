@@ -22,7 +22,8 @@
 #define VTD_DID_NIC     2
 
 struct vtd_unit {
-    uint64_t base; /* register page */
+    uint64_t base;  /* register page */
+    uint32_t pages; /* register set size (DRHD size field) */
     uint64_t cap, ecap;
     uint64_t faults; /* fault records collected from this unit */
 };
