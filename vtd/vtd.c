@@ -149,6 +149,14 @@ static const char *program_unit(struct vtd_state *st, struct vtd_unit *u)
         return why;
     if (!gcmd(u, VTD_GCMD_TE, true, VTD_GSTS_TES))
         return "translation would not turn on";
+    /* Protected memory ranges a firmware's pre-boot DMA protection left on
+     * would also block the NIC's rings in the region; translation covers
+     * what they protected (10.4.16 "Protected Memory Enable Register"). */
+    if ((u->cap & (VTD_CAP_PLMR | VTD_CAP_PHMR)) && (*reg32(u, VTD_REG_PMEN) & VTD_PMEN_EPM)) {
+        *reg32(u, VTD_REG_PMEN) = 0;
+        if (!wait32(u, VTD_REG_PMEN, VTD_PMEN_PRS, 0))
+            return "protected memory ranges would not turn off";
+    }
     return NULL;
 }
 

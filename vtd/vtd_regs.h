@@ -15,9 +15,12 @@
 #define VTD_REG_CCMD   0x28
 #define VTD_REG_FSTS   0x34
 #define VTD_REG_FECTL  0x38
+#define VTD_REG_PMEN   0x64
 
 #define VTD_CAP_ND(c)    ((unsigned)((c)&7))               /* 2^(4 + 2 * ND) domains */
 #define VTD_CAP_RWBF     (1ull << 4)                       /* write buffer flush required */
+#define VTD_CAP_PLMR     (1ull << 5)                       /* protected low-memory region */
+#define VTD_CAP_PHMR     (1ull << 6)                       /* protected high-memory region */
 #define VTD_CAP_CM       (1ull << 7)                       /* caching mode: not-present cached */
 #define VTD_CAP_SAGAW(c) ((unsigned)(((c) >> 8) & 0x1f))   /* bit 1: 3-level, bit 2: 4-level */
 #define VTD_CAP_MGAW(c)  ((unsigned)(((c) >> 16) & 0x3f))  /* max guest address width - 1 */
@@ -54,6 +57,9 @@
 #define VTD_FSTS_PPF (1u << 1)
 
 #define VTD_FECTL_IM (1u << 31)
+
+#define VTD_PMEN_EPM (1u << 31)
+#define VTD_PMEN_PRS (1u << 0)
 
 #define VTD_FRCD_F       (1ull << 63) /* in the upper quadword */
 #define VTD_FRCD_T_READ  (1ull << 62)
