@@ -21,6 +21,6 @@ $(B)/efi/test/guest/probe_dma.o: EFI_CFLAGS += -Itest/dma
 
 # The QEMU DMA scenarios and the Bochs dma_protection ones (test/emu/dma_scenarios.py).
 .PHONY: test-dma
-test-dma: $(B)/hv.efi $(B)/hv-dmatest.efi $(B)/agent.efi
+test-dma: $(B)/hv.efi $(B)/hv-dmatest.efi $(B)/agent.efi linux-guest
 	python3 test/emu/dma_scenarios.py $(DMA_EMU_ARGS)
 TEST_TARGETS += test-dma
