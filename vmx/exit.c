@@ -423,6 +423,9 @@ void vmx_exit_handler(struct guest_regs *r)
 
 void vmx_print_stats(struct vcpu *only)
 {
+    if (!only)
+        log_info("stats: %llu device DMA request(s) blocked by VT-d (docs/security.md)",
+                 (unsigned long long)dma_core_faults());
     for (unsigned i = 0; i < g_vmx.ncpus; i++) {
         struct vcpu *v = g_vmx.vcpus[i];
         if (!v || (only && v != only))

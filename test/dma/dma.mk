@@ -14,8 +14,9 @@ $(B)/hv-dmatest.so: $(DMATEST_OBJS)
 	$(Q)ld $(EFI_LDFLAGS) -o $@ $(DMATEST_OBJS) $(EFI_LIBS)
 ALL_TARGETS += $(B)/hv-dmatest.efi
 
-# The agent reads the DMAR with the loader's own parser (probe_dma.c).
-AGENT_VTD_OBJS := $(B)/efi/vtd/acpi_find.o $(B)/efi/vtd/dmar.o
+# The agent reads the DMAR with the loader's own parser and the faults with
+# the collector the core runs (probe_dma.c).
+AGENT_VTD_OBJS := $(addprefix $(B)/efi/vtd/,acpi_find.o dmar.o vtd.o vtd_pt.o)
 $(B)/agent.so: $(AGENT_VTD_OBJS)
 $(B)/efi/test/guest/probe_dma.o: EFI_CFLAGS += -Itest/dma
 

@@ -22,6 +22,7 @@
 #include "cpu.h"
 #include "dmar.h"
 #include "dmatest.h"
+#include "vtd.h"
 
 static int str_cmp(const char *a, const char *b)
 {
@@ -139,7 +140,6 @@ static const uint8_t *identity(void *ctx, uint64_t phys, uint64_t len)
 
 static volatile uint32_t *nic;
 static uint64_t iommu;
-static unsigned fro, nfr;
 
 static void wr(unsigned off, uint32_t v)
 {
@@ -151,22 +151,34 @@ static uint64_t rd64(uint64_t a)
     return *(volatile uint64_t *)(uintptr_t)a;
 }
 
-/* Takes the one recorded fault, if any: 1 and its fields, or 0. */
+/*
+ * The faults are read with the hypervisor's own collector (vtd_poll_faults,
+ * which the core runs on every poll), over a one-unit view of the remapping
+ * unit: what it decodes is checked against what the probe did.
+ */
+static struct vtd_state view;
+static struct vtd_fault last;
+static unsigned seen;
+
+static void on_fault(const struct vtd_fault *f)
+{
+    last = *f;
+    seen++;
+}
+
+/* Takes the recorded faults: 1 and the last one's fields, or 0 when none. */
 static int take_fault(uint16_t *sid, uint64_t *addr, int *is_read)
 {
-    for (unsigned r = 0; r < nfr; r++) {
-        uint64_t rec = iommu + fro + r * 16;
-        uint64_t hi = rd64(rec + 8);
-        if (!(hi >> 63))
-            continue;
-        *sid = (uint16_t)hi;
-        *is_read = (int)(hi >> 62 & 1);
-        *addr = rd64(rec) & ~0xfffull;
-        *(volatile uint32_t *)(uintptr_t)(rec + 12) = 0x80000000u; /* clear F (RW1C) */
-        *(volatile uint32_t *)(uintptr_t)(iommu + 0x34) = 1;       /* clear PFO */
-        return 1;
-    }
-    return 0;
+    seen = 0;
+    vtd_poll_faults(&view, on_fault);
+    if (!seen)
+        return 0;
+    if (seen > 1)
+        AGENT_LOG("dma: %u faults at once", seen);
+    *sid = last.sid;
+    *addr = last.addr;
+    *is_read = !last.write;
+    return 1;
 }
 
 static int all_fill(const uint8_t *p, unsigned n)
@@ -237,8 +249,10 @@ enum verdict probe_dma(struct agent *a, char *reason, size_t size)
     }
     uint64_t cap = rd64(iommu + 8);
     uint32_t gsts = *(volatile uint32_t *)(uintptr_t)(iommu + 0x1c);
-    fro = (unsigned)(cap >> 24 & 0x3ff) * 16;
-    nfr = (unsigned)(cap >> 40 & 0xff) + 1;
+    unsigned fro = (unsigned)(cap >> 24 & 0x3ff) * 16, nfr = (unsigned)(cap >> 40 & 0xff) + 1;
+    view.nunits = 1;
+    view.unit[0].base = iommu;
+    view.unit[0].cap = cap;
     AGENT_LOG("dma: VT-d unit 0x%llx GSTS 0x%x, %u fault record(s) at 0x%x",
               (unsigned long long)iommu, gsts, nfr, fro);
     if (!(gsts >> 31)) {
