@@ -5,6 +5,8 @@
 
 #include "core.h"
 #include "log.h"
+#include "net.h"
+#include "pci.h"
 #include "spinlock.h"
 #include "vmx.h"
 #include "vtd.h"
@@ -23,16 +25,41 @@ void dma_core_init(const struct boot_info *bi)
                  st->nunits, (unsigned long long)((st->pool_end - st->pool_next) / PAGE_SIZE));
 }
 
+/*
+ * Removes a device's registers from the guest's domain too: a device the
+ * guest owns then cannot reach them by peer-to-peer DMA either.
+ */
+static int hide_from_devices(uint64_t base, uint64_t len, const char *what)
+{
+    if (!vtd_guest_unmap(st, base, len))
+        return 0;
+    log_error("DMA protection: cannot remove %s from the devices' view", what);
+    return -1;
+}
+
 int dma_core_hide(void)
 {
-    for (uint32_t i = 0; st && i < st->nunits; i++) {
+    if (!st)
+        return 0;
+    for (uint32_t i = 0; i < st->nunits; i++) {
         const struct vtd_unit *u = &st->unit[i];
-        if (vmx_hide_mmio(u->base, (uint64_t)u->pages * PAGE_SIZE)) {
+        uint64_t len = (uint64_t)u->pages * PAGE_SIZE;
+        if (vmx_hide_mmio(u->base, len)) {
             log_error("DMA protection: cannot unmap unit %u's registers for the guest", i);
             return -1;
         }
+        if (hide_from_devices(u->base, len, "a remapping unit's registers"))
+            return -1;
         log_info("DMA protection: unit %u's registers 0x%llx hidden from the guest", i,
                  (unsigned long long)u->base);
+    }
+    const struct pci_dev *d = net_nic_dev();
+    for (int i = 0; d && i < 6; i++) {
+        if (d->bar[i] && d->bar_size[i] && !(d->bar_is_io & (1u << i)) &&
+            hide_from_devices(d->bar[i], d->bar_size[i], "the NIC's registers"))
+            return -1;
+        if (d->bar_is_64 & (1u << i))
+            i++;
     }
     return 0;
 }

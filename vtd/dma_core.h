@@ -17,7 +17,8 @@
 void dma_core_init(const struct boot_info *bi);
 
 /* Unmaps every remapping unit's registers for the guest (reads all ones,
- * writes dropped); after vmx_init, before any launch.  0 or -1. */
+ * writes dropped) and removes them and the NIC's registers from the guest
+ * devices' DMA view; after vmx_init and net_boot, before any launch.  0 or -1. */
 int dma_core_hide(void);
 
 /* Zeroed pages from the core's pool that the NIC may reach by DMA (nic.h's nic_alloc_fn). */

@@ -78,8 +78,9 @@ const char *vtd_size(const struct dmar_info *d, uint64_t top, uint64_t *pages, u
     if (top > 1ull << (12 + 9 * *levels))
         return "memory reaches beyond the remapping units' address width";
     *large = sllps & 1;
-    /* state, root, two context tables, the guest's tables, the NIC's (16 pages) */
-    *pages = 4 + vtd_pt_identity_pages(top, *levels, *large) + 16;
+    /* state, root, two context tables, the guest's tables, the NIC's (16
+     * pages), splits of the guest's 2 MiB leaves around holes (8) */
+    *pages = 4 + vtd_pt_identity_pages(top, *levels, *large) + 16 + 8;
     return NULL;
 }
 
@@ -230,6 +231,26 @@ struct vtd_state *vtd_attach(uint64_t area)
     return area && st->magic == VTD_STATE_MAGIC ? st : NULL;
 }
 
+/* After table changes for domain did: write buffer and, when asked, its IOTLB entries. */
+static int flush_domain(struct vtd_state *st, unsigned did, bool iotlb)
+{
+    int rc = 0;
+    flush_tables(st);
+    for (uint32_t i = 0; i < st->nunits; i++) {
+        struct vtd_unit *u = &st->unit[i];
+        if ((u->cap & VTD_CAP_RWBF) && !gcmd_once(u, VTD_GCMD_WBF, VTD_GSTS_WBFS, false))
+            rc = -1;
+        if (iotlb || (u->cap & VTD_CAP_CM)) {
+            unsigned reg = VTD_ECAP_IRO(u->ecap) * 16 + VTD_IOTLB_REG;
+            *reg64(u, reg) = VTD_IOTLB_IVT | VTD_IOTLB_IIRG_DOMAIN | VTD_IOTLB_DID(did) |
+                             VTD_IOTLB_DR | VTD_IOTLB_DW;
+            if (!wait64_clear(u, reg, VTD_IOTLB_IVT))
+                rc = -1;
+        }
+    }
+    return rc;
+}
+
 int vtd_nic_map(struct vtd_state *st, uint64_t phys, uint64_t len)
 {
     if (!st || !st->nic)
@@ -238,20 +259,24 @@ int vtd_nic_map(struct vtd_state *st, uint64_t phys, uint64_t len)
     st->nic_pt.mem = &m;
     int rc = vtd_pt_map(&st->nic_pt, phys, phys, len, VTD_PTE_R | VTD_PTE_W);
     st->nic_pt.mem = NULL;
-    flush_tables(st);
-    /* Not-present to present needs no invalidation unless the unit caches
-     * not-present entries (CAP.CM, 6.1) or buffers writes (CAP.RWBF). */
-    for (uint32_t i = 0; i < st->nunits; i++) {
-        struct vtd_unit *u = &st->unit[i];
-        if ((u->cap & VTD_CAP_RWBF) && !gcmd_once(u, VTD_GCMD_WBF, VTD_GSTS_WBFS, false))
-            rc = -1;
-        if (u->cap & VTD_CAP_CM) {
-            unsigned iotlb = VTD_ECAP_IRO(u->ecap) * 16 + VTD_IOTLB_REG;
-            *reg64(u, iotlb) = VTD_IOTLB_IVT | VTD_IOTLB_IIRG_DOMAIN | VTD_IOTLB_DID(VTD_DID_NIC);
-            if (!wait64_clear(u, iotlb, VTD_IOTLB_IVT))
-                rc = -1;
-        }
-    }
+    /* Not-present to present needs no IOTLB invalidation unless the unit
+     * caches not-present entries (CAP.CM, 6.1). */
+    if (flush_domain(st, VTD_DID_NIC, false))
+        rc = -1;
+    return rc;
+}
+
+int vtd_guest_unmap(struct vtd_state *st, uint64_t base, uint64_t len)
+{
+    if (!st)
+        return 0;
+    struct vtd_mem m = mem_of(st);
+    st->guest.mem = &m;
+    int rc = vtd_pt_unmap(&st->guest, base, len);
+    st->guest.mem = NULL;
+    /* Present to not-present: the units may hold the old translation. */
+    if (flush_domain(st, VTD_DID_GUEST, true))
+        rc = -1;
     return rc;
 }
 

@@ -78,6 +78,14 @@ struct vtd_state *vtd_attach(uint64_t area);
  */
 int vtd_nic_map(struct vtd_state *st, uint64_t phys, uint64_t len);
 
+/*
+ * Removes [base, base + len) from the guest's domain (devices the guest
+ * owns can no longer reach it, e.g. another device's registers) and
+ * invalidates the units' IOTLB for that domain.  0, or -1 (out of table
+ * pages, or an invalidation that did not complete).
+ */
+int vtd_guest_unmap(struct vtd_state *st, uint64_t base, uint64_t len);
+
 struct vtd_fault {
     uint32_t unit;
     uint16_t sid; /* requester: bus << 8 | dev << 3 | fn */

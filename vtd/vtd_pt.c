@@ -79,6 +79,52 @@ int vtd_pt_identity(struct vtd_pt *pt, uint64_t top, uint64_t hole, uint64_t hol
     return 0;
 }
 
+/* Replaces the 2 MiB leaf *e by a table of the same 512 4 KiB mappings. */
+static int split(struct vtd_pt *pt, uint64_t *e)
+{
+    uint64_t p = pt->mem->alloc(pt->mem->ctx);
+    if (!p)
+        return -1;
+    uint64_t *t = pt->mem->virt(pt->mem->ctx, p);
+    uint64_t base = *e & VTD_PTE_ADDR & ~(LARGE - 1), perm = *e & (VTD_PTE_R | VTD_PTE_W);
+    for (unsigned i = 0; i < 512; i++)
+        t[i] = (base + i * PAGE) | perm;
+    *e = p | VTD_PTE_R | VTD_PTE_W; /* one 64-bit store: never half a table */
+    return 0;
+}
+
+int vtd_pt_unmap(struct vtd_pt *pt, uint64_t iova, uint64_t len)
+{
+    uint64_t end = (iova + len + PAGE - 1) & ~(PAGE - 1);
+    for (uint64_t a = iova & ~(PAGE - 1); a < end; a += PAGE) {
+        if (a >> (12 + 9 * pt->levels))
+            return 0;
+        uint64_t *t = pt->mem->virt(pt->mem->ctx, pt->root);
+        for (unsigned l = pt->levels; l >= 1; l--) {
+            uint64_t *e = &t[index_at(a, l)];
+            if (!(*e & (VTD_PTE_R | VTD_PTE_W)))
+                break; /* not mapped */
+            if (l == 1) {
+                *e = 0;
+                break;
+            }
+            if (*e & VTD_PTE_PS) {
+                if (l != 2)
+                    return -1; /* 1 GiB leaves are never built here */
+                if (!(a & (LARGE - 1)) && end - a >= LARGE) {
+                    *e = 0; /* the whole 2 MiB goes */
+                    a += LARGE - PAGE;
+                    break;
+                }
+                if (split(pt, e))
+                    return -1;
+            }
+            t = pt->mem->virt(pt->mem->ctx, *e & VTD_PTE_ADDR);
+        }
+    }
+    return 0;
+}
+
 uint64_t vtd_pt_lookup(const struct vtd_pt *pt, uint64_t iova, uint64_t *perm)
 {
     if (iova >> (12 + 9 * pt->levels))

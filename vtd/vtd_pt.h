@@ -43,6 +43,13 @@ int vtd_pt_init(struct vtd_pt *pt, const struct vtd_mem *mem, unsigned levels, b
  */
 int vtd_pt_map(struct vtd_pt *pt, uint64_t iova, uint64_t phys, uint64_t len, uint64_t perm);
 
+/*
+ * Unmaps [iova, iova + len) (widened to whole pages), splitting a 2 MiB
+ * leaf that covers it only in part into 4 KiB leaves.  The caller
+ * invalidates the IOTLB.  0, or -1 when out of pages.
+ */
+int vtd_pt_unmap(struct vtd_pt *pt, uint64_t iova, uint64_t len);
+
 /* Identity-maps [0, top) read/write except [hole, hole + hole_len). */
 int vtd_pt_identity(struct vtd_pt *pt, uint64_t top, uint64_t hole, uint64_t hole_len);
 

@@ -19,6 +19,7 @@ struct dmatest_info {
     uint64_t nic_ring; /* a page mapped in the NIC's domain (0: no NIC domain) */
     uint64_t vtd_area;
     uint64_t iommu; /* the first remapping unit's registers (the DMAR is hidden) */
+    uint64_t hole;  /* an ordinary page removed from the guest's domain (vtd_guest_unmap) */
 };
 
 #define DMATEST_MAGIC 0x54534554414d44ull /* "DMATEST" */

@@ -73,10 +73,14 @@ SCENARIOS = [
     Scenario(
         name="qemu-iommu-dma-guest",
         doc="VT-d on: the e1000 (a guest device) reads and writes ordinary memory, "
-        "its DMA from and into the region faults at the region's page, the page unchanged",
+        "its DMA from and into the region faults at the region's page, the page unchanged; "
+        "a page the loader took out of the guest's domain (vtd_guest_unmap) faults too",
         conf="nic = none\n",
         agent_args="dma=1",
-        expect=PROTECTED + [r"AGENT: dma: target page unchanged", r"HVTEST-RESULT: PASS"],
+        expect=PROTECTED + [
+            r"AGENT: dma: read from the removed page: fault recorded sid 00:02.0 addr "
+            r"0x[0-9a-f]+ read",
+            r"AGENT: dma: target page unchanged", r"HVTEST-RESULT: PASS"],
         forbid=[r"DMA PROTECTION OFF", r"HVTEST-RESULT: FAIL", r"refusing to start"],
         check=fault_at_target,
         **QEMU_DMA,

@@ -325,8 +325,15 @@ enum verdict probe_dma(struct agent *a, char *reason, size_t size)
         {"write into the region", (uint64_t)(uintptr_t)frame, info.target, info.target, 0},
         {"read from guest memory", other, (uint64_t)(uintptr_t)rxbuf, other, 1},
         {"write into guest memory", (uint64_t)(uintptr_t)frame, other + 2048, other, 0},
+        {"read from the removed page", info.hole, (uint64_t)(uintptr_t)rxbuf, info.hole, 1},
     };
+    /* dma=1: the guest's device; its own memory works, the region and the
+     * page the loader removed do not.  dma=2: the NIC reaches only its page. */
     unsigned ntries = a->opt.dma == 2 ? 5 : 3;
+    if (a->opt.dma == 1 && info.hole) {
+        tries[3] = tries[5];
+        ntries = 4;
+    }
 
     wr(E_CTRL, CTRL_RST);
     for (uint32_t s = 0; s < SPINS && (nic[E_CTRL / 4] & CTRL_RST); s++)

@@ -122,6 +122,40 @@ static void test_map_single_range(void **state)
     assert_int_equal(vtd_pt_map(&pt, 0x201000, 0x201000, 4096, VTD_PTE_R), -1);
 }
 
+static void test_unmap_splits_large_pages(void **state)
+{
+    (void)state;
+    struct vtd_pt pt;
+    used = 0;
+    assert_int_equal(vtd_pt_init(&pt, &mem, 4, true), 0);
+    assert_int_equal(vtd_pt_identity(&pt, 4 * GIB, 0x7e000000, 64 * MIB), 0);
+    unsigned before = used;
+    /* a 128 KiB BAR inside a 2 MiB leaf: one split, the rest still mapped */
+    assert_int_equal(vtd_pt_unmap(&pt, 0xfebc0000, 0x20000), 0);
+    assert_int_equal(used, before + 1);
+    expect_identity(&pt, 0xfebbf000);
+    expect_unmapped(&pt, 0xfebc0000);
+    expect_unmapped(&pt, 0xfebdffff);
+    expect_identity(&pt, 0xfebe0000);
+    expect_identity(&pt, 0xfea00000);
+    /* an unaligned one-byte range takes its page */
+    assert_int_equal(vtd_pt_unmap(&pt, 0xfed90123, 1), 0);
+    expect_unmapped(&pt, 0xfed90000);
+    expect_identity(&pt, 0xfed91000);
+    expect_identity(&pt, 0xfed8f000);
+    /* whole 2 MiB pages go without a split; the hole stays a hole */
+    before = used;
+    assert_int_equal(vtd_pt_unmap(&pt, 0x40000000, 4 * MIB), 0);
+    assert_int_equal(used, before);
+    expect_unmapped(&pt, 0x40000000);
+    expect_unmapped(&pt, 0x403fffff);
+    expect_identity(&pt, 0x40400000);
+    assert_int_equal(vtd_pt_unmap(&pt, 0x7e000000, 4096), 0);
+    expect_unmapped(&pt, 0x7e000000);
+    /* beyond the width: nothing to do */
+    assert_int_equal(vtd_pt_unmap(&pt, 1ull << 48, 4096), 0);
+}
+
 static void test_out_of_pages(void **state)
 {
     (void)state;
@@ -140,6 +174,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_identity_hole_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_hole_small, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_single_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unmap_splits_large_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_pages, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
