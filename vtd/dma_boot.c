@@ -108,7 +108,8 @@ int dma_boot_enable(struct dma_boot *db, struct boot_info *bi, uint64_t area)
     const char *why = vtd_protect(area, db->pages, &db->info, &p);
     if (why) {
         log_error("VT-d: %s", why);
-        /* A unit may hold the tables already: the caller keeps the region. */
+        /* A unit that failed half way may still point at the tables: the
+         * caller keeps the region reserved. */
         return no_protection(bi->config.dma_protection, "programming the remapping units failed");
     }
     bi->vtd_area = area;

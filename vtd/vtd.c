@@ -219,8 +219,14 @@ const char *vtd_protect(uint64_t area, uint64_t pages, const struct dmar_info *d
     flush_tables(st);
     for (uint32_t i = 0; i < st->nunits; i++) {
         why = program_unit(st, &st->unit[i]);
-        if (why)
+        if (why) {
+            /* All or nothing: the units already on would block the NIC,
+             * whose rings the core then has no state to map. */
+            while (i-- > 0)
+                gcmd(&st->unit[i], VTD_GCMD_TE, false, VTD_GSTS_TES);
+            st->magic = 0;
             return why;
+        }
     }
     return NULL;
 }

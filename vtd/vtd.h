@@ -62,8 +62,8 @@ const char *vtd_size(const struct dmar_info *d, uint64_t top, uint64_t *pages, u
  * Builds the tables in [area, area + pages * 4 KiB) (the state first) and
  * turns remapping on in every unit: root table pointer, global context and
  * IOTLB invalidation, translation enable; fault interrupts masked (faults
- * are polled).  NULL or why not (then no unit has the new tables enabled
- * unless an earlier unit did: the caller treats that as fatal).
+ * are polled).  NULL or why not; then the units programmed before the one
+ * that failed have translation turned off again.
  */
 const char *vtd_protect(uint64_t area, uint64_t pages, const struct dmar_info *d,
                         const struct vtd_plan *p);
