@@ -43,8 +43,9 @@ Emulator:
                         QEMU: -cpu (default qemu64; kvm: host,+vmx).
   -c, --cpus N          CPU count (default 2).
   -M, --mem MIB         guest memory in MiB (default 256).
-      --iommu           QEMU: a q35 machine with Intel's IOMMU (intel-iommu,
-                        so the firmware publishes an ACPI DMAR); Bochs has none.
+      --iommu[=PROPS]   QEMU: a q35 machine with Intel's IOMMU (intel-iommu,
+                        so the firmware publishes an ACPI DMAR), PROPS its
+                        device properties, e.g. aw-bits=48; Bochs has none.
       --ips N           Bochs: emulated instructions per emulated second
                         (default 100000000); the guest's TSC and timers follow it.
 
@@ -119,7 +120,7 @@ say() { [ "$quiet" = 1 ] || echo "$prog: $*" >&2; }
 # ---- options --------------------------------------------------------------
 emu=bochs model="" cpus=2 mem=256 serial="" serial_mode=socket live=0 key=1 serial_input=""
 ips=100000000 nic=0 fwds=() mac=52:54:00:12:34:56 timeout=300 grace="" workdir="" stamps=""
-bochs_lines=() qemu_args=() dry=0 quiet=0 esp="" stop_on="" iommu=0
+bochs_lines=() qemu_args=() dry=0 quiet=0 esp="" stop_on="" iommu=0 iommu_props=""
 
 need() { [ $# -ge 2 ] || die "option $1 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
@@ -130,6 +131,7 @@ while [ $# -gt 0 ]; do
     -M | --mem) need "$@"; mem=$2; shift ;;
     --ips) need "$@"; ips=$2; shift ;;
     --iommu) iommu=1 ;;
+    --iommu=*) iommu=1 iommu_props=${1#--iommu=} ;;
     -s | --serial) need "$@"; serial=$2; shift ;;
     --serial-mode) need "$@"; serial_mode=$2; shift ;;
     -l | --live) live=1 ;;
@@ -316,7 +318,7 @@ else
         -drive "format=raw,file=fat:rw:$esp"
         -device isa-debug-exit,iobase=0xf4,iosize=0x04
         -display none -monitor none -no-reboot)
-    [ "$iommu" = 0 ] || cmd+=(-device intel-iommu)
+    [ "$iommu" = 0 ] || cmd+=(-device "intel-iommu${iommu_props:+,$iommu_props}")
     if [ "$serial_mode" = socket ]; then
         cmd+=(-chardev "socket,id=com1,host=127.0.0.1,port=$port" -serial chardev:com1)
     else

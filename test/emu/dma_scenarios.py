@@ -86,6 +86,18 @@ SCENARIOS = [
         **QEMU_DMA,
     ),
     Scenario(
+        name="qemu-iommu-dma-aw48",
+        doc="the same with a 48-bit IOMMU (aw-bits=48): 4-level tables, as on current hardware",
+        conf="nic = none\n",
+        agent_args="dma=1",
+        expect=[r"VT-d: 1 unit\(s\), 4-level tables"] + PROTECTED[2:] + [
+            r"AGENT: dma: read from the removed page: fault recorded",
+            r"AGENT: dma: target page unchanged", r"HVTEST-RESULT: PASS"],
+        forbid=[r"DMA PROTECTION OFF", r"HVTEST-RESULT: FAIL", r"refusing to start"],
+        check=fault_at_target,
+        **dict(QEMU_DMA, launcher_args=["--iommu=aw-bits=48"]),
+    ),
+    Scenario(
         name="qemu-iommu-dma-nic",
         doc="the hypervisor's NIC in a domain of its own: its mapped page works, DMA to the "
         "region and to ordinary guest memory faults",
