@@ -303,7 +303,6 @@ if [ "$emu" = bochs ]; then
     cmd=(bochs -q -f "$rc" -rc "$workdir/bochs.cmds")
 else
     cp "$QEMU_VARS" "$workdir/OVMF_VARS_4M.fd" || die "cannot copy $QEMU_VARS"
-    # shellcheck disable=SC2054  # the commas belong to QEMU's option syntax
     machine=pc
     # The IOMMU must exist before the PCI devices it translates for; KVM
     # also needs the split irqchip for it (QEMU's intel-iommu documentation).
@@ -311,6 +310,7 @@ else
         machine=q35
         [ "$emu" != kvm ] || machine=q35,kernel-irqchip=split
     fi
+    # shellcheck disable=SC2054  # the commas belong to QEMU's option syntax
     cmd=(qemu-system-x86_64 -machine "$machine" -m "$mem" -smp "$cpus" -cpu "$model"
         -accel "$([ "$emu" = kvm ] && echo kvm || echo tcg)"
         -drive "if=pflash,format=raw,readonly=on,file=$QEMU_CODE"

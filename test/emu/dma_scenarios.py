@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 
@@ -44,7 +45,6 @@ PROTECTED = [
 
 def fault_at_target(log: str):
     """Each recorded fault names the very page the loader filled."""
-    import re
     m = re.search(r"dmatest: region .*target (0x[0-9a-f]+)", log)
     addrs = re.findall(r"into the region: fault recorded .* addr (0x[0-9a-f]+)|"
                        r"from the region: fault recorded .* addr (0x[0-9a-f]+)", log)
