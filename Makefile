@@ -90,6 +90,7 @@ include vmx/vmx.mk
 include boot/boot.mk
 include kvmi/kvmi.mk
 include net/net.mk
+include vtd/vtd.mk
 include client/client.mk
 include test/test.mk
 

@@ -18,6 +18,10 @@
 
 #include "boot.h"
 #include "boot_info.h"
+#include "vtd/dma_boot.h"
+#ifdef HV_DMATEST
+#include "dmatest.h"
+#endif
 #include "core_status.h"
 #include "efi_mp.h"
 #include "elf_load.h"
@@ -286,7 +290,7 @@ static EFI_STATUS start_core(EFI_HANDLE image, struct hv_config *cfg)
         return s;
     }
 
-    /* Layout: [boot info][core image][pages the core allocates]. */
+    /* Layout: [boot info][VT-d tables][core image][pages the core allocates]. */
     struct boot_info *bi = (struct boot_info *)(uintptr_t)base;
     for (uint64_t i = 0; i < bi_bytes; i++)
         ((uint8_t *)bi)[i] = 0;
@@ -295,27 +299,46 @@ static EFI_STATUS start_core(EFI_HANDLE image, struct hv_config *cfg)
     bi->size = sizeof(*bi);
     bi->region_base = base;
     bi->region_size = region_bytes;
-    bi->image_base = base + bi_bytes;
     bi->image_size = image_bytes;
     bi->config = *cfg;
     bi->acpi_rsdp = find_rsdp();
     bi->tsc_hz = calibrate_tsc();
     collect_cpus(bi);
     nic_claim(bi); /* boot/nic_claim.c frees the dedicated NIC */
-
-    uint64_t entry;
-    why = elf_load(core_blob, blob_len, (void *)(uintptr_t)bi->image_base, region_bytes - bi_bytes,
-                   &entry);
-    if (why) {
-        log_error("cannot load the core image: %s", why);
-        BS->FreePages(base, region_bytes / EFI_PAGE_SIZE);
-        return EFI_LOAD_ERROR;
-    }
     s = fill_memory_map(bi);
     if (EFI_ERROR(s)) {
         log_error("memory map does not fit the boot info (%u entries)", BI_MAX_MEM);
         BS->FreePages(base, region_bytes / EFI_PAGE_SIZE);
         return s;
+    }
+
+    /* DMA protection (vtd/dma_boot.c) while the region holds nothing secret:
+     * its tables go between the boot info and the core image. */
+    static struct dma_boot dma;
+    uint64_t vtd_bytes = 0;
+    if (dma_boot_plan(bi, &dma) ||
+        bi_bytes + (vtd_bytes = dma.pages * EFI_PAGE_SIZE) + image_bytes + (4ull << 20) >
+            region_bytes) {
+        if (vtd_bytes)
+            log_error("memory = %u MiB is too small for the VT-d tables (%llu KiB)",
+                      cfg->memory_mib, (unsigned long long)(vtd_bytes >> 10));
+        BS->FreePages(base, region_bytes / EFI_PAGE_SIZE);
+        return EFI_UNSUPPORTED;
+    }
+    bi->image_base = base + bi_bytes + vtd_bytes;
+    if (dma_boot_enable(&dma, bi, base + bi_bytes))
+        return EFI_UNSUPPORTED; /* the region stays reserved: a unit may use the tables */
+#ifdef HV_DMATEST
+    return dmatest_finish(bi);
+#endif
+
+    uint64_t entry;
+    why = elf_load(core_blob, blob_len, (void *)(uintptr_t)bi->image_base,
+                   region_bytes - bi_bytes - vtd_bytes, &entry);
+    if (why) {
+        log_error("cannot load the core image: %s", why);
+        BS->FreePages(base, region_bytes / EFI_PAGE_SIZE);
+        return EFI_LOAD_ERROR;
     }
     why = boot_info_check(bi);
     if (why) {
@@ -358,9 +381,13 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     }
     log_init(cfg.serial_port, cfg.log_level);
 
+#ifdef HV_DMATEST /* the DMA test build runs where VT-x is absent (QEMU TCG) */
+    (void)check_vmx;
+#else
     s = check_vmx();
     if (EFI_ERROR(s))
         return s;
+#endif
 
     s = start_core(image, &cfg);
     if (EFI_ERROR(s)) {

@@ -264,6 +264,7 @@ enum key_id {
     K_DIAG_PORT,
     K_NET_SELFTEST,
     K_DEBUG_HC,
+    K_DMA_PROTECTION,
     K_COUNT
 };
 
@@ -287,6 +288,7 @@ static const char *const key_names[K_COUNT] = {
     [K_DIAG_PORT] = "diag_port",
     [K_NET_SELFTEST] = "net_selftest",
     [K_DEBUG_HC] = "debug_hypercalls",
+    [K_DMA_PROTECTION] = "dma_protection",
 };
 
 /* Applies one value; returns NULL on success or what is wrong with it. */
@@ -369,6 +371,16 @@ static const char *apply(struct hv_config *c, enum key_id k, struct span v)
         return parse_range(v, 10, 1000000, &c->poll_interval_us)
                    ? 0
                    : "poll_interval_us must be between 10 and 1000000";
+    case K_DMA_PROTECTION:
+        if (eq(v, "auto"))
+            c->dma_protection = DMA_PROT_AUTO;
+        else if (eq(v, "require"))
+            c->dma_protection = DMA_PROT_REQUIRE;
+        else if (eq(v, "off"))
+            c->dma_protection = DMA_PROT_OFF;
+        else
+            return "dma_protection must be require, auto or off";
+        return 0;
     case K_CPUID_HV:
         return parse_bool(v, &c->cpuid_hv_bit) ? 0 : "expected yes or no";
     case K_KEY:

@@ -74,6 +74,9 @@ struct boot_info {
     uint8_t nic_bus, nic_dev, nic_fn, nic_pad;
     uint16_t nic_vendor, nic_device;
     uint32_t nic_pad2;
+    /* VT-d state and tables (vtd/vtd.h) the loader put in the region after
+     * the boot info; 0: no DMA protection. */
+    uint64_t vtd_area;
 };
 
 /* NULL if bi is usable by the core, otherwise what is wrong. */

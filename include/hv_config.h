@@ -17,6 +17,9 @@ enum nic_select { NIC_AUTO = 0, NIC_BY_PCI, NIC_BY_MAC, NIC_NONE };
 
 enum transport_mode { TRANSPORT_CONNECT = 0, TRANSPORT_LISTEN };
 
+/* dma_protection: VT-d remapping that keeps device DMA out of the region (vtd/). */
+enum dma_protection { DMA_PROT_AUTO = 0, DMA_PROT_REQUIRE, DMA_PROT_OFF };
+
 #define HV_CONF_STR 64
 
 struct hv_config {
@@ -46,10 +49,11 @@ struct hv_config {
     uint8_t uuid[16];
     bool has_uuid;
     uint8_t pad4[7];
-    char chain[128];    /* next loader to start (path on the same volume) */
-    uint16_t diag_port; /* diagnostic TCP service (docs/network.md); 0 = off */
-    bool net_selftest;  /* serve the network on the BSP until "quit" (no VMX yet) */
-    uint8_t pad5[5];
+    char chain[128];        /* next loader to start (path on the same volume) */
+    uint16_t diag_port;     /* diagnostic TCP service (docs/network.md); 0 = off */
+    bool net_selftest;      /* serve the network on the BSP until "quit" (no VMX yet) */
+    uint8_t dma_protection; /* enum dma_protection */
+    uint8_t pad5[4];
 };
 
 /* Called once per problem: 1-based line number, a message, and the offending text. */

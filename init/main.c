@@ -16,6 +16,7 @@
 #include "net/pci.h"
 #include "vmx/vmx.h"
 #include "vmx/vmx_hooks.h"
+#include "vtd/dma_core.h"
 
 #define LOG_RING_PAGES 16
 
@@ -60,6 +61,36 @@ static int hide_nic(void)
     return vmx_hide_device(&hd);
 }
 
+/* The IOMMU's own registers and the NIC's register BARs: no guest device may
+ * reach them by DMA, and the guest's CPU sees no IOMMU. */
+static int hide_iommu(void)
+{
+    struct dma_range regs[6];
+    unsigned n = 0;
+    const struct pci_dev *d = net_nic_dev();
+    for (unsigned i = 0; d && i < 6; i++) {
+        if (d->bar[i] && d->bar_size[i] && !(d->bar_is_io & (1u << i)))
+            regs[n++] = (struct dma_range){d->bar[i], d->bar_size[i]};
+        if (d->bar_is_64 & (1u << i))
+            i++;
+    }
+    return dma_core_hide(vmx_hide_mmio, regs, n);
+}
+
+/* Every vCPU's periodic service (the preemption-timer exit): the network,
+ * then the VT-d fault records. */
+static void poll(void)
+{
+    service_poll();
+    dma_core_poll();
+}
+
+static void print_dma_stats(void)
+{
+    log_info("stats: %llu device DMA request(s) blocked by VT-d (docs/security.md)",
+             (unsigned long long)dma_core_faults());
+}
+
 uint64_t core_main(struct boot_info *bi);
 
 uint64_t core_main(struct boot_info *bi)
@@ -85,6 +116,7 @@ uint64_t core_main(struct boot_info *bi)
              (unsigned long long)bi->region_size);
     log_info("%u CPU(s), TSC %llu kHz, ACPI RSDP 0x%llx, %u memory ranges", bi->ncpus,
              (unsigned long long)(bi->tsc_hz / 1000), (unsigned long long)bi->acpi_rsdp, bi->nmem);
+    dma_core_init(bi); /* the loader's VT-d state */
 
     struct fw_state fw;
     fw_state_save(&fw);
@@ -126,12 +158,19 @@ uint64_t core_main(struct boot_info *bi)
     net_boot(bi); /* dedicated NIC, lwIP; net_selftest serves here */
     if (hide_nic())
         log_error("the NIC could not be hidden from the guest");
+    /* The guest must not reprogram the IOMMU: the units' registers are blank
+     * for it, and no device it owns reaches them or the NIC's registers. */
+    if (hide_iommu()) {
+        fw_state_restore(&fw);
+        return CORE_ERR_NO_MEMORY;
+    }
     kvmi_hv_start(bi); /* KVMI engine on the transport (docs/kvmi-hv.md) */
 
-    /* vmx/ calls up only through these: the network poll and the KVMI
-     * binding's exit hooks. */
+    /* vmx/ calls up only through these: the network and DMA-fault poll and
+     * the KVMI binding's exit hooks. */
     struct vmx_hooks hooks = kvmi_hv_vmx_hooks;
-    hooks.poll = service_poll;
+    hooks.poll = poll;
+    hooks.print_stats = print_dma_stats;
     vmx_set_hooks(&hooks);
 
     fw_state_restore(&fw);

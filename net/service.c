@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "boot_info.h"
+#include "vtd/dma_core.h"
 #include "log.h"
 #include "net_internal.h"
 #include "net_io.h"
@@ -77,9 +78,11 @@ size_t diag_status_line(char *buf, size_t cap)
 {
     size_t k = netif_glue_status(buf, cap);
     int r = snprintf(
-        buf + k, cap - k, " uptime_ms=%llu polls=%llu busy_polls=%llu busy_tsc=%llu tsc_hz=%llu",
+        buf + k, cap - k,
+        " uptime_ms=%llu polls=%llu busy_polls=%llu busy_tsc=%llu tsc_hz=%llu dma_faults=%llu",
         (unsigned long long)net_now_ms(), (unsigned long long)polls, (unsigned long long)busy_polls,
-        (unsigned long long)busy_tsc, (unsigned long long)net_tsc_hz());
+        (unsigned long long)busy_tsc, (unsigned long long)net_tsc_hz(),
+        (unsigned long long)dma_core_faults());
     if (r > 0)
         k += (size_t)r < cap - k ? (size_t)r : cap - k - 1;
     return k;
@@ -202,7 +205,8 @@ void net_boot(struct boot_info *bi)
     pci_size_bars(&cfg, nic_dev); /* the VMX side hides exactly what the BARs decode */
     enable_device(nic_dev);
     const char *why;
-    nic = e1000_start((volatile void *)(uintptr_t)nic_dev->bar[0], m, net_alloc_pages, &why);
+    /* rings and buffers come mapped in the NIC's own DMA domain (vtd/dma_core.c) */
+    nic = e1000_start((volatile void *)(uintptr_t)nic_dev->bar[0], m, dma_core_nic_alloc, &why);
     if (!nic) {
         log_error("net: %s: %s; no network", m->name, why);
         disable_device(nic_dev);

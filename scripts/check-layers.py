@@ -31,10 +31,11 @@ ALLOWED = {
     "vmx": {"core"},
     "lwip": {"net/port"},
     "net/port": {"core", "lwip", "net"},
-    "net": {"core", "lwip", "net/port"},
+    "net": {"core", "lwip", "net/port", "vtd"},
+    "vtd": {"core"},
     "kvmi": {"core"},
     "kvmi_hv": {"kvmi", "vmx", "net", "net/port", "core"},
-    "init": {"kvmi_hv", "kvmi", "vmx", "net", "net/port", "core"},
+    "init": {"kvmi_hv", "kvmi", "vmx", "net", "net/port", "vtd", "core"},
 }
 
 # Ports: functions a lower folder declares in its own header and an upper

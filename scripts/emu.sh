@@ -43,6 +43,9 @@ Emulator:
                         QEMU: -cpu (default qemu64; kvm: host,+vmx).
   -c, --cpus N          CPU count (default 2).
   -M, --mem MIB         guest memory in MiB (default 256).
+      --iommu[=PROPS]   QEMU: a q35 machine with Intel's IOMMU (intel-iommu,
+                        so the firmware publishes an ACPI DMAR), PROPS its
+                        device properties, e.g. aw-bits=48; Bochs has none.
       --ips N           Bochs: emulated instructions per emulated second
                         (default 100000000); the guest's TSC and timers follow it.
 
@@ -117,7 +120,7 @@ say() { [ "$quiet" = 1 ] || echo "$prog: $*" >&2; }
 # ---- options --------------------------------------------------------------
 emu=bochs model="" cpus=2 mem=256 serial="" serial_mode=socket live=0 key=1 serial_input=""
 ips=100000000 nic=0 fwds=() mac=52:54:00:12:34:56 timeout=300 grace="" workdir="" stamps=""
-bochs_lines=() qemu_args=() dry=0 quiet=0 esp="" stop_on=""
+bochs_lines=() qemu_args=() dry=0 quiet=0 esp="" stop_on="" iommu=0 iommu_props=""
 
 need() { [ $# -ge 2 ] || die "option $1 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
@@ -127,6 +130,8 @@ while [ $# -gt 0 ]; do
     -c | --cpus) need "$@"; cpus=$2; shift ;;
     -M | --mem) need "$@"; mem=$2; shift ;;
     --ips) need "$@"; ips=$2; shift ;;
+    --iommu) iommu=1 ;;
+    --iommu=*) iommu=1 iommu_props=${1#--iommu=} ;;
     -s | --serial) need "$@"; serial=$2; shift ;;
     --serial-mode) need "$@"; serial_mode=$2; shift ;;
     -l | --live) live=1 ;;
@@ -200,6 +205,7 @@ qemu | kvm)
     ;;
 *) die "--emu is bochs, qemu or kvm, not '$emu'" ;;
 esac
+[ "$iommu" = 0 ] || [ "$emu" != bochs ] || die "--iommu needs QEMU (Bochs emulates no IOMMU)"
 
 # ---- work directory ---------------------------------------------------------
 own_workdir=0 made_workdir=0
@@ -297,14 +303,22 @@ if [ "$emu" = bochs ]; then
     cmd=(bochs -q -f "$rc" -rc "$workdir/bochs.cmds")
 else
     cp "$QEMU_VARS" "$workdir/OVMF_VARS_4M.fd" || die "cannot copy $QEMU_VARS"
+    machine=pc
+    # The IOMMU must exist before the PCI devices it translates for; KVM
+    # also needs the split irqchip for it (QEMU's intel-iommu documentation).
+    if [ "$iommu" = 1 ]; then
+        machine=q35
+        [ "$emu" != kvm ] || machine=q35,kernel-irqchip=split
+    fi
     # shellcheck disable=SC2054  # the commas belong to QEMU's option syntax
-    cmd=(qemu-system-x86_64 -machine pc -m "$mem" -smp "$cpus" -cpu "$model"
+    cmd=(qemu-system-x86_64 -machine "$machine" -m "$mem" -smp "$cpus" -cpu "$model"
         -accel "$([ "$emu" = kvm ] && echo kvm || echo tcg)"
         -drive "if=pflash,format=raw,readonly=on,file=$QEMU_CODE"
         -drive "if=pflash,format=raw,file=$workdir/OVMF_VARS_4M.fd"
         -drive "format=raw,file=fat:rw:$esp"
         -device isa-debug-exit,iobase=0xf4,iosize=0x04
         -display none -monitor none -no-reboot)
+    [ "$iommu" = 0 ] || cmd+=(-device "intel-iommu${iommu_props:+,$iommu_props}")
     if [ "$serial_mode" = socket ]; then
         cmd+=(-chardev "socket,id=com1,host=127.0.0.1,port=$port" -serial chardev:com1)
     else

@@ -423,6 +423,8 @@ void vmx_exit_handler(struct guest_regs *r)
 
 void vmx_print_stats(struct vcpu *only)
 {
+    if (!only)
+        vmx_hooks.print_stats();
     for (unsigned i = 0; i < g_vmx.ncpus; i++) {
         struct vcpu *v = g_vmx.vcpus[i];
         if (!v || (only && v != only))

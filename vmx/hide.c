@@ -15,7 +15,10 @@
  *    writes dropped: the guest can neither see nor reprogram the device, nor
  *    aim its DMA through its registers); I/O BAR ports are intercepted,
  *    reads give all ones and writes are dropped.
- * Applied on the BSP before any CPU is launched, so no INVEPT is needed.
+ * The VT-d remapping units' register pages are blanked the same way
+ * (vmx_hide_mmio, called by the composition root): the guest cannot turn the
+ * DMA protection off.  Applied on the BSP before any CPU is launched, so no
+ * INVEPT is needed.
  */
 #include <string.h>
 
@@ -25,7 +28,7 @@
 #include "vmx_int.h"
 #include "vmx_policy.h"
 
-#define MAX_HIDDEN 8
+#define MAX_HIDDEN 24 /* the NIC's BARs and ECAM page, the VT-d units' registers */
 
 struct span {
     uint64_t base, len;
@@ -64,12 +67,24 @@ static int map_blank(uint64_t base, uint64_t len)
     return 0;
 }
 
+static int need_ones_page(void)
+{
+    if (!ones_page && (ones_page = page_alloc(&g_pages, 1)))
+        memset(ones_page, 0xff, PAGE_SIZE);
+    return ones_page ? 0 : -1;
+}
+
+int vmx_hide_mmio(uint64_t base, uint64_t len)
+{
+    if (need_ones_page() || n_mem == MAX_HIDDEN)
+        return -1;
+    return map_blank(base, len);
+}
+
 int vmx_hide_device(const struct vmx_hidden_dev *d)
 {
-    ones_page = page_alloc(&g_pages, 1);
-    if (!ones_page)
+    if (need_ones_page())
         return -1;
-    memset(ones_page, 0xff, PAGE_SIZE);
     for (uint16_t p = 0xcf8; p <= 0xcff; p++)
         io_bitmap_intercept(g_vmx.io_bitmap_a, g_vmx.io_bitmap_b, p);
     cfg_access = d->cfg_access;

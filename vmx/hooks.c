@@ -76,6 +76,7 @@ static const struct vmx_hooks defaults = {
     .mtf = no_mtf,
     .desc = no_desc,
     .unhook = no_unhook,
+    .print_stats = no_poll,
 };
 
 struct vmx_hooks vmx_hooks = defaults;
@@ -95,4 +96,5 @@ void vmx_set_hooks(const struct vmx_hooks *h)
     TAKE(mtf);
     TAKE(desc);
     TAKE(unhook);
+    TAKE(print_stats);
 }

@@ -207,4 +207,8 @@ struct vmx_hidden_dev {
  * and ECAM page.  BSP, after vmx_init(), before any launch. */
 int vmx_hide_device(const struct vmx_hidden_dev *d);
 
+/* Maps [base, base + len) for the guest as a read-only page of all ones
+ * (reads: absent device; writes dropped); before any launch. */
+int vmx_hide_mmio(uint64_t base, uint64_t len);
+
 #endif

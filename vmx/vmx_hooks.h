@@ -44,6 +44,8 @@ struct vmx_hooks {
     void (*desc)(struct vcpu *v, unsigned reason);
     /* The debug hypercall HV_HC_KVMI_UNHOOK: its RAX result. */
     int (*unhook)(struct vcpu *v);
+    /* Counters of the layers above, printed before every vCPU's statistics. */
+    void (*print_stats)(void);
 };
 
 /* The hooks in force (defaults until vmx_set_hooks()). */

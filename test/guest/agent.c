@@ -17,6 +17,7 @@ static const struct probe probes[] = {
     {"nmi", probe_nmi},
     {"kvmi", probe_kvmi},
     {"hostile", probe_hostile},
+    {"dma", probe_dma},
     {"entryfail", probe_entryfail},
 };
 
@@ -91,6 +92,7 @@ static int parse_options(struct agent *a, char *reason, size_t size)
     a->opt.entryfail = 0;
     a->opt.kvmi = 0;
     a->opt.hostile = 0;
+    a->opt.dma = 0;
     if (a->st->BootServices->HandleProtocol(a->image, &lip_guid, (VOID **)&li) != EFI_SUCCESS ||
         !li || !li->LoadOptions)
         return 0;
@@ -143,10 +145,12 @@ static int parse_options(struct agent *a, char *reason, size_t size)
             a->opt.kvmi = v;
         else if (key_is(tok, "hostile", &val) && parse_int(val, &v) == 0 && v <= 1)
             a->opt.hostile = v;
+        else if (key_is(tok, "dma", &val) && parse_int(val, &v) == 0 && v <= 2)
+            a->opt.dma = v;
         else {
             str_printf(reason, size,
                        "bad option '%s' (cpus=N vmx=0|1 e1000=0|1 shutdown=0|1 "
-                       "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1|2 hostile=0|1)",
+                       "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1|2 hostile=0|1 dma=0|1|2)",
                        tok);
             return -1;
         }

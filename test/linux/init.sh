@@ -10,6 +10,8 @@
 #   hvtest.vmx=0|1   every CPU shows / no CPU shows the vmx flag
 #   hvtest.hv=0|1    every CPU shows / no CPU shows the hypervisor flag
 #   hvtest.e1000=0|1 an 8086:100e is absent / present in /sys/bus/pci
+#   hvtest.dmar=0|1  the ACPI DMAR is absent / present in the kernel's view
+#                    (/sys/firmware/acpi/tables/DMAR; hidden under DMA protection)
 #   hvtest.off=port|acpi  power off by "Shutdown" to Bochs's port 0x8900
 #                    (default: the hypervisor prints its statistics there)
 #                    or by poweroff -f (ACPI S5) only
@@ -88,6 +90,15 @@ case "$(arg e1000)" in
 0) [ "$n_e1000" = 0 ] || fail "an e1000 is visible in /sys/bus/pci" ;;
 1) [ "$n_e1000" -gt 0 ] || fail "no e1000 in /sys/bus/pci" ;;
 *) fail "bad hvtest.e1000=$(arg e1000)" ;;
+esac
+
+# ACPI: the DMA-remapping table, which the hypervisor hides once it owns VT-d.
+[ -e /sys/firmware/acpi/tables/DMAR ] && dmar=1 || dmar=0
+say "acpi dmar $dmar"
+case "$(arg dmar)" in
+"" | "$dmar") ;;
+0 | 1) fail "ACPI DMAR present: $dmar, expected $(arg dmar)" ;;
+*) fail "bad hvtest.dmar=$(arg dmar)" ;;
 esac
 
 # Workload: on every online CPU, pinned there with taskset, hash the same

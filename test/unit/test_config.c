@@ -224,6 +224,24 @@ static void test_errors_never_echo_the_key(void **state)
     }
 }
 
+static void test_dma_protection(void **state)
+{
+    (void)state;
+    struct hv_config c;
+    struct errs e;
+    assert_int_equal(parse(&c, &e, ""), 0);
+    assert_int_equal(c.dma_protection, DMA_PROT_AUTO); /* protect where a DMAR exists */
+    assert_int_equal(parse(&c, &e, "dma_protection = require\n"), 0);
+    assert_int_equal(c.dma_protection, DMA_PROT_REQUIRE);
+    assert_int_equal(parse(&c, &e, "dma_protection = off\n"), 0);
+    assert_int_equal(c.dma_protection, DMA_PROT_OFF);
+    assert_int_equal(parse(&c, &e, "dma_protection = auto\n"), 0);
+    assert_int_equal(c.dma_protection, DMA_PROT_AUTO);
+    assert_int_equal(parse(&c, &e, "\ndma_protection = yes\n"), 1);
+    assert_int_equal(e.line[0], 2);
+    assert_non_null(strstr(e.msg[0], "require, auto or off"));
+}
+
 static void test_binary_garbage(void **state)
 {
     (void)state;
@@ -250,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_diag_port_and_net_selftest),
         cmocka_unit_test(test_debug_hypercalls),
         cmocka_unit_test(test_errors_never_echo_the_key),
+        cmocka_unit_test(test_dma_protection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
