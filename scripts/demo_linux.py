@@ -28,6 +28,7 @@ Logs: build/run/ (serial.log, serial.stamps, demo.log, the emulator's files).
 from __future__ import annotations
 
 import os
+import io
 import re
 import shutil
 import subprocess
@@ -38,12 +39,15 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "client", "python"))
 from kvmi import client as kc  # noqa: E402
 from kvmi import wire as w  # noqa: E402
-from kvmi.linux import CR4_LA57, GuestError, LinuxGuest, format_ps, load_kernel  # noqa: E402
+from kvmi.cli import Session  # noqa: E402
+from kvmi.linux import CR4_LA57, GuestError, LinuxGuest, load_kernel  # noqa: E402
 
 B = os.path.join(TOP, "build")
 LX = os.path.join(B, "linux")
 WORK = os.path.join(B, "run")
 SERIAL = os.path.join(WORK, "serial.log")
+BTF_FILE = os.path.join(WORK, "vmlinux.btf")  # python3 -m kvmi.kimage writes them
+MAP_FILE = os.path.join(WORK, "kallsyms.map")
 CPUS = 2
 MODEL = "corei7_haswell_4770"  # Linux 6.1 hangs on Bochs's tigerlake (docs/emulators.md)
 CMDLINE = ("console=ttyS0,115200 quiet nokaslr tsc=reliable nowatchdog mitigations=off "
@@ -219,18 +223,29 @@ def introspect(dom: kc.Domain, btf, smap, blob: bytes) -> None:
             f".tgid +{g.off['tgid']:#x}, .comm +{g.off['comm']:#x}, .real_parent "
             f"+{g.off['real_parent']:#x}, .mm +{g.off['mm']:#x}; init_task at "
             f"{smap['init_task']:#x}")
+        # kvmictl's own `ps`, in this session (the vCPUs stay paused).
+        argv = ["ps", "--btf", BTF_FILE, "--map", MAP_FILE]
+        say("$ kvmictl -l 127.0.0.1:PORT " + " ".join(argv).replace(TOP + "/", ""))
+        out = io.StringIO()
+        sess = Session(dom, out=out)
+        sess.held, sess.vcpus = dict(held), n
         t = time.monotonic()
-        tasks = g.tasks()
+        rc = sess.run_argv(argv)
         took = time.monotonic() - t
-        print(format_ps(tasks), flush=True)
-        user = [x for x in tasks if not x.kernel_thread]
-        say(f"{len(tasks)} tasks ({len(user)} user processes, {len(tasks) - len(user)} kernel "
+        print(out.getvalue(), end="", flush=True)
+        if _log:
+            _log.write(out.getvalue())
+        rows = [ln.split(None, 3) for ln in out.getvalue().splitlines()[1:]]
+        if rc or not rows or any(len(r) != 4 for r in rows):
+            raise Failed("ps", f"kvmictl ps: status {rc}, output {out.getvalue()[-200:]!r}")
+        user = [(int(r[0]), r[3]) for r in rows if not r[3].startswith("[")]
+        say(f"{len(rows)} tasks ({len(user)} user processes, {len(rows) - len(user)} kernel "
             f"threads) in {took:.1f} s")
-        names = {x.comm for x in user}
+        names = {c for _, c in user}
         for want in ("init", "sh", "sleep"):
             if want not in names:
                 raise Failed("ps", f"no {want!r} among the user processes {sorted(names)}")
-        if not any(x.pid == 1 and x.comm == "init" for x in tasks):
+        if (1, "init") not in user:
             raise Failed("ps", "PID 1 is not init")
         jiffies = smap["jiffies"]
         jiffies_gpa = g.mem.translate(jiffies)
@@ -291,8 +306,8 @@ def introspect(dom: kc.Domain, btf, smap, blob: bytes) -> None:
                 hits += p["gva"] == jiffies
                 sym = smap.name_of(p["gva"])
                 where[sym] = where.get(sym, 0) + 1
-                say(f"  PF vCPU {ev.vcpu}: {'write' if p['access'] & 2 else 'access'} "
-                    f"{p['access']} at GVA {p['gva']:#x} ({smap.name_of(p['gva'])}) GPA "
+                kind = {1: "read", 2: "write", 4: "fetch"}.get(p["access"], p["access"])
+                say(f"  PF vCPU {ev.vcpu}: {kind} at GVA {p['gva']:#x} ({smap.name_of(p['gva'])}) GPA "
                     f"{p['gpa']:#x}, RIP {smap.name_of(ev.arch.regs.rip)} -> CONTINUE",
                     stamp=False)
             dom.reply(ev, w.ACTION_CONTINUE)
@@ -333,11 +348,18 @@ def main() -> int:
     step = "setup"
     try:
         head("Kernel data, from the kernel image itself (no profile)")
-        t = time.monotonic()
-        btf, smap, blob = load_kernel(os.path.join(LX, "vmlinuz.efi"))
-        say(f"{os.path.basename(open(os.path.join(LX, 'kernel.txt')).read().strip())}: "
-            f"BTF {len(blob)} bytes, {len(btf)} types; kallsyms {len(smap)} symbol names "
-            f"(decoded in {time.monotonic() - t:.1f} s)")
+        kernel = os.path.join(LX, "vmlinuz.efi")
+        with open(os.path.join(LX, "kernel.txt")) as f:
+            say(f"{kernel.replace(TOP + '/', '')}: the kernel of {f.read().strip()}")
+        cmd = [sys.executable, "-m", "kvmi.kimage", kernel, "--btf", BTF_FILE, "--map", MAP_FILE]
+        say("$ python3 -m kvmi.kimage " + " ".join(cmd[3:]).replace(TOP + "/", ""))
+        step = "kernel data"
+        r = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                           env=dict(os.environ, PYTHONPATH=os.path.join(TOP, "client", "python")))
+        for line in r.stdout.splitlines():
+            say("  " + line.replace(TOP + "/", ""), stamp=False)
+        btf, smap, blob = load_kernel(btf=BTF_FILE, symbols=MAP_FILE)
+        say(f"BTF: {len(btf)} types; kallsyms: {len(smap)} symbol names")
 
         lst = listener()
         port = lst.port
@@ -392,7 +414,7 @@ def main() -> int:
     except Failed as e:
         fail(e.step, e.why)
     except subprocess.CalledProcessError as e:
-        fail(step, f"{e.cmd[1]} failed: {(e.stderr or '').strip()}")
+        fail(step, f"{' '.join(e.cmd[:4])} ... failed: {(e.stderr or '').strip()}")
     except (kc.KvmiError, kc.ProtocolError, kc.ConnectionClosed, OSError, TimeoutError,
             KeyError, ValueError) as e:
         fail(step, f"{e.__class__.__name__}: {e}")
@@ -411,7 +433,8 @@ def main() -> int:
 
 
 def fail(step: str, why: str) -> None:
-    tail = "\n".join("  | " + ln for ln in serial().rstrip("\n").splitlines()[-15:])
+    lines = [printable(ln) for ln in serial().splitlines()]
+    tail = "\n".join("  | " + ln for ln in [ln for ln in lines if ln][-15:]) or "  (empty)"
     say(f"make run: FAILED at step '{step}': {why}")
     print(f"last lines of {SERIAL}:\n{tail}\nlogs in {WORK}/", flush=True)
 
