@@ -27,8 +27,10 @@ kallsyms_seqs_of_names after the markers (6.2, and Debian's 6.1 has it);
 from __future__ import annotations
 
 import lzma
+import os
 import struct
 import sys
+import zlib
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -37,14 +39,12 @@ class ImageError(Exception):
     """The file is not what the reader expects (message says what is wrong)."""
 
 
-def _gunzip_any(data: bytes) -> bytes:
-    import gzip
-    import zlib
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+def _gunzip(data: bytes) -> bytes:
+    """A gzip stream followed by other bytes (the build appends the size)."""
     try:
-        return d.decompress(data)
-    except zlib.error:
-        return gzip.decompress(data)
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data)
+    except zlib.error as e:
+        raise ImageError(f"the bzImage's gzip payload: {e}") from None
 
 
 def vmlinux_of(image: bytes) -> bytes:
@@ -65,7 +65,7 @@ def vmlinux_of(image: bytes) -> bytes:
         if not dec.eof:
             raise ImageError("the bzImage's XZ payload is truncated")
     elif data.startswith(b"\x1f\x8b"):
-        elf = _gunzip_any(data)
+        elf = _gunzip(data)
     else:
         raise ImageError(f"payload compression {data[:6].hex()} not supported (XZ, gzip)")
     if not elf.startswith(ELF_MAGIC):
@@ -186,7 +186,7 @@ def _tokens(ro: bytes, at: int) -> list[bytes] | None:
     return tokens
 
 
-def _try_table(ro: bytes, ro_addr: int, base_at: int) -> list[tuple[int, str, str]] | None:
+def _try_table(ro: bytes, base_at: int) -> list[tuple[int, str, str]] | None:
     """The symbol table if kallsyms_relative_base is at .rodata offset
     base_at, else None."""
     base, n = struct.unpack_from("<QI", ro, base_at)
@@ -234,14 +234,14 @@ def kallsyms(elf: bytes) -> list[tuple[int, str, str]]:
     secs = elf_sections(elf)
     if ".rodata" not in secs:
         raise ImageError("the ELF has no .rodata section")
-    ro_addr, off, size = secs[".rodata"]
+    _, off, size = secs[".rodata"]
     ro = elf[off:off + size]
     text = secs.get(".text", (0xFFFFFFFF81000000, 0, 0))[0]
     needle = struct.pack("<Q", text)
     at = ro.find(needle)
     while at >= 0:
         if at % 8 == 0 and at + 16 <= len(ro):
-            table = _try_table(ro, ro_addr, at)
+            table = _try_table(ro, at)
             if table:
                 return table
         at = ro.find(needle, at + 1)
@@ -271,14 +271,12 @@ def main(argv=None) -> int:
             blob = elf_section(elf, ".BTF")
             with open(a.btf + ".tmp", "wb") as f:
                 f.write(blob)
-            import os
             os.replace(a.btf + ".tmp", a.btf)
             print(f"{a.btf}: {len(blob)} bytes of BTF")
         if a.map:
             syms = kallsyms(elf)
             with open(a.map + ".tmp", "w") as f:
                 write_system_map(syms, f)
-            import os
             os.replace(a.map + ".tmp", a.map)
             print(f"{a.map}: {len(syms)} symbols from kallsyms")
     except (OSError, ImageError) as e:

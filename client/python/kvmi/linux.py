@@ -48,6 +48,10 @@ class SystemMap:
     the kernel half) are kept by name but not used to name addresses."""
 
     def __init__(self, text: str):
+        if "The real System.map is in" in text[:4096]:
+            raise ValueError("this is Debian's placeholder System.map (the real one is in the "
+                             "kernel's -dbg package): take the symbols from the kernel image's "
+                             "kallsyms instead (kvmictl --kernel, python3 -m kvmi.kimage --map)")
         self.by_name: dict[str, int] = {}
         spots = []
         for n, line in enumerate(text.splitlines(), 1):

@@ -164,3 +164,27 @@ def test_debian_kernel_kallsyms_agree_with_its_sections():
     assert [a for a, _, _ in syms if a >= secs[".text"][0]] == sorted(
         a for a, _, _ in syms if a >= secs[".text"][0])
     assert blob[:2] == b"\x9f\xeb"
+
+
+def _bzimage(payload: bytes) -> bytes:
+    """A bzImage shell (boot.rst: setup_sects 1, payload after 2 sectors)."""
+    bz = bytearray(1024) + payload
+    bz[0x1F1] = 1
+    bz[0x202:0x206] = b"HdrS"
+    struct.pack_into("<II", bz, 0x248, 0, len(payload))
+    return bytes(bz)
+
+
+def test_bzimage_payloads():
+    import gzip
+    import lzma
+    elf = b"\x7fELF" + bytes(60)
+    assert kimage.vmlinux_of(_bzimage(gzip.compress(elf) + b"\1\2\3\4")) == elf
+    assert kimage.vmlinux_of(_bzimage(lzma.compress(elf, format=lzma.FORMAT_XZ))) == elf
+    assert kimage.vmlinux_of(elf) == elf
+    with pytest.raises(ImageError, match="not supported"):
+        kimage.vmlinux_of(_bzimage(b"\x28\xb5\x2f\xfd" + bytes(16)))  # zstd
+    with pytest.raises(ImageError, match="truncated"):
+        kimage.vmlinux_of(_bzimage(lzma.compress(elf, format=lzma.FORMAT_XZ)[:-20]))
+    with pytest.raises(ImageError, match="not an ELF"):
+        kimage.vmlinux_of(_bzimage(gzip.compress(b"hello")))

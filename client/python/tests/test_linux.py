@@ -134,6 +134,10 @@ def test_system_map_parsing_and_names():
         SystemMap("zz T x\n")
     with pytest.raises(ValueError, match="no symbol"):
         SystemMap("\n")
+    # what Debian's linux-image packages ship as /boot/System.map-*
+    with pytest.raises(ValueError, match="placeholder System.map.*kallsyms"):
+        SystemMap("ffffffffffffffff B The real System.map is in the "
+                  "linux-image-<version>-dbg package\n")
 
 
 def test_debian_kernel_image_version_and_its_one_task():
