@@ -33,6 +33,7 @@ KERNEL_HALF = 0xFFFF_8000_0000_0000
 CR4_LA57 = 1 << 12
 PTI_USER_BIT = 1 << 12  # with page-table isolation the user PGD is the kernel's + 4 KiB
 MAX_TASKS = 65536
+PF_KTHREAD = 0x00200000  # include/linux/sched.h, the same value from 2.6.27 to 6.x
 
 ReadPhys = Callable[[int, int], bytes]
 
@@ -167,7 +168,8 @@ class Task:
     tgid: int
     ppid: int  # real_parent's tgid; 0 for the init task
     comm: str
-    kernel_thread: bool  # no mm: a kernel thread (or the idle task)
+    kernel_thread: bool  # PF_KTHREAD in task_struct.flags (the idle task too)
+    has_mm: bool  # an address space (a user process that has not exited)
 
 
 # The task_struct members ps reads; their offsets come from BTF.
@@ -239,7 +241,7 @@ class LinuxGuest:
         comm = raw[off["comm"] - lo:off["comm"] - lo + self.comm_len]
         task = Task(addr=addr, pid=u("pid", "<i"), tgid=u("tgid", "<i"), ppid=0,
                     comm=comm.split(b"\0", 1)[0].decode("utf-8", "replace"),
-                    kernel_thread=u("mm") == 0)
+                    kernel_thread=bool(u("flags", "<I") & PF_KTHREAD), has_mm=u("mm") != 0)
         at = off["tasks"] + self.list_next - lo
         nxt = (struct.unpack_from("<Q", raw, at)[0] if at + 8 <= len(raw)
                else self.mem.u64(addr + off["tasks"] + self.list_next))

@@ -9,7 +9,8 @@ import struct
 PAGE = 4096
 P, RW, PS = 1, 2, 0x80
 # task_struct offsets of btfgen.task_btf()
-TASKS, MM, PID, TGID, PARENT, COMM = 0x40, 0x58, 0x80, 0x84, 0x90, 0x100
+FLAGS, TASKS, MM, PID, TGID, PARENT, COMM = 0, 0x40, 0x58, 0x80, 0x84, 0x90, 0x100
+PF_KTHREAD = 0x00200000
 
 IMAGE_VA, IMAGE_PA = 0xFFFFFFFF82000000, 0x2000000  # a 2 MiB page
 DIRECT_VA = 0xFFFF888000000000  # a 1 GiB page onto physical 0
@@ -88,7 +89,8 @@ def guest(levels: int = 4, root: int = 0x10000):
     for i, (addr, pid, parent, comm, has_mm) in enumerate(tasks):
         nxt = tasks[(i + 1) % len(tasks)][0]
         write_task(mem, pt, addr, pid=pid, parent=tasks[parent][0], comm=comm[:15],
-                   mm=0xFFFF888000400000 if has_mm else 0, next_task=nxt)
+                   mm=0xFFFF888000400000 if has_mm else 0, next_task=nxt,
+                   flags=0 if has_mm else PF_KTHREAD)
     symbols = (f"{IMAGE_VA:016x} T _text\n{banner:016x} D linux_banner\n"
                f"{init_task:016x} D init_task\n0000000000001000 A cpu_debug_store\n")
     return mem, pt, symbols, [t[0] for t in tasks]
@@ -108,8 +110,9 @@ def write_virt(mem: PhysMem, addr: int, data: bytes) -> None:
         mem.write(virt_to_phys(addr + i), bytes([b]))
 
 
-def write_task(mem, pt, addr, pid, parent, comm, mm, next_task) -> None:
+def write_task(mem, pt, addr, pid, parent, comm, mm, next_task, flags=0) -> None:
     w = lambda off, data: write_virt(mem, addr + off, data)  # noqa: E731
+    w(FLAGS, struct.pack("<I", flags))
     w(TASKS, struct.pack("<QQ", next_task + TASKS, 0))
     w(MM, struct.pack("<Q", mm))
     w(PID, struct.pack("<ii", pid, pid))

@@ -48,14 +48,29 @@ def test_reads_cross_pages_and_tables_are_read_once():
 def test_version_and_ps():
     _, _, g, addrs = make()
     assert g.version() == "Linux version 6.1.0-test (fake) #1 SMP"
-    got = [(t.pid, t.tgid, t.ppid, t.comm, t.kernel_thread, t.addr) for t in g.tasks()]
+    got = [(t.pid, t.tgid, t.ppid, t.comm, t.kernel_thread, t.has_mm, t.addr)
+           for t in g.tasks()]
     assert got == [
-        (0, 0, 0, "swapper/0", True, addrs[0]),
-        (1, 1, 0, "init", False, addrs[1]),
-        (2, 2, 0, "kthreadd", True, addrs[2]),
-        (57, 57, 1, "sh", False, addrs[3]),
-        (58, 58, 57, "a-very-long-nam", False, addrs[4]),
+        (0, 0, 0, "swapper/0", True, False, addrs[0]),
+        (1, 1, 0, "init", False, True, addrs[1]),
+        (2, 2, 0, "kthreadd", True, False, addrs[2]),
+        (57, 57, 1, "sh", False, True, addrs[3]),
+        (58, 58, 57, "a-very-long-nam", False, True, addrs[4]),
     ]
+
+
+def test_a_zombie_is_not_a_kernel_thread_and_a_thread_parent_is_read():
+    """A process that exited has no mm but is no kernel thread; a parent
+    that is not on the list (a non-leader thread forked it) is read."""
+    mem, pt, symbols, addrs = fg.guest()
+    fg.write_virt(mem, addrs[3] + fg.MM, bytes(8))
+    thread = fg.DIRECT_VA + 0x700000
+    fg.write_virt(mem, thread + fg.TGID, struct.pack("<i", 77))
+    fg.write_virt(mem, addrs[4] + fg.PARENT, struct.pack("<Q", thread))
+    g = LinuxGuest(mem.read_phys, pt.root, Btf(btfgen.task_btf()), SystemMap(symbols))
+    t = g.tasks()
+    assert (t[3].comm, t[3].kernel_thread, t[3].has_mm) == ("sh", False, False)
+    assert t[4].ppid == 77
     table = format_ps(g.tasks()).splitlines()
     assert table[0].split() == ["PID", "PPID", "TASK_STRUCT", "COMMAND"]
     assert table[3].split() == ["2", "0", f"{addrs[2]:#018x}", "[kthreadd]"]
