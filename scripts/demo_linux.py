@@ -221,7 +221,8 @@ def introspect(dom: kc.Domain, btf, smap, blob: bytes) -> None:
         head("3. The guest's processes, listed from outside (kvmictl ps)")
         say(f"layout from BTF: task_struct.tasks +{g.off['tasks']:#x}, .pid +{g.off['pid']:#x}, "
             f".tgid +{g.off['tgid']:#x}, .comm +{g.off['comm']:#x}, .real_parent "
-            f"+{g.off['real_parent']:#x}, .mm +{g.off['mm']:#x}; init_task at "
+            f"+{g.off['real_parent']:#x}, .mm +{g.off['mm']:#x}, .flags +{g.off['flags']:#x}; "
+            "init_task at "
             f"{smap['init_task']:#x}")
         # kvmictl's own `ps`, in this session (the vCPUs stay paused).
         argv = ["ps", "--btf", BTF_FILE, "--map", MAP_FILE]
