@@ -308,7 +308,7 @@ def introspect(dom: kc.Domain, btf, smap, blob: bytes) -> None:
                 sym = smap.name_of(p["gva"])
                 where[sym] = where.get(sym, 0) + 1
                 kind = {1: "read", 2: "write", 4: "fetch"}.get(p["access"], p["access"])
-                say(f"  PF vCPU {ev.vcpu}: {kind} at GVA {p['gva']:#x} ({smap.name_of(p['gva'])}) GPA "
+                say(f"  PF vCPU {ev.vcpu}: {kind} at GVA {p['gva']:#x} ({sym}) GPA "
                     f"{p['gpa']:#x}, RIP {smap.name_of(ev.arch.regs.rip)} -> CONTINUE",
                     stamp=False)
             dom.reply(ev, w.ACTION_CONTINUE)

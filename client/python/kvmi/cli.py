@@ -256,7 +256,8 @@ def build_main_parser() -> argparse.ArgumentParser:
 
 _COMMANDS = ("attach", "info", "pause", "resume", "regs", "setregs", "read", "write", "dump",
              "access", "watch", "unhook-wait", "enable", "disable", "cpuid", "xsave", "mtrr",
-             "inject", "check", "linux-version", "ps", "maxgfn", "version", "sleep", "run", "shell")
+             "inject", "check", "linux-version", "ps", "maxgfn", "version", "sleep", "run",
+             "shell")
 
 
 # ------------------------------------------------------------ the session

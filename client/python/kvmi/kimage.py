@@ -18,10 +18,12 @@ shape, not by symbols (the image is stripped): kallsyms_relative_base (the
 lowest text address), kallsyms_num_syms after it, kallsyms_offsets before
 it, then kallsyms_names, kallsyms_markers, kallsyms_token_table and
 kallsyms_token_index, each 8-byte aligned, and every part checked against
-the others.  Layout of Linux 4.6 to 6.3 with CONFIG_KALLSYMS_BASE_RELATIVE
-(every x86-64 distribution kernel of that span), with or without
-kallsyms_seqs_of_names after the markers (6.2, and Debian's 6.1 has it);
-6.4 moved kallsyms_offsets after the token index and is refused.
+the others.  This is scripts/kallsyms.c's order with
+CONFIG_KALLSYMS_BASE_RELATIVE (x86-64 distribution kernels from 4.6 on),
+with or without kallsyms_seqs_of_names after the markers (upstream 6.2;
+Debian's 6.1 has it).  Checked against Debian 12's 6.1 only; a kernel whose
+table is laid out otherwise is refused with a clear error, never misread
+(every part must agree with the others).
 """
 
 from __future__ import annotations
@@ -245,8 +247,8 @@ def kallsyms(elf: bytes) -> list[tuple[int, str, str]]:
             if table:
                 return table
         at = ro.find(needle, at + 1)
-    raise ImageError("no kallsyms table in .rodata (CONFIG_KALLSYMS_BASE_RELATIVE with the "
-                     "Linux 4.6-6.3 layout is what this reader knows)")
+    raise ImageError("no kallsyms table in .rodata (this reader knows scripts/kallsyms.c's "
+                     "base-relative layout, with or without kallsyms_seqs_of_names)")
 
 
 def write_system_map(symbols, out) -> None:
