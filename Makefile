@@ -175,8 +175,14 @@ bench: $(DEPS_STAMP)
 	@for t in $(BENCH_TARGETS); do $(MAKE) --no-print-directory $$t || exit 1; done
 
 # The main job: boot the hypervisor with a guest and attach an introspector.
-run: all
-	bash scripts/demo.sh
+# GUEST=linux (default): Debian's Linux, introspected (scripts/demo_linux.py);
+# GUEST=agent: the UEFI test agent, faster (scripts/demo.sh).
+GUEST ?= linux
+ifeq ($(filter linux agent,$(GUEST)),)
+$(error GUEST=$(GUEST): use GUEST=linux (the default) or GUEST=agent)
+endif
+run: all $(if $(filter linux,$(GUEST)),linux-guest)
+	$(if $(filter linux,$(GUEST)),$(PYTHON) scripts/demo_linux.py,bash scripts/demo.sh)
 
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h')
 format:

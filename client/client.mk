@@ -13,8 +13,11 @@ TEST_TARGETS  += test-client test-e2e
 BENCH_TARGETS += bench-kvmi
 
 .PHONY: test-client test-e2e bench-kvmi
+# The Linux readers (btf, kimage, linux) are also tested on the real kernel
+# of test/linux (Debian's package, downloaded once by mkguest.sh: linux.mk
+# adds it to this target's prerequisites).
 test-client: | $(DEPS_STAMP)
-	$(PYTEST) client/python/tests
+	KVMI_LINUX_KERNEL=$(B)/linux/vmlinuz.efi $(PYTEST) client/python/tests
 
 test-e2e: $(B)/kvmi-sim | $(DEPS_STAMP)
 	KVMI_SIM=$(B)/kvmi-sim $(PYTEST) test/e2e

@@ -178,6 +178,7 @@ def host_hv_net(h: run.HostRun) -> None:
         h.notes.append(f"KVMI: '{dom.name}' attached, {count} vCPUs, all paused")
         for v in sorted(paused):
             h.notes.append("KVMI: " + linux_regs(v, dom.get_registers(v, msrs=[EFER])))
+        linux_from_outside(h, dom)
         for v in sorted(paused):
             dom.reply(paused[v], kw.ACTION_CONTINUE)
     except (kc.KvmiError, kc.ProtocolError, kc.ConnectionClosed) as e:
@@ -185,6 +186,29 @@ def host_hv_net(h: run.HostRun) -> None:
     finally:
         dom.close()
     h.notes.append("KVMI: resumed and closed; releasing the guest")
+
+
+def linux_from_outside(h: run.HostRun, dom) -> None:
+    """With every vCPU paused: the kernel's banner and its task list read
+    through a page walk from vCPU 0's CR3, with the layout from the
+    kernel's BTF and its kallsyms symbols (client/python/kvmi/linux.py).
+    init (PID 1) and the pinned shell loops must be in the list."""
+    from kvmi.linux import CR4_LA57, GuestError, LinuxGuest, load_kernel
+    btf, smap, _ = load_kernel(KERNEL)
+    sregs = dom.get_registers(0).sregs
+    try:
+        g = LinuxGuest(dom.read_physical, sregs.cr3, btf, smap, la57=bool(sregs.cr4 & CR4_LA57))
+        banner = g.version()
+        tasks = g.tasks()
+    except GuestError as e:
+        raise run.HostError(f"reading Linux from outside: {e}") from e
+    if not banner.startswith("Linux version 6.1"):
+        raise run.HostError(f"linux_banner reads {banner[:60]!r}")
+    user = {(t.pid, t.comm) for t in tasks if not t.kernel_thread}
+    if (1, "init") not in user or not any(c == "sh" for _, c in user):
+        raise run.HostError(f"ps from outside lacks init (PID 1) or sh: {sorted(user)}")
+    h.notes.append(f"KVMI: {banner[:40]}...; ps: {len(tasks)} tasks, user "
+                   f"{' '.join(f'{p}:{c}' for p, c in sorted(user))}")
 
 
 def hv_net_seen(log: str) -> Optional[str]:
@@ -234,7 +258,8 @@ def scenarios(e1000: str, timeout: int, boot: str = "mixed") -> list:
                 opts += " hvtest.hold=1"
                 doc += ("; meanwhile the host talks to the hypervisor's NIC (diag ping, "
                         "echo, source) and attaches KVMI: every vCPU paused, Linux's "
-                        "registers checked, resumed; then the workload again")
+                        "registers checked, its banner and task list read from outside, "
+                        "resumed; then the workload again")
             checks = ([stats_for(n)] if hv else []) + ([hv_net_seen] if hold else [])
             out.append(S(
                 name=name, doc=doc, model=MODEL, cpus=n, hv=hv, agent=False, nic=nic,

@@ -20,6 +20,12 @@
 #                    "hvtest-go" to the console (COM1); then run the workload
 #                    once more: the host talks to the hypervisor meanwhile
 #                    (test/emu/linux_run.py)
+#   hvtest.hold=spawn  the same wait, with every CPU starting short-lived
+#                    processes in a pinned loop (each fork is a new address
+#                    space: context switches the host can count as CR3
+#                    loads) and a `sleep` to find in the task list; no
+#                    second workload (make run, scripts/demo_linux.py)
+#   hvtest.workload=0  skip the workload (the checks and markers stay)
 #   hvtest.net=serve load the kernel's e1000.ko, configure eth0 as
 #                    10.0.2.15/24 via 10.0.2.2 (slirp) and serve the diag
 #                    protocol with /bin/diagd on port 7777 until a client
@@ -125,18 +131,25 @@ workload() {
     say "workload ${1}done on $n_info CPUs, $bad wrong, uptime $(up) s"
     [ "$bad" = 0 ] || fail "workload ${1}wrong on $bad CPUs"
 }
-workload ""
+if [ "$(arg workload)" != 0 ]; then workload ""; fi
 
 # hvtest.hold=1: every CPU busy in a pinned loop while the host works with
 # the hypervisor; the host (not a timer) says when to go on, by writing
 # "hvtest-go" to COM1, which reaches us as a line on the console.
+# $1: the loop each CPU runs.
 hold() {
     pids=""
     for c in $(seq 0 $((n_info - 1))); do
-        taskset -c "$c" sh -c 'while :; do :; done' &
+        taskset -c "$c" sh -c "$1" &
         pids="$pids $!"
     done
-    say "holding for the host, busy on $n_info CPUs"
+    if [ "$(arg hold)" = spawn ]; then
+        sleep 86400 &
+        pids="$pids $!"
+        say "holding for the host, spawning on $n_info CPUs"
+    else
+        say "holding for the host, busy on $n_info CPUs"
+    fi
     got=""
     while read -r line; do
         case "$line" in *hvtest-go*) got=1 && break ;; esac
@@ -150,10 +163,15 @@ hold() {
         fail "console closed before the host's go word"
     fi
 }
-[ "$(arg hold)" != 1 ] || {
-    hold
+case "$(arg hold)" in
+"") ;;
+1)
+    hold 'while :; do :; done'
     workload "again "
-}
+    ;;
+spawn) hold 'while :; do (/bin/busybox true); done' ;;
+*) fail "bad hvtest.hold=$(arg hold)" ;;
+esac
 
 # hvtest.net=serve: the Linux kernel's e1000 driver and TCP stack serve the
 # host's diag measurement (make bench-net), on the address the hypervisor's

@@ -54,5 +54,8 @@ test-linux-stub: $(B)/hv.efi linux-guest
 test-lxk: $(LINUX_DIR)/vmlinuz.efi
 	LXK_KERNEL=$(LINUX_DIR)/vmlinuz.efi $(PYTEST) test/linux/test_mklxk.py
 
+# The client's BTF, kallsyms and ps tests read this kernel too (client.mk).
+test-client: $(LINUX_DIR)/vmlinuz.efi
+
 TEST_TARGETS += test-lxk test-linux
 LONG_TEST_TARGETS += test-linux-stub

@@ -5,7 +5,9 @@
         print(dom.get_version(), dom.get_guest_info())
 
 See docs/client.md.  kvmi.wire holds the byte layouts, kvmi.client the
-connection, kvmi.cli the kvmictl command line.
+connection, kvmi.cli the kvmictl command line; kvmi.btf, kvmi.kimage and
+kvmi.linux read a Linux guest from outside (its BTF, its kallsyms, a page
+walk, the version banner and the task list).
 """
 
 from . import wire

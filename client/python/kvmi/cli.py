@@ -13,6 +13,7 @@ import shlex
 import sys
 import time
 
+from . import cli_linux
 from . import wire as w
 from .client import ConnectionClosed, KvmiError, Listener, ProtocolError, connect
 
@@ -42,6 +43,8 @@ examples (with `build/kvmi-sim --connect 127.0.0.1:4444 --vcpus 2 --mem 64`):
   kvmictl -l 4444 watch cr,msr,breakpoint --count 20
   kvmictl -l 4444 watch pf --protect 0x300000=r-x --count 5
   kvmictl -l 4444 unhook-wait --timeout 60     (then: kill -USR1 <kvmi-sim pid>)
+a Linux guest (its kernel image gives the BTF layout and kallsyms symbols):
+  kvmictl -l 4444 run 'linux-version --kernel vmlinuz; ps --kernel vmlinuz'
 
 exit status: 0 ok, 1 a command failed (KVM error code printed),
 2 usage error, 3 no connection / connection lost."""
@@ -223,6 +226,7 @@ def build_command_parser(prog: str = PROG) -> argparse.ArgumentParser:
     c = cmd("check", "is a command or event (by name or number) allowed by the host?")
     c.add_argument("what", choices=("command", "event"))
     c.add_argument("id")
+    cli_linux.add_commands(cmd)
     cmd("maxgfn", "highest guest frame number")
     cmd("version", "KVMI version of the host")
     c = cmd("sleep", "wait (in `run`/`shell` scripts)")
@@ -252,7 +256,8 @@ def build_main_parser() -> argparse.ArgumentParser:
 
 _COMMANDS = ("attach", "info", "pause", "resume", "regs", "setregs", "read", "write", "dump",
              "access", "watch", "unhook-wait", "enable", "disable", "cpuid", "xsave", "mtrr",
-             "inject", "check", "maxgfn", "version", "sleep", "run", "shell")
+             "inject", "check", "linux-version", "ps", "maxgfn", "version", "sleep", "run",
+             "shell")
 
 
 # ------------------------------------------------------------ the session
@@ -524,6 +529,18 @@ class Session:
                 raise UsageError(f"{PROG}: check: {e}") from None
         self.print("allowed" if ok else "not allowed")
         return 0 if ok else 1
+
+    def do_linux_version(self, a):
+        return self._linux(a)
+
+    def do_ps(self, a):
+        return self._linux(a)
+
+    def _linux(self, a):
+        try:
+            return cli_linux.run(self, a)
+        except cli_linux.KernelDataError as e:
+            raise UsageError(f"{PROG}: {e}") from None
 
     def do_maxgfn(self, a):
         self.print(f"{self.dom.get_max_gfn():#x}")

@@ -137,3 +137,33 @@ def test_watch_prints_one_line_per_event_and_continues():
     # The events are disabled again on the way out.
     ctl = [b for i, _, b in vm.received if i == w.KVMI_CONTROL_EVENTS]
     assert any(b[10] == 0 for b in ctl)
+
+
+def test_ps_and_linux_version_walk_the_guest(tmp_path):
+    """kvmictl ps over KVMI: the fake VM's memory holds fakeguest's page
+    tables at its CR3 (0x100000) and its task list."""
+    import btfgen
+    import fakeguest
+    mem, _, symbols, _ = fakeguest.guest(root=0x100000)
+    (tmp_path / "btf").write_bytes(btfgen.task_btf())
+    (tmp_path / "map").write_text(symbols)
+
+    def setup(vm):
+        for base, page in mem.pages.items():
+            for i, b in enumerate(page):
+                vm.memory[base + i] = b
+
+    files = ["--btf", str(tmp_path / "btf"), "--map", str(tmp_path / "map")]
+    rc, out, err, vm = run_against_fake("run", "ps " + " ".join(files) + "; linux-version "
+                                        + " ".join(files), setup=setup)
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["PID", "PPID", "TASK_STRUCT", "COMMAND"]
+    assert [ln.split()[0] for ln in lines[1:6]] == ["0", "1", "2", "57", "58"]
+    assert lines[3].split()[-1] == "[kthreadd]" and lines[4].split()[-1] == "sh"
+    assert lines[6] == "Linux version 6.1.0-test (fake) #1 SMP"
+
+
+def test_ps_without_kernel_data_is_a_usage_error():
+    rc, out, err, _ = run_against_fake("ps")
+    assert rc == 2 and "give the kernel image, or both its BTF and its System.map" in err
