@@ -22,4 +22,8 @@ struct boot_info;
  * (boot/nic_claim.c). */
 void nic_claim(struct boot_info *bi);
 
+/* The platform's power interface into bi->power (boot/power_find.c), after
+ * bi->acpi_rsdp is set. */
+void power_find(struct boot_info *bi);
+
 #endif

@@ -302,6 +302,7 @@ static EFI_STATUS start_core(EFI_HANDLE image, struct hv_config *cfg)
     bi->image_size = image_bytes;
     bi->config = *cfg;
     bi->acpi_rsdp = find_rsdp();
+    power_find(bi);
     bi->tsc_hz = calibrate_tsc();
     collect_cpus(bi);
     nic_claim(bi); /* boot/nic_claim.c frees the dedicated NIC */

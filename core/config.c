@@ -265,6 +265,7 @@ enum key_id {
     K_NET_SELFTEST,
     K_DEBUG_HC,
     K_DMA_PROTECTION,
+    K_ON_SLEEP,
     K_COUNT
 };
 
@@ -289,6 +290,7 @@ static const char *const key_names[K_COUNT] = {
     [K_NET_SELFTEST] = "net_selftest",
     [K_DEBUG_HC] = "debug_hypercalls",
     [K_DMA_PROTECTION] = "dma_protection",
+    [K_ON_SLEEP] = "on_sleep",
 };
 
 /* Applies one value; returns NULL on success or what is wrong with it. */
@@ -380,6 +382,18 @@ static const char *apply(struct hv_config *c, enum key_id k, struct span v)
             c->dma_protection = DMA_PROT_OFF;
         else
             return "dma_protection must be require, auto or off";
+        return 0;
+    case K_ON_SLEEP:
+        /* Resuming the machine from S3/S4 under the hypervisor (its own waking
+         * vector, VMX re-entered on every CPU) is not built: a sleep would
+         * resume the OS natively, unwatched. */
+        if (eq(v, "refuse"))
+            c->on_sleep = ON_SLEEP_REFUSE;
+        else if (eq(v, "resume"))
+            return "on_sleep = resume is not supported by this build (docs/kvmi-hv.md, "
+                   "\"Power transitions\"); use refuse";
+        else
+            return "on_sleep must be refuse";
         return 0;
     case K_CPUID_HV:
         return parse_bool(v, &c->cpuid_hv_bit) ? 0 : "expected yes or no";

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "acpi_power.h"
 #include "hv_config.h"
 
 #define BOOT_INFO_MAGIC   0x4f464e49544f4f42ull /* "BOOTINFO" */
@@ -77,6 +78,9 @@ struct boot_info {
     /* VT-d state and tables (vtd/vtd.h) the loader put in the region after
      * the boot info; 0: no DMA protection. */
     uint64_t vtd_area;
+    /* The guest's ways to sleep, power off and reset (ACPI FADT and DSDT, the
+     * legacy reset ports), found by the loader; intercepted by the VMX layer. */
+    struct acpi_power power;
 };
 
 /* NULL if bi is usable by the core, otherwise what is wrong. */

@@ -17,6 +17,9 @@ enum nic_select { NIC_AUTO = 0, NIC_BY_PCI, NIC_BY_MAC, NIC_NONE };
 
 enum transport_mode { TRANSPORT_CONNECT = 0, TRANSPORT_LISTEN };
 
+/* on_sleep: what the guest's ACPI sleep (S1-S4) request does. */
+enum on_sleep { ON_SLEEP_REFUSE = 0 };
+
 /* dma_protection: VT-d remapping that keeps device DMA out of the region (vtd/). */
 enum dma_protection { DMA_PROT_AUTO = 0, DMA_PROT_REQUIRE, DMA_PROT_OFF };
 
@@ -53,7 +56,8 @@ struct hv_config {
     uint16_t diag_port;     /* diagnostic TCP service (docs/network.md); 0 = off */
     bool net_selftest;      /* serve the network on the BSP until "quit" (no VMX yet) */
     uint8_t dma_protection; /* enum dma_protection */
-    uint8_t pad5[4];
+    uint8_t on_sleep;       /* enum on_sleep */
+    uint8_t pad5[3];
 };
 
 /* Called once per problem: 1-based line number, a message, and the offending text. */

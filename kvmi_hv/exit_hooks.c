@@ -277,9 +277,9 @@ void kvmi_hv_desc(struct vcpu *v, unsigned reason)
 
 /* ---- unhook ------------------------------------------------------------------------------ */
 
-/* Triggers: the debug hypercall HV_HC_KVMI_UNHOOK, and the guest's power-off
- * through Bochs's shutdown port (exit_io.c).  ACPI sleep/reset writes are
- * not intercepted. */
+/* Triggers: the guest's power transitions (vmx/power.c, through
+ * kvmi_hv_power) and, in a test configuration (debug_hypercalls = yes), the
+ * debug hypercall HV_HC_KVMI_UNHOOK and Bochs's shutdown port (exit_io.c). */
 
 int kvmi_hv_unhook(struct vcpu *v)
 {
@@ -309,4 +309,39 @@ int kvmi_hv_unhook(struct vcpu *v)
     }
     __atomic_store_n(&khv_unhook_cpu, 0, __ATOMIC_RELEASE);
     return rc;
+}
+
+/* Overwrites a secret with random bytes (RDRAND, else the TSC mixed in). */
+static void scrub(uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t r;
+        if (!rdrand64(&r))
+            r = rdtsc() * 0x9e3779b97f4a7c15ull;
+        for (size_t k = 0; k < 8 && i + k < n; k++)
+            p[i + k] = (uint8_t)(r >> (8 * k));
+    }
+}
+
+void kvmi_hv_power(struct vcpu *v, enum power_action a)
+{
+    int rc = kvmi_hv_unhook(v);
+    if (khv_running && kvmi_transport_up(&g_kvmi)) {
+        /* UNHOOK not enabled, or the tool did not close in time: end the
+         * session here, so that its hooks come off before the guest goes on. */
+        log_info("kvmi: %s: closing the introspection session (%s)", power_action_name(a),
+                 rc == 0 ? "unhook timed out" : "UNHOOK not enabled");
+        kvmi_arch_close(&g_kvmi);
+        uint64_t t0 = rdtsc(), limit = g_bi->tsc_hz; /* one second for lwIP to tell the engine */
+        while (kvmi_transport_up(&g_kvmi) && rdtsc() - t0 < limit) {
+            service_poll();
+            cpu_relax();
+        }
+    }
+    if (a == POWER_OFF_S5 || a == POWER_RESET) {
+        scrub((uint8_t *)g_bi->config.key, sizeof(g_bi->config.key));
+        if (khv_running)
+            scrub(g_kvmi.cfg.key, sizeof(g_kvmi.cfg.key));
+        log_info("kvmi: %s: the key is scrubbed from the region", power_action_name(a));
+    }
 }

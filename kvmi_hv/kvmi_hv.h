@@ -84,4 +84,11 @@ void kvmi_hv_desc(struct vcpu *v, unsigned reason);
  * kvmi_unhook_request() result. */
 int kvmi_hv_unhook(struct vcpu *v);
 
+/* The guest's power-off, reset or sleep is about to go through (vmx/power.c):
+ * the unhook handshake as above; an introspector still connected at the
+ * timeout is disconnected, so every hook comes off; then the key is
+ * overwritten with random bytes (the region may be readable after a warm
+ * reset, and no later session may start keyless). */
+void kvmi_hv_power(struct vcpu *v, enum power_action a);
+
 #endif

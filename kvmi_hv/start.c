@@ -136,4 +136,5 @@ const struct vmx_hooks kvmi_hv_vmx_hooks = {
     .mtf = kvmi_hv_mtf,
     .desc = kvmi_hv_desc,
     .unhook = kvmi_hv_unhook,
+    .power = kvmi_hv_power,
 };

@@ -51,7 +51,7 @@ PORTS = {
 # folder ("vmx/vmx.h").  A header of include/ missing here is reported.
 INCLUDE_OWNER = {
     name: "core" for name in (
-        "boot_info.h", "core.h", "core_status.h", "fmt.h", "hv_config.h",
+        "acpi_power.h", "boot_info.h", "core.h", "core_status.h", "fmt.h", "hv_config.h",
         "log.h", "log_ring.h", "page_alloc.h", "panic.h", "serial.h",
         "spinlock.h", "x86.h", "x86_arch.h")
 }

@@ -3,7 +3,8 @@
  * qualification 28.2.1, Table 28-5).  PCI config ports and the dedicated NIC's I/O BAR go to hide.c
  * first.  With `debug_hypercalls = yes` (a test configuration), Bochs's shutdown port 0x8900 is
  * watched: when the guest completes "Shutdown" there, the introspector may unhook and every vCPU's
- * statistics are printed before the write goes through and Bochs powers off.  Whatever else
+ * statistics are printed before the write goes through and Bochs powers off.  The guest's
+ * power transitions (ACPI sleep and power-off, resets) go to power.c first.  Whatever else
  * reaches here is performed for the guest unchanged.
  */
 #include "core.h"
@@ -41,6 +42,10 @@ void exit_io(struct vcpu *v)
         vmx_skip_insn(v);
         return;
     }
+    if (!in && !vmx_power_out(v, port, size, (uint32_t)r->rax)) {
+        vmx_skip_insn(v); /* a refused sleep */
+        return;
+    }
     if (vmx_hide_io(v, port, size, in)) {
         vmx_skip_insn(v);
         return;
@@ -58,6 +63,7 @@ void exit_io(struct vcpu *v)
         uint64_t mask = size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1;
         /* A 32-bit IN zero-extends into RAX; narrower ones merge (SDM Vol. 1 3.4.1.1
          * General-Purpose Registers in 64-Bit Mode). */
+        val = vmx_power_in(port, size, (uint32_t)val);
         r->rax = size == 4 ? val : (r->rax & ~mask) | (val & mask);
     } else {
         uint64_t val = r->rax;

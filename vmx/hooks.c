@@ -64,6 +64,11 @@ static int no_unhook(struct vcpu *v)
     return -14;
 }
 
+static void no_power(struct vcpu *v, enum power_action a)
+{
+    (void)v, (void)a;
+}
+
 static const struct vmx_hooks defaults = {
     .poll = no_poll,
     .before_entry = no_work,
@@ -77,6 +82,7 @@ static const struct vmx_hooks defaults = {
     .desc = no_desc,
     .unhook = no_unhook,
     .print_stats = no_poll,
+    .power = no_power,
 };
 
 struct vmx_hooks vmx_hooks = defaults;
@@ -97,4 +103,5 @@ void vmx_set_hooks(const struct vmx_hooks *h)
     TAKE(desc);
     TAKE(unhook);
     TAKE(print_stats);
+    TAKE(power);
 }

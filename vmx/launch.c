@@ -199,6 +199,12 @@ int vmx_init(struct boot_info *bi, uint64_t host_cr3)
      * before the machine goes away (exit_io.c). */
     if (bi->config.debug_hypercalls)
         io_bitmap_intercept(g_vmx.io_bitmap_a, g_vmx.io_bitmap_b, BOCHS_SHUTDOWN_PORT);
+    /* The guest's sleep, power-off and reset ports (power.c). */
+    uint16_t power[12];
+    unsigned npower;
+    power_ports(&bi->power, power, &npower);
+    for (unsigned i = 0; i < npower; i++)
+        io_bitmap_intercept(g_vmx.io_bitmap_a, g_vmx.io_bitmap_b, power[i]);
 
     for (unsigned i = 0; i < bi->ncpus; i++)
         if (alloc_vcpu(bi, i))

@@ -63,7 +63,8 @@ struct vcpu_stats {
     uint64_t root_tsc[EXIT_REASON_COUNT]; /* TSC ticks spent in root mode per reason */
     uint64_t kicks_received, kicks_sent, guest_nmis_injected, hw_nmis_reinjected;
     uint64_t sipis, inits, polls;
-    uint64_t mtrr_dropped; /* guest MTRR writes that would have retyped the region */
+    uint64_t mtrr_dropped;   /* guest MTRR writes that would have retyped the region */
+    uint64_t sleeps_refused; /* guest sleep requests dropped (on_sleep = refuse) */
 };
 
 struct cpu;

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "acpi_power.h"
+
 struct vcpu;
 
 struct vmx_hooks {
@@ -46,6 +48,9 @@ struct vmx_hooks {
     int (*unhook)(struct vcpu *v);
     /* Counters of the layers above, printed before every vCPU's statistics. */
     void (*print_stats)(void);
+    /* The guest asks for a power-off, reset or sleep that will go through:
+     * unhook the introspector and scrub secrets first (vmx/power.c). */
+    void (*power)(struct vcpu *v, enum power_action a);
 };
 
 /* The hooks in force (defaults until vmx_set_hooks()). */

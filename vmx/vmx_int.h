@@ -76,6 +76,11 @@ bool vmx_hide_io(struct vcpu *v, uint16_t port, unsigned size, bool in);
 
 /* vmx_entry.S */
 int safe_rdmsr(uint32_t msr, uint64_t *out);
+
+/* vmx/power.c: a guest OUT on an intercepted port; false = drop it (a refused
+ * sleep).  vmx_power_in adjusts what an IN returns (the wake status). */
+bool vmx_power_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val);
+uint32_t vmx_power_in(uint16_t port, unsigned size, uint32_t val);
 int safe_wrmsr(uint32_t msr, uint64_t value);
 int safe_xsetbv(uint32_t xcr, uint64_t value);
 

@@ -1,0 +1,70 @@
+/*
+ * acpi_power.h - the guest's ways to sleep, power off and reset, as the ACPI
+ * tables describe them, and the classification of a port write as one of
+ * them.  Pure: the loader parses the tables (acpi_power_parse) into the boot
+ * info; the VMX layer asks power_classify() about every write to the ports
+ * it intercepts for this; the host tests and the fuzzer run both.
+ *
+ * ACPI 6.5: 4.8.3.2.1 PM1 Control Registers (SLP_TYPx bits 12:10, SLP_EN
+ * bit 13), 4.8.3.6 Reset Register, 4.8.3.7 Sleep Control and Status
+ * Registers (hardware-reduced), 5.2.9 FADT, 7.4.2 \_Sx (SLP_TYPa/b values).
+ */
+#ifndef HV_ACPI_POWER_H
+#define HV_ACPI_POWER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What a port write asks of the machine. */
+enum power_action {
+    POWER_NONE = 0,
+    POWER_SLEEP_S1,
+    POWER_SLEEP_S2,
+    POWER_SLEEP_S3,
+    POWER_SLEEP_S4,
+    POWER_OFF_S5,
+    POWER_SLEEP_OTHER, /* SLP_EN with an SLP_TYP no \_Sx names */
+    POWER_RESET,
+};
+
+/* The power interface of the platform, in the boot info. */
+struct acpi_power {
+    uint16_t pm1a_cnt, pm1b_cnt; /* I/O ports of the PM1 control blocks; 0: none */
+    uint16_t pm1a_evt;           /* PM1a status (its first 2 bytes); 0: none */
+    uint16_t sleep_ctl;          /* hardware-reduced sleep control (I/O); 0: none */
+    uint16_t reset_port;         /* FADT RESET_REG when in I/O space; 0: none */
+    uint8_t reset_value;
+    uint8_t sx_valid; /* bit n: \_Sn was found */
+    uint8_t slp_typa[6], slp_typb[6];
+    uint8_t hw_reduced;
+    uint8_t pad[1];
+};
+
+/* Fills *p from the FADT and the DSDT it points to (dsdt may be NULL: then
+ * no \_Sx is known).  Returns NULL or what is wrong with the FADT. */
+const char *acpi_power_parse(const uint8_t *fadt, size_t fadt_len, const uint8_t *dsdt,
+                             size_t dsdt_len, struct acpi_power *p);
+
+/* The FADT's DSDT address (X_DSDT when present, else DSDT), 0 if none. */
+uint64_t acpi_fadt_dsdt(const uint8_t *fadt, size_t fadt_len);
+
+/* The legacy reset ports intercepted besides the FADT's: the PCI reset
+ * control register and the fast reset of system control port A. */
+#define PORT_RESET_CONTROL 0xcf9u /* bit 2 RST_CPU (with bit 1 SYS_RST: full reset) */
+#define PORT_SYSCTL_A      0x92u  /* bit 0 fast reset (a 0 -> 1 edge) */
+#define PORT_KBC_CMD       0x64u  /* command 0xfe pulses the reset line */
+
+/* A guest OUT of size bytes (1, 2, 4) of val to port: what it asks.  prev92
+ * is port 0x92's value before the write (the reset is its bit 0's rising
+ * edge). */
+enum power_action power_classify(const struct acpi_power *p, uint16_t port, unsigned size,
+                                 uint32_t val, uint8_t prev92);
+
+/* The ports to intercept: writes *n ports (at most 12) to out. */
+void power_ports(const struct acpi_power *p, uint16_t out[12], unsigned *n);
+
+/* A name for logs ("S5 power-off", "reset", ...). */
+const char *power_action_name(enum power_action a);
+
+#endif

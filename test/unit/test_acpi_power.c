@@ -1,0 +1,139 @@
+/* Unit tests of core/acpi_power.c: the FADT and \_Sx parse, and which port
+ * writes are sleep, power-off or reset requests. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "acpi_power.h"
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A FADT like acpitab.efi's (PIIX4 at 0xb000) or, with x = 1, with GAS
+ * fields and a reset register at 0xcf9 (value 6). */
+static size_t fadt(uint8_t *f, int x)
+{
+    memset(f, 0, 276);
+    memcpy(f, "FACP", 4);
+    put32(f + 56, 0xb000); /* PM1a_EVT_BLK */
+    put32(f + 64, 0xb004); /* PM1a_CNT_BLK */
+    put32(f + 112, 0);     /* flags */
+    if (!x)
+        return 132;
+    put32(f + 112, 1u << 10); /* RESET_REG_SUP */
+    f[116] = 1;               /* RESET_REG: system I/O */
+    put32(f + 120, 0xcf9);
+    f[128] = 6;
+    f[172] = 1; /* X_PM1a_CNT_BLK: system I/O at 0x604 (wins over the legacy field) */
+    put32(f + 176, 0x604);
+    f[184] = 1; /* X_PM1b_CNT_BLK at 0x608 */
+    put32(f + 188, 0x608);
+    return 276;
+}
+
+/* Name(_S3_, Package(4){0x05, 0x05, 0, 0}), Name(\_S5_, Package(2){Zero, One}) */
+static const uint8_t dsdt[] = {'D',  'S',  'D',  'T',  0,    0,    0,    0,    0,    0,
+                               0,    0,    0x08, '_',  'S',  '3',  '_',  0x12, 0x08, 0x04,
+                               0x0a, 0x05, 0x0a, 0x05, 0x00, 0x00, 0x08, '\\', '_',  'S',
+                               '5',  '_',  0x12, 0x04, 0x02, 0x00, 0x01};
+
+static void test_parse(void **state)
+{
+    (void)state;
+    uint8_t f[276];
+    struct acpi_power p;
+    assert_null(acpi_power_parse(f, fadt(f, 0), dsdt, sizeof(dsdt), &p));
+    assert_int_equal(p.pm1a_cnt, 0xb004);
+    assert_int_equal(p.pm1a_evt, 0xb000);
+    assert_int_equal(p.pm1b_cnt, 0);
+    assert_int_equal(p.reset_port, 0);
+    assert_int_equal(p.sx_valid, (1 << 3) | (1 << 5));
+    assert_int_equal(p.slp_typa[3], 5);
+    assert_int_equal(p.slp_typa[5], 0);
+    assert_int_equal(p.slp_typb[5], 1);
+    assert_null(acpi_power_parse(f, fadt(f, 1), NULL, 0, &p));
+    assert_int_equal(p.pm1a_cnt, 0x604);
+    assert_int_equal(p.pm1b_cnt, 0x608);
+    assert_int_equal(p.reset_port, 0xcf9);
+    assert_int_equal(p.reset_value, 6);
+    assert_int_equal(p.sx_valid, 0);
+    assert_non_null(acpi_power_parse(f, 100, NULL, 0, &p)); /* too short */
+}
+
+static void test_truncated_dsdt_is_ignored(void **state)
+{
+    (void)state;
+    uint8_t f[276];
+    struct acpi_power p;
+    for (size_t n = 0; n < sizeof(dsdt); n++) {
+        assert_null(acpi_power_parse(f, fadt(f, 0), dsdt, n, &p));
+        if (n < sizeof(dsdt) - 1)
+            assert_int_equal(p.sx_valid & (1 << 5), 0); /* \_S5 needs its two elements */
+    }
+}
+
+static void test_classify(void **state)
+{
+    (void)state;
+    uint8_t f[276];
+    struct acpi_power p;
+    assert_null(acpi_power_parse(f, fadt(f, 0), dsdt, sizeof(dsdt), &p));
+    /* PM1a_CNT: SLP_TYP in bits 12:10, SLP_EN bit 13, by word or by its high byte. */
+    assert_int_equal(power_classify(&p, 0xb004, 2, (0u << 10) | (1u << 13), 0), POWER_OFF_S5);
+    assert_int_equal(power_classify(&p, 0xb005, 1, ((0u << 10) | (1u << 13)) >> 8, 0),
+                     POWER_OFF_S5);
+    assert_int_equal(power_classify(&p, 0xb004, 4, (5u << 10) | (1u << 13), 0), POWER_SLEEP_S3);
+    assert_int_equal(power_classify(&p, 0xb003, 4, ((5u << 10) | (1u << 13)) << 8, 0),
+                     POWER_SLEEP_S3); /* unaligned: the bytes it covers count */
+    assert_int_equal(power_classify(&p, 0xb004, 2, (7u << 10) | (1u << 13), 0), POWER_SLEEP_OTHER);
+    assert_int_equal(power_classify(&p, 0xb004, 2, 5u << 10, 0), POWER_NONE); /* no SLP_EN */
+    assert_int_equal(power_classify(&p, 0xb004, 1, 0xff, 0), POWER_NONE);     /* low byte */
+    /* Legacy resets. */
+    assert_int_equal(power_classify(&p, 0xcf9, 1, 0x06, 0), POWER_RESET);
+    assert_int_equal(power_classify(&p, 0xcf9, 1, 0x02, 0), POWER_NONE);
+    assert_int_equal(power_classify(&p, 0xcf8, 4, 0x80000000u, 0), POWER_NONE);
+    assert_int_equal(power_classify(&p, 0x92, 1, 0x03, 0x02), POWER_RESET);
+    assert_int_equal(power_classify(&p, 0x92, 1, 0x03, 0x03), POWER_NONE); /* no edge */
+    assert_int_equal(power_classify(&p, 0x64, 1, 0xfe, 0), POWER_RESET);
+    assert_int_equal(power_classify(&p, 0x64, 1, 0xd1, 0), POWER_NONE);
+    assert_int_equal(power_classify(&p, 0x60, 1, 0xfe, 0), POWER_NONE);
+    /* The FADT's reset register and PM1b. */
+    assert_null(acpi_power_parse(f, fadt(f, 1), dsdt, sizeof(dsdt), &p));
+    assert_int_equal(power_classify(&p, 0x608, 2, (1u << 10) | (1u << 13), 0), POWER_OFF_S5);
+    assert_int_equal(power_classify(&p, 0x604, 2, (0u << 10) | (1u << 13), 0), POWER_OFF_S5);
+    assert_int_equal(power_classify(&p, 0xb004, 2, 1u << 13, 0), POWER_NONE); /* not PM1 now */
+}
+
+static void test_ports(void **state)
+{
+    (void)state;
+    uint8_t f[276];
+    struct acpi_power p;
+    uint16_t ports[12];
+    unsigned n;
+    assert_null(acpi_power_parse(f, fadt(f, 0), dsdt, sizeof(dsdt), &p));
+    power_ports(&p, ports, &n);
+    assert_int_equal(n, 7); /* PM1a status (2), PM1a control (2), 0xcf9, 0x92, 0x64 */
+    struct acpi_power none = {0};
+    power_ports(&none, ports, &n);
+    assert_int_equal(n, 3);
+    assert_int_equal(ports[0], 0xcf9);
+    assert_string_equal(power_action_name(POWER_OFF_S5), "S5 power-off");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_truncated_dsdt_is_ignored),
+        cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_ports),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
