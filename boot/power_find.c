@@ -56,9 +56,9 @@ void power_find(struct boot_info *bi)
         return;
     }
     const struct acpi_power *p = &bi->power;
-    log_info("power: PM1a_CNT 0x%x PM1b_CNT 0x%x%s, reset register 0x%x, \\_S3 %s \\_S4 %s \\_S5 "
-             "%s",
-             p->pm1a_cnt, p->pm1b_cnt, p->hw_reduced ? " (hardware-reduced)" : "", p->reset_port,
-             p->sx_valid & 8 ? "yes" : "no", p->sx_valid & 16 ? "yes" : "no",
-             p->sx_valid & 32 ? "yes" : "no");
+    log_info("power: PM1a_CNT 0x%x PM1a_STS 0x%x PM1b_CNT 0x%x%s, reset register 0x%x, \\_S3 %s, "
+             "\\_S4 %s, \\_S5 %s (SLP_TYPa %u)",
+             p->pm1a_cnt, p->pm1a_evt, p->pm1b_cnt, p->hw_reduced ? " (hardware-reduced)" : "",
+             p->reset_port, p->sx_valid & 8 ? "yes" : "no", p->sx_valid & 16 ? "yes" : "no",
+             p->sx_valid & 32 ? "yes" : "no", p->slp_typa[5]);
 }

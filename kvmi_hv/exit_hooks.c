@@ -304,8 +304,9 @@ int kvmi_hv_unhook(struct vcpu *v)
             service_poll();
             cpu_relax();
         }
-        log_info("kvmi: unhook %s",
-                 kvmi_transport_up(&g_kvmi) ? "timed out: going on" : "done: introspector closed");
+        log_info("kvmi: unhook %s after %llu ms (TSC)",
+                 kvmi_transport_up(&g_kvmi) ? "timed out: going on" : "done: introspector closed",
+                 (unsigned long long)((rdtsc() - t0) / (g_bi->tsc_hz / 1000)));
     }
     __atomic_store_n(&khv_unhook_cpu, 0, __ATOMIC_RELEASE);
     return rc;

@@ -33,6 +33,9 @@ Options:
       --no-agent        no agent.
       --run LINE        a shell line to run after hv.efi, instead of the agent
                         (repeatable; files it needs come with --file).
+      --pre LINE        a shell line to run before hv.efi (repeatable), e.g.
+                        acpitab.efi, which gives Bochs's firmware the ACPI
+                        tables hv.efi reads.
       --file SRC[:DEST] copy SRC into DIR (as DEST, a path inside DIR).
       --no-poweroff     leave the shell running at the end (no `reset -s`);
                         also passes shutdown=0 to the agent.
@@ -45,7 +48,7 @@ die() {
 }
 
 out="" hv="$top/build/hv.efi" use_hv=1 conf="" conf_text="" have_conf_text=0
-agent="$top/build/agent.efi" use_agent=1 agent_args="" runs=() files=() poweroff=1
+agent="$top/build/agent.efi" use_agent=1 agent_args="" runs=() pres=() files=() poweroff=1
 need() { [ $# -ge 2 ] || die "option $1 needs a value"; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -58,6 +61,7 @@ while [ $# -gt 0 ]; do
     --agent-args) need "$@"; agent_args=$2; shift ;;
     --no-agent) use_agent=0 ;;
     --run) need "$@"; runs+=("$2"); shift ;;
+    --pre) need "$@"; pres+=("$2"); shift ;;
     --file) need "$@"; files+=("$2"); shift ;;
     --no-poweroff) poweroff=0 ;;
     -h | --help) usage; exit 0 ;;
@@ -105,6 +109,7 @@ echo "ESP made by scripts/mkesp.sh; startup.nsh looks for this file" >"$out/$mar
         echo "  fs$n:"
         echo "endif"
     done
+    for r in "${pres[@]}"; do echo "$r"; done
     if [ "$use_hv" = 1 ]; then
         echo "echo \"startup.nsh: starting hv.efi\""
         echo "hv.efi"

@@ -15,3 +15,12 @@ test-emu-hostile: $(B)/hv.efi $(B)/agent.efi
 	python3 test/emu/hostile_scenarios.py $(HOSTILE_EMU_ARGS)
 
 TEST_TARGETS += test-emu-hostile
+
+# The guest's power transitions (docs/kvmi-hv.md, "Power transitions"):
+# ACPI S5, resets and a refused sleep under the product's configuration, with
+# acpitab.efi giving Bochs's firmware its ACPI tables (one Bochs at a time).
+.PHONY: test-emu-power
+test-emu-power: $(B)/hv.efi $(B)/agent.efi $(B)/linux/acpitab.efi
+	python3 test/emu/power_scenarios.py $(POWER_EMU_ARGS)
+
+TEST_TARGETS += test-emu-power

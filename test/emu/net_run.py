@@ -97,6 +97,10 @@ class Scenario:
     model: Optional[str] = None  # Bochs CPU model; None: emu.sh's default (tigerlake)
     # hv.conf gains `debug_hypercalls = yes` (run.with_debug); False: the product's default.
     debug: bool = True
+    esp_args: list[str] = dataclasses.field(default_factory=list)  # more mkesp.sh options
+    # Seconds the launcher waits after the result line for the power-off (emu.sh --grace);
+    # None: its default.
+    grace: Optional[int] = None
 
 
 # ---- host sides ----------------------------------------------------------------
@@ -381,6 +385,7 @@ def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
               "--agent-args", sc.agent_args]
     if sc.stop_after_host:
         mk_cmd.append("--no-poweroff")
+    mk_cmd += sc.esp_args
     mk = subprocess.run(mk_cmd, capture_output=True, text=True)
     if mk.returncode:
         return False, 0.0, f"mkesp.sh failed: {mk.stderr.strip()}"
@@ -412,6 +417,8 @@ def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
            "--bochs-line", f"e1000: enabled=1, mac={MAC}, ethmod=slirp, script={slirp}", esp]
     if sc.stop_after_host:
         cmd[1:1] = ["--grace", str(sc.timeout)]  # we stop it, not the result line
+    elif sc.grace is not None:
+        cmd[1:1] = ["--grace", str(sc.grace)]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     errors = []

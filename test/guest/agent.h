@@ -31,6 +31,7 @@ struct agent_options {
     int entryfail;    /* entryfail=1: last, ask the hypervisor to fail a VM entry (never returns) */
     int kvmi;         /* kvmi=1: the KVMI scenario's guest half, 2: the demo (probe_kvmi.c) */
     int hostile;      /* hostile=1: attacks on the hypervisor (probe_hostile.c) */
+    int power;        /* power=1..5: ask the machine to power off, reset or sleep (probe_power.c) */
     int dma;          /* dma=1|2: aim e1000 DMA at hv-dmatest.efi's region (probe_dma.c) */
 };
 
@@ -68,5 +69,6 @@ enum verdict probe_pci(struct agent *a, char *reason, size_t size);
 enum verdict probe_kvmi(struct agent *a, char *reason, size_t size);
 enum verdict probe_hostile(struct agent *a, char *reason, size_t size);
 enum verdict probe_dma(struct agent *a, char *reason, size_t size);
+enum verdict probe_power(struct agent *a, char *reason, size_t size);
 
 #endif

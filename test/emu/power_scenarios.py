@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""The guest's power transitions under the real hypervisor (docs/kvmi-hv.md,
+"Power transitions").
+
+Bochs (tigerlake, 2 CPUs, an e1000 on slirp) runs test/linux/acpitab.efi
+before hv.efi, so that the hypervisor finds the FADT and the DSDT's \\_S5 as
+on a real machine, then hv.efi in the product's configuration with
+`connect = 10.0.2.2:PORT`, then the agent's `power` probe
+(test/guest/probe_power.c), which asks the machine to power off, reset or
+sleep once this introspector has said go.  Both sides are asserted: here the
+events (KVMI_EVENT_UNHOOK or none) and the session's end, in the serial log
+the hypervisor's account (unhook, its timing on the TSC, the close, the key
+scrubbed, the action proceeding) and the machine's (powered off, booted
+again after a reset, awake after a refused sleep).
+
+    python3 test/emu/power_scenarios.py          # every scenario (one Bochs at a time)
+    python3 test/emu/power_scenarios.py --list
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(TOP, "client", "python"))
+import kvmi_scenarios as ks  # noqa: E402
+import linux_run  # noqa: E402
+import net_run  # noqa: E402
+import run  # noqa: E402
+from kvmi import client as kc  # noqa: E402
+from kvmi import wire as w  # noqa: E402
+
+POWER_GO = 0x52574F502D4F4721  # "!GO-POWR", test/guest/probe_power.c
+HV = r"hv: \[cpu\d+\] "
+UNHOOK_TIMEOUT_MS = 2000
+ESP = ["--file", linux_run.ACPITAB, "--pre", "acpitab.efi"]
+
+
+def is_unhook(ev: w.Event) -> bool:
+    return ev.event == w.KVMI_EVENT_UNHOOK
+
+
+def hv_line(r: net_run.Run, pat: str, secs: float = 120) -> re.Match:
+    return ks.wait_serial(r, HV + pat, secs, hv=True)
+
+
+def attach(r: net_run.Run, unhook: bool) -> tuple[kc.Domain, int]:
+    """The session, UNHOOK enabled or not, and the go word written."""
+    r.listener.settimeout(300)
+    conn, peer = r.listener.accept()
+    conn.settimeout(None)
+    dom = kc._open_domain(conn, peer, None, check_version=True)
+    if unhook:
+        dom.control_vm_events(w.KVMI_EVENT_UNHOOK, True)
+    m = re.search(r"power: PM1a_CNT (0x[0-9a-f]+) PM1a_STS (0x[0-9a-f]+) .*SLP_TYPa (\d+)",
+                  r.text())
+    ks.check(m is not None, "no 'power: PM1a_CNT' line from the loader (no FADT found?)")
+    cnt, sts, typ = int(m.group(1), 16), int(m.group(2), 16), int(m.group(3))
+    mb = ks.wait_serial(r, r"AGENT: power: mailbox at 0x([0-9a-f]+)", 300)
+    addr = int(mb.group(1), 16)
+    dom.write_physical(addr + 8, (cnt | sts << 16 | typ << 32).to_bytes(8, "little"))
+    dom.write_physical(addr, POWER_GO.to_bytes(8, "little"))
+    r.notes.append(f"PM1a_CNT {cnt:#x}, PM1a_STS {sts:#x}, \\_S5 SLP_TYPa {typ}; go written")
+    return dom, cnt
+
+
+def wait_end(dom: kc.Domain, secs: float) -> list[w.Event]:
+    """Every event until the hypervisor ends the session; raises on a timeout."""
+    seen = []
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        try:
+            ev = dom.wait_event(timeout=2)
+        except kc.ConnectionClosed:
+            return seen
+        if ev is not None:
+            seen.append(ev)
+    raise ks.Fail(f"the session did not end within {secs:.0f} s")
+
+
+def guarded(fn):
+    def host(r: net_run.Run) -> None:
+        try:
+            fn(r)
+        except (kc.KvmiError, kc.ProtocolError, kc.ConnectionClosed, ValueError) as e:
+            raise ks.Fail(f"{e.__class__.__name__}: {e}") from e
+    return host
+
+
+def unhook_then(action: str, close: bool):
+    """UNHOOK enabled; the tool closes when it arrives (close) or never."""
+    @guarded
+    def host(r: net_run.Run) -> None:
+        dom, _ = attach(r, unhook=True)
+        ev = dom.wait_event(timeout=300, match=is_unhook)
+        ks.check(ev is not None, "no KVMI_EVENT_UNHOOK before the " + action)
+        hv_line(r, r"vCPU \d+: the guest asks for " + action)
+        r.notes.append(f"KVMI_EVENT_UNHOOK before the {action}")
+        if close:
+            dom.close()
+            m = hv_line(r, r"kvmi: unhook done: introspector closed after (\d+) ms")
+            r.notes.append(f"closed at once; the hypervisor waited {m.group(1)} ms")
+        else:
+            wait_end(dom, 120)  # the hypervisor ends it
+            m = hv_line(r, r"kvmi: unhook timed out: going on after (\d+) ms")
+            waited = int(m.group(1))
+            ks.check(UNHOOK_TIMEOUT_MS <= waited < UNHOOK_TIMEOUT_MS + 1000,
+                     f"the hypervisor waited {waited} ms for a tool that never closed "
+                     f"(unhook_timeout_ms = {UNHOOK_TIMEOUT_MS})")
+            hv_line(r, r"kvmi: " + action + r": closing the introspection session "
+                    r"\(unhook timed out\)")
+            r.notes.append(f"tool never closed: the hypervisor waited {waited} ms on its TSC, "
+                           "then closed the session itself")
+        hv_line(r, r"kvmi: " + action + r": the key is scrubbed from the region")
+        hv_line(r, r"vCPU \d+: " + action + r" proceeds")
+    return host
+
+
+@guarded
+def host_no_unhook(r: net_run.Run) -> None:
+    dom, _ = attach(r, unhook=False)
+    events = wait_end(dom, 120)
+    ks.check(not any(is_unhook(e) for e in events), "KVMI_EVENT_UNHOOK although not enabled")
+    hv_line(r, r"kvmi: unhook requested by vCPU \d+: the introspector did not enable "
+            r"KVMI_EVENT_UNHOOK")
+    hv_line(r, r"kvmi: S5 power-off: closing the introspection session \(UNHOOK not enabled\)")
+    hv_line(r, r"vCPU \d+: S5 power-off proceeds")
+    r.notes.append("UNHOOK not enabled: no event, the session closed, the power-off went on")
+
+
+@guarded
+def host_sleep(r: net_run.Run) -> None:
+    dom, _ = attach(r, unhook=True)
+    ks.wait_serial(r, r"AGENT: power: WAK_STS cleared", 300)
+    hv_line(r, r"vCPU \d+: the guest's sleep of an undeclared type is refused \(on_sleep = "
+            r"refuse\)")
+    # A reply comes after every event sent before it: none may be an UNHOOK.
+    ks.check(dom.get_version() == 1, "GET_VERSION after the refused sleep")
+    ks.check(not any(is_unhook(e) for e in dom.queued_events()),
+             "KVMI_EVENT_UNHOOK for a sleep that was refused")
+    r.notes.append("sleep refused: no UNHOOK, the agent saw WAK_STS and ran on, the session "
+                   "still answers")
+    dom.close()
+
+
+def scenario(name, doc, host, power, conf_extra="", stop=False, expect=(), **kw):
+    return net_run.Scenario(
+        name=name, doc=doc,
+        conf=f"connect = 10.0.2.2:{{port}}\nreconnect_ms = 500\nname = {name}\n" + conf_extra,
+        debug=False, guest_ports=[], host=host, cpus=2,
+        agent_args=f"cpus=2 power={power}", timeout=600, esp_args=ESP, grace=180,
+        ready=[r"kvmi: engine up for 2 vCPU\(s\)"], stop_after_host=stop,
+        expect=[HV + r"power: PM1a_CNT 0x[0-9a-f]+", r"kvmi: engine up for 2 vCPU\(s\)",
+                *expect],
+        forbid=ks.FORBID + [r"guest shutdown through port 0x8900"], **kw)
+
+
+SCENARIOS = [
+    scenario("bochs-power-s5", "ACPI S5 power-off: UNHOOK, the tool closes, the machine powers "
+             "off", unhook_then("S5 power-off", close=True), 1,
+             expect=[r"HVTEST-RESULT: PASS"]),
+    scenario("bochs-power-s5-stubborn", f"ACPI S5 with a tool that never closes: the hypervisor "
+             f"waits unhook_timeout_ms ({UNHOOK_TIMEOUT_MS}) on its TSC, closes the session, the "
+             "machine powers off", unhook_then("S5 power-off", close=False), 1,
+             conf_extra=f"unhook_timeout_ms = {UNHOOK_TIMEOUT_MS}\n",
+             expect=[r"HVTEST-RESULT: PASS"]),
+    scenario("bochs-power-s5-no-unhook", "ACPI S5 without UNHOOK enabled: no event, the session "
+             "is closed and the power-off goes on at once", host_no_unhook, 1,
+             expect=[r"HVTEST-RESULT: PASS"]),
+    scenario("bochs-power-reset-cf9", "reset through 0xcf9: UNHOOK, the tool closes, the reset "
+             "is issued (the firmware starts again)", unhook_then("reset", close=True), 2,
+             stop=True, expect=[r"HVTEST-RESULT: PASS"]),
+    scenario("bochs-power-reset-kbd", "reset through the keyboard controller (0x64 <- 0xfe): "
+             "UNHOOK, then the reset", unhook_then("reset", close=True), 3, stop=True,
+             expect=[r"HVTEST-RESULT: PASS"]),
+    scenario("bochs-power-reset-92", "fast reset through port 0x92: UNHOOK, then the reset",
+             unhook_then("reset", close=True), 4, stop=True, expect=[r"HVTEST-RESULT: PASS"]),
+    scenario("bochs-power-sleep-refused", "a sleep request with on_sleep = refuse (the default): "
+             "dropped, no UNHOOK, the OS reads WAK_STS and stays awake and watched", host_sleep, 5,
+             expect=[r"AGENT: power: WAK_STS cleared", r"HVTEST-RESULT: PASS"]),
+]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-k", dest="pattern", help="only scenarios whose name contains this")
+    ap.add_argument("--list", action="store_true")
+    args = ap.parse_args()
+    chosen, done = run.select(SCENARIOS, args.pattern, args.list, lambda s: f"{s.name:26} {s.doc}")
+    if done is not None:
+        return done
+    for p in (os.path.join(net_run.BUILD, "hv.efi"), os.path.join(net_run.BUILD, "agent.efi"),
+              linux_run.ACPITAB):
+        if not os.path.exists(p):
+            print(f"missing {p} (run make, and make linux-guest for acpitab.efi)", file=sys.stderr)
+            return 1
+    failed = []
+    t0 = time.monotonic()
+    for sc in chosen:
+        ok, took, report = net_run.run_scenario(sc)
+        print(f"{'PASS' if ok else 'FAIL'} {sc.name} ({took:.1f} s): {report}", flush=True)
+        if not ok:
+            failed.append(sc.name)
+    print(f"test-emu-power: {len(chosen) - len(failed)} of {len(chosen)} passed in "
+          f"{time.monotonic() - t0:.0f} s" + (f"; FAILED: {' '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

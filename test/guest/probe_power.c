@@ -1,0 +1,107 @@
+/*
+ * probe_power: the guest's half of the power-transition scenarios
+ * (test/emu/power_scenarios.py).  The probe announces a mailbox page and
+ * waits for the host's go word, which carries the PM1a control and status
+ * ports and \_S5's SLP_TYPa (from the hypervisor's log); then it asks the
+ * machine for what power=N says, as an OS would:
+ *   power=1  S5 power-off: SLP_TYP|SLP_EN to PM1a_CNT
+ *   power=2  reset through the reset control register (0xcf9 <- 0x06)
+ *   power=3  reset through the keyboard controller (0x64 <- 0xfe)
+ *   power=4  fast reset through system control port A (0x92 bit 0)
+ *   power=5  a sleep (an SLP_TYP no \_Sx declares): the hypervisor refuses
+ *            it; the probe must find WAK_STS set as after a wake, clear it,
+ *            and go on.
+ * For 1-4 the result line comes first: the machine goes away with the write.
+ */
+#include "agent.h"
+#include "cpu.h"
+
+#define POWER_GO   0x52574f502d4f4721ull /* "!GO-POWR" */
+#define WAIT_LOOPS (1ull << 34)
+#define SLP_EN     (1u << 13)
+#define WAK_STS    (1u << 15)
+
+static inline void outw_port(uint16_t port, uint16_t v)
+{
+    __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline uint16_t inw_port(uint16_t port)
+{
+    uint16_t v;
+    __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+
+static enum verdict sleep_refused(uint16_t cnt, uint16_t evt, char *reason, size_t size)
+{
+    AGENT_LOG("power: sleep (SLP_TYP 7) through PM1a_CNT 0x%x", cnt);
+    outw_port(cnt, (uint16_t)((7u << 10) | SLP_EN));
+    uint16_t sts = inw_port(evt);
+    AGENT_LOG("power: still running after the sleep request; PM1a_STS 0x%x", sts);
+    if (!(sts & WAK_STS)) {
+        str_printf(reason, size, "no WAK_STS after the refused sleep (PM1a_STS 0x%x)", sts);
+        return PROBE_FAIL;
+    }
+    outw_port(evt, WAK_STS); /* write-1-to-clear, as the OS does after a wake */
+    uint16_t after = inw_port(evt);
+    AGENT_LOG("power: WAK_STS cleared: PM1a_STS 0x%x", after);
+    if (after & WAK_STS) {
+        str_printf(reason, size, "WAK_STS stuck after clearing (0x%x)", after);
+        return PROBE_FAIL;
+    }
+    return PROBE_PASS;
+}
+
+enum verdict probe_power(struct agent *a, char *reason, size_t size)
+{
+    if (a->opt.power < 1 || a->opt.power > 5) {
+        str_printf(reason, size, "needs power=1..5");
+        return PROBE_SKIP;
+    }
+    EFI_PHYSICAL_ADDRESS pa = 0xffffffffull;
+    if (a->st->BootServices->AllocatePages(AllocateMaxAddress, EfiLoaderData, 1, &pa) !=
+        EFI_SUCCESS) {
+        str_printf(reason, size, "no page for the mailbox");
+        return PROBE_FAIL;
+    }
+    volatile uint64_t *mb = (volatile uint64_t *)(uintptr_t)pa;
+    mb[0] = mb[1] = 0;
+    AGENT_LOG("power: mailbox at 0x%lx", (UINT64)pa);
+    uint64_t n = 0;
+    while (mb[0] != POWER_GO && n++ < WAIT_LOOPS)
+        cpu_relax();
+    if (mb[0] != POWER_GO) {
+        str_printf(reason, size, "the host never wrote the mailbox at 0x%lx", (UINT64)pa);
+        return PROBE_FAIL;
+    }
+    uint16_t cnt = (uint16_t)mb[1], evt = (uint16_t)(mb[1] >> 16);
+    unsigned typ5 = (unsigned)(mb[1] >> 32) & 7;
+    if (a->opt.power == 5)
+        return sleep_refused(cnt, evt, reason, size);
+    static const char *const what[] = {"", "S5 power-off through PM1a_CNT", "reset through 0xcf9",
+                                       "reset through the keyboard controller",
+                                       "fast reset through port 0x92"};
+    AGENT_LOG("power: %s", what[a->opt.power]);
+    ser_printf("HVTEST-RESULT: PASS the agent asked for the %s\n", what[a->opt.power]);
+    switch (a->opt.power) {
+    case 1:
+        outw_port(cnt, (uint16_t)((typ5 << 10) | SLP_EN));
+        break;
+    case 2:
+        outb(0xcf9, 0x02);
+        outb(0xcf9, 0x06);
+        break;
+    case 3:
+        outb(0x64, 0xfe);
+        break;
+    case 4:
+        outb(0x92, inb(0x92) & ~1u);
+        outb(0x92, inb(0x92) | 1u);
+        break;
+    }
+    for (n = 0; n < WAIT_LOOPS; n++)
+        cpu_relax();
+    str_printf(reason, size, "the machine is still running after the %s", what[a->opt.power]);
+    return PROBE_FAIL;
+}
