@@ -118,7 +118,30 @@ def unhook_then(action: str, close: bool):
                            "then closed the session itself")
         hv_line(r, r"kvmi: " + action + r": the key is scrubbed from the region")
         hv_line(r, r"vCPU \d+: " + action + r" proceeds")
+        if action == "reset":
+            r.notes.append("Bochs: " + machine_reset(r))
     return host
+
+
+# Bochs's own log: a reset of CPU 0 after power-on (its first one is at time 0).
+BOCHS_RESET = re.compile(r"^0*[1-9]\d*i\[(?:SYS|CPU0) *\] (bx_pc_system_c::Reset\(\w+\) called|"
+                         r"cpu (?:hardware|software) reset)", re.M)
+
+
+def machine_reset(r: net_run.Run, secs: float = 120) -> str:
+    """Waits until Bochs's log shows the machine reset; returns that line."""
+    path = os.path.join(r.work, "run", "bochs.log")
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        try:
+            with open(path, errors="replace") as f:
+                m = BOCHS_RESET.search(f.read())
+        except OSError:
+            m = None
+        if m:
+            return m.group(1)
+        time.sleep(1)
+    raise ks.Fail(f"Bochs's log shows no reset within {secs:.0f} s of the hypervisor's")
 
 
 @guarded
