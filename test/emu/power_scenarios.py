@@ -50,7 +50,8 @@ def hv_line(r: net_run.Run, pat: str, secs: float = 120) -> re.Match:
 
 
 def attach(r: net_run.Run, unhook: bool) -> tuple[kc.Domain, int]:
-    """The session, UNHOOK enabled or not, and the go word written."""
+    """The session, UNHOOK enabled or not, and the go word written; returns the
+    mailbox's address."""
     r.listener.settimeout(300)
     conn, peer = r.listener.accept()
     conn.settimeout(None)
@@ -66,7 +67,7 @@ def attach(r: net_run.Run, unhook: bool) -> tuple[kc.Domain, int]:
     dom.write_physical(addr + 8, (cnt | sts << 16 | typ << 32).to_bytes(8, "little"))
     dom.write_physical(addr, POWER_GO.to_bytes(8, "little"))
     r.notes.append(f"PM1a_CNT {cnt:#x}, PM1a_STS {sts:#x}, \\_S5 SLP_TYPa {typ}; go written")
-    return dom, cnt
+    return dom, addr
 
 
 def wait_end(dom: kc.Domain, secs: float) -> list[w.Event]:
@@ -158,7 +159,7 @@ def host_no_unhook(r: net_run.Run) -> None:
 
 @guarded
 def host_sleep(r: net_run.Run) -> None:
-    dom, _ = attach(r, unhook=True)
+    dom, mailbox = attach(r, unhook=True)
     ks.wait_serial(r, r"AGENT: power: WAK_STS cleared", 300)
     hv_line(r, r"vCPU \d+: the guest's sleep of an undeclared type is refused \(on_sleep = "
             r"refuse\)")
@@ -168,6 +169,7 @@ def host_sleep(r: net_run.Run) -> None:
              "KVMI_EVENT_UNHOOK for a sleep that was refused")
     r.notes.append("sleep refused: no UNHOOK, the agent saw WAK_STS and ran on, the session "
                    "still answers")
+    dom.write_physical(mailbox + 16, POWER_GO.to_bytes(8, "little"))  # the agent ends
     dom.close()
 
 

@@ -10,7 +10,7 @@
  *   power=4  fast reset through system control port A (0x92 bit 0)
  *   power=5  a sleep (an SLP_TYP no \_Sx declares): the hypervisor refuses
  *            it; the probe must find WAK_STS set as after a wake, clear it,
- *            and go on.
+ *            and go on once the host wrote the go word again (third word).
  * For 1-4 the result line comes first: the machine goes away with the write.
  */
 #include "agent.h"
@@ -33,7 +33,8 @@ static inline uint16_t inw_port(uint16_t port)
     return v;
 }
 
-static enum verdict sleep_refused(uint16_t cnt, uint16_t evt, char *reason, size_t size)
+static enum verdict sleep_refused(volatile uint64_t *mb, uint16_t cnt, uint16_t evt, char *reason,
+                                  size_t size)
 {
     AGENT_LOG("power: sleep (SLP_TYP 7) through PM1a_CNT 0x%x", cnt);
     outw_port(cnt, (uint16_t)((7u << 10) | SLP_EN));
@@ -50,6 +51,9 @@ static enum verdict sleep_refused(uint16_t cnt, uint16_t evt, char *reason, size
         str_printf(reason, size, "WAK_STS stuck after clearing (0x%x)", after);
         return PROBE_FAIL;
     }
+    /* The host checks the session while the machine still runs, then lets it end. */
+    for (uint64_t n = 0; mb[2] != POWER_GO && n < WAIT_LOOPS; n++)
+        cpu_relax();
     return PROBE_PASS;
 }
 
@@ -66,7 +70,7 @@ enum verdict probe_power(struct agent *a, char *reason, size_t size)
         return PROBE_FAIL;
     }
     volatile uint64_t *mb = (volatile uint64_t *)(uintptr_t)pa;
-    mb[0] = mb[1] = 0;
+    mb[0] = mb[1] = mb[2] = 0;
     AGENT_LOG("power: mailbox at 0x%lx", (UINT64)pa);
     uint64_t n = 0;
     while (mb[0] != POWER_GO && n++ < WAIT_LOOPS)
@@ -78,7 +82,7 @@ enum verdict probe_power(struct agent *a, char *reason, size_t size)
     uint16_t cnt = (uint16_t)mb[1], evt = (uint16_t)(mb[1] >> 16);
     unsigned typ5 = (unsigned)(mb[1] >> 32) & 7;
     if (a->opt.power == 5)
-        return sleep_refused(cnt, evt, reason, size);
+        return sleep_refused(mb, cnt, evt, reason, size);
     static const char *const what[] = {"", "S5 power-off through PM1a_CNT", "reset through 0xcf9",
                                        "reset through the keyboard controller",
                                        "fast reset through port 0x92"};
