@@ -3,8 +3,9 @@
 from this host through the hypervisor's own NIC.
 
   1. Bochs (corei7_haswell_4770, 2 CPUs, an e1000 on slirp) boots OVMF, which
-     runs hv.efi (hv.conf: `connect = 10.0.2.2:PORT`), then acpitab.efi and
-     lxboot.efi, which enters Debian's kernel (test/linux/: the guest that
+     runs acpitab.efi (the ACPI tables Bochs's firmware lacks), hv.efi
+     (hv.conf: `connect = 10.0.2.2:PORT`; it reads the FADT for the power
+     ports), then lxboot.efi, which enters Debian's kernel (test/linux/: the guest that
      `make test-linux` boots).  Its /init (test/linux/init.sh, hvtest.hold=
      spawn) keeps both CPUs starting short-lived processes and waits for the
      host.  A line per stage shows the time since the start.
@@ -16,11 +17,9 @@ from this host through the hypervisor's own NIC.
      its kallsyms table: kvmi.kimage, kvmi.btf, kvmi.linux); CR3 loads per
      vCPU per second; the kernel's writes to the write-protected page that
      holds `jiffies`, as PF events answered CONTINUE.
-  3. It closes the session, releases the guest, which powers off through
-     Bochs's shutdown port (the hypervisor prints its statistics).
-
-KVMI_EVENT_UNHOOK at Linux's ACPI power-off is not shown: the hypervisor
-does not intercept ACPI power transitions yet (issue 12).
+  3. It enables KVMI_EVENT_UNHOOK and releases the guest, which powers off
+     through ACPI S5 (`poweroff -f`): the hypervisor holds the power-off,
+     sends UNHOOK, this introspector closes, and the power-off completes.
 
 Exit status 0 when every step passed; otherwise 1 and the step that failed.
 Logs: build/run/ (serial.log, serial.stamps, demo.log, the emulator's files).
@@ -52,7 +51,7 @@ CPUS = 2
 MODEL = "corei7_haswell_4770"  # Linux 6.1 hangs on Bochs's tigerlake (docs/emulators.md)
 CMDLINE = ("console=ttyS0,115200 quiet nokaslr tsc=reliable nowatchdog mitigations=off "
            "idle=halt pci=nocrs cryptomgr.notests "
-           f"hvtest.cpus={CPUS} hvtest.hv=0 hvtest.workload=0 hvtest.hold=spawn")
+           f"hvtest.cpus={CPUS} hvtest.hv=0 hvtest.workload=0 hvtest.hold=spawn hvtest.off=acpi")
 EMU_TIMEOUT = 900  # the launcher's own bound; the stages below are bounded too
 CR3_SECONDS = 5
 PF_EVENTS, PF_SECONDS = 12, 20
@@ -325,8 +324,8 @@ def introspect(dom: kc.Domain, btf, smap, blob: bytes) -> None:
         raise Failed("PF events", "no write to jiffies arrived as a PF event")
 
     head("5. Power-off and KVMI_EVENT_UNHOOK")
-    say("skipped: Linux powers off through ACPI, which the hypervisor does not intercept yet "
-        "(issue 12, power transitions); the session is closed here instead")
+    dom.control_vm_events(w.KVMI_EVENT_UNHOOK, True)
+    say("KVMI_EVENT_UNHOOK enabled; the guest is released and powers off through ACPI S5")
 
 
 def main() -> int:
@@ -372,7 +371,7 @@ def main() -> int:
             "bash", os.path.join(TOP, "scripts/mkesp.sh"), "-o", esp, "--hv",
             os.path.join(B, "hv.efi"), "--no-agent", "--conf-text",
             f"connect = 10.0.2.2:{port}\\nreconnect_ms = 500\\nname = linux-demo\\n",
-            "--file", need[3], "--run", "acpitab.efi", "--file", need[0], "--file", need[1],
+            "--file", need[3], "--pre", "acpitab.efi", "--file", need[0], "--file", need[1],
             "--file", need[2], "--run", f"lxboot.efi vmlinux.lxk initrd.img {CMDLINE}"],
             check=True, capture_output=True, text=True)
         serial_input = os.path.join(WORK, "serial.input")
@@ -392,11 +391,21 @@ def main() -> int:
         lst.close()
         lst = None
         introspect(dom, btf, smap, blob)
-        dom.close()
-        dom = None
-        head("End: session closed, guest released")
         with open(serial_input, "a") as f:
             f.write("hvtest-go\n")
+        step = "KVMI_EVENT_UNHOOK"
+        ev = dom.wait_event(timeout=300, match=lambda e: e.event == w.KVMI_EVENT_UNHOOK)
+        if ev is None:
+            raise Failed(step, "no KVMI_EVENT_UNHOOK within 300 s of releasing the guest")
+        m = re.search(r"hv: \[cpu\d+\] vCPU (\d+): the guest asks for (S5 power-off)[^\n]*",
+                      serial())
+        say(f"KVMI_EVENT_UNHOOK from vCPU {ev.vcpu}: "
+            + (f"the hypervisor holds the guest's {m.group(2)} on vCPU {m.group(1)}" if m else
+               "the guest is going away")
+            + "; closing the session")
+        dom.close()
+        dom = None
+        head("End: session closed, the power-off goes on")
         step = "guest power-off"
         end = time.monotonic() + 180
         while emu.poll() is None and time.monotonic() < end:
@@ -406,9 +415,13 @@ def main() -> int:
             raise Failed(step, "the guest did not power off within 180 s of its release")
         if not re.search(r"HVTEST-RESULT: PASS", text):
             raise Failed(step, "no HVTEST-RESULT: PASS from the guest")
-        stats = re.findall(r"stats vCPU \d+: \d+ exits", text)
-        say("the guest passed and powered off through port 0x8900; the hypervisor's "
-            f"statistics: {'; '.join(stats) or '(none logged)'}")
+        for pat in (r"kvmi: unhook done: introspector closed after \d+ ms \(TSC\)",
+                    r"vCPU \d+: S5 power-off proceeds"):
+            m = re.search(r"hv: \[cpu\d+\] " + pat, text)
+            if not m:
+                raise Failed(step, f"the hypervisor's log lacks /{pat}/")
+            say(m.group(0))
+        say("the guest passed and powered off through ACPI S5 after the introspector closed")
         say(f"make run: done in {time.monotonic() - T0:.0f} s; logs in {WORK}/ (serial.log, "
             "serial.stamps, demo.log, emu/)")
         return 0

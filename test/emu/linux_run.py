@@ -293,9 +293,11 @@ def all_of(checks: list):
 
 def esp_args(opts: str, boot: str) -> list[str]:
     # acpitab.efi gives the machine the ACPI tables OVMF cannot build under
-    # Bochs (test/linux/acpitab.c).  The shell takes a backslash as a path
-    # separator; the EFI stub loads the initrd from the kernel's file system.
-    acpi = ["--file", ACPITAB, "--run", "acpitab.efi"]
+    # Bochs (test/linux/acpitab.c), before hv.efi, which reads the FADT for
+    # the guest's power ports as on a real machine.  The shell takes a
+    # backslash as a path separator; the EFI stub loads the initrd from the
+    # kernel's file system.
+    acpi = ["--file", ACPITAB, "--pre", "acpitab.efi"]
     if boot == "lxboot":
         return ["--file", LXBOOT, "--file", LXK, "--file", INITRD] + acpi + [
             "--run", f"lxboot.efi vmlinux.lxk initrd.img {CMDLINE} {opts}"]
