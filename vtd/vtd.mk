@@ -22,9 +22,11 @@ vtd_dmar_SRCS := test/unit/test_dmar.c vtd/dmar.c vtd/acpi_find.c
 vtd_pt_SRCS   := test/unit/test_vtd_pt.c vtd/vtd_pt.c
 
 # ---- libFuzzer target: ACPI walk + DMAR parse over arbitrary bytes ----------
-$(B)/fuzz/fuzz_dmar: test/fuzz/fuzz_dmar.c vtd/acpi_find.c vtd/dmar.c $(wildcard vtd/*.h)
+$(B)/fuzz/fuzz_dmar: test/fuzz/fuzz_dmar.c vtd/acpi_find.c vtd/dmar.c core/acpi_power.c $(wildcard vtd/*.h) \
+		include/acpi_power.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -I. -o $@ test/fuzz/fuzz_dmar.c vtd/acpi_find.c vtd/dmar.c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -I. -o $@ test/fuzz/fuzz_dmar.c vtd/acpi_find.c vtd/dmar.c \
+		core/acpi_power.c
 
 # Runs before test-fuzz's own run (a prerequisite), so `make test-fuzz`
 # covers both; a crash, leak or hang fails.

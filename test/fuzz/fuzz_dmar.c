@@ -2,14 +2,18 @@
  * fuzz_dmar.c - libFuzzer target over the loader's ACPI path: the input is
  * physical memory with the RSDP at address 0; acpi_find() walks it to the
  * DMAR and dmar_parse() parses what it finds, the input is also parsed
- * directly as a DMAR, and acpi_hide() rewrites a copy.  Any out-of-bounds read, overflow or hang is
- * a bug.
+ * directly as a DMAR, and acpi_hide() rewrites a copy.  The same walk finds
+ * the FADT and its DSDT for acpi_power_parse() (the guest's power ports and
+ * \_Sx values), which also parses the input directly, and power_classify()
+ * judges writes to the ports it found.  Any out-of-bounds read, overflow or
+ * hang is a bug.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "acpi_power.h"
 #include "vtd/acpi_find.h"
 #include "vtd/dmar.h"
 
@@ -42,6 +46,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size <= UINT32_MAX)
         dmar_parse(data, (uint32_t)size, &d);
+    struct acpi_power pw;
+    if (!acpi_find(map, &b, 16, "FACP", &f)) {
+        uint64_t at = acpi_fadt_dsdt(f.data, f.len);
+        const uint8_t *dsdt = at < size ? data + at : NULL;
+        if (!acpi_power_parse(f.data, f.len, dsdt, dsdt ? size - at : 0, &pw)) {
+            uint16_t ports[12];
+            unsigned n;
+            power_ports(&pw, ports, &n);
+            if (n > 12)
+                __builtin_trap();
+            for (unsigned i = 0; i < n; i++)
+                for (unsigned s = 1; s <= 4; s *= 2)
+                    (void)power_action_name(power_classify(&pw, ports[i], s, 0x2000u * i, 0));
+        }
+    }
+    acpi_power_parse(data, size, data, size, &pw);
     /* and the loader's rewrite of the roots, on a copy */
     uint8_t *copy = malloc(size ? size : 1);
     if (copy) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Seed corpus for fuzz_dmar: physical-memory images with the RSDP at 16,
-an XSDT (or RSDT) and a DMAR with units, scopes and an RMRR, plus bare DMARs."""
+an XSDT (or RSDT) and a DMAR with units, scopes and an RMRR, plus bare DMARs;
+and an image with a FADT whose DSDT holds \\_S3 and \\_S5 (the power parse)."""
 import os
 import struct
 import sys
@@ -55,6 +56,27 @@ def image(tables, xsdt=True):
     return bytes(mem)
 
 
+def power_image():
+    """DSDT first (at 64, where the FADT points), then a FADT with PM1a event/control,
+    PM1b control, the reset register (I/O 0xcf9, value 6) and the hardware-reduced
+    sleep control register."""
+    aml = (b"\x08_S3_\x12\x08\x04\x0a\x05\x0a\x05\x00\x00"
+           b"\x08\\_S5_\x12\x04\x02\x00\x01")
+    dsdt = table(b"DSDT", aml, rev=2)
+    body = bytearray(276 - 36)
+    def put(off, fmt, *v):
+        struct.pack_into(fmt, body, off - 36, *v)
+    put(40, "<I", 64)
+    put(56, "<I", 0xB000)
+    put(64, "<I", 0xB004)
+    put(68, "<I", 0xB008)
+    put(112, "<I", 1 << 10)
+    put(116, "<BBBBQ", 1, 8, 0, 1, 0xCF9)
+    put(128, "<B", 6)
+    put(244, "<BBBBQ", 1, 8, 0, 1, 0x404)
+    return image([dsdt, table(b"FACP", bytes(body), rev=6)])
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -68,6 +90,7 @@ def main():
         "rsdt": image([d2, facp], xsdt=False),
         "bare-dmar": bytes(d1),
         "bridge": bytes(dmar([(0, 0xFED90000, [scope(2, 0, [(0x1C, 0), (0, 0)])])])),
+        "power": power_image(),
     }
     for name, data in seeds.items():
         with open(os.path.join(out, name), "wb") as f:
