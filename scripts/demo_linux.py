@@ -363,7 +363,7 @@ def main() -> int:
 
         lst = listener()
         port = lst.port
-        head(f"Boot: Bochs ({MODEL}, {CPUS} CPUs, e1000) -> OVMF -> hv.efi (dials "
+        head(f"Boot: Bochs ({MODEL}, {CPUS} CPUs, e1000) -> OVMF -> acpitab.efi -> hv.efi (dials "
              f"10.0.2.2:{port}) -> lxboot.efi -> Linux")
         esp = os.path.join(WORK, "esp")
         step = "ESP"
