@@ -72,9 +72,14 @@ LINUX_BAD = [r"HVTEST-RESULT: FAIL", r"Kernel panic", r"BUG: ", r"Oops", r"WARNI
              r"LINUX: check failed", r"LINUX: still running"]
 
 
+def acpitab_expect(n: int, hv: bool) -> list[str]:
+    """acpitab.efi runs first; hv.efi then finds the power ports in its FADT."""
+    return [r"ACPITAB: RSDP at 0x[0-9a-fA-F]+: MADT with %d CPU\(s\)" % n] + (
+        [r"hv: \[cpu0\] power: PM1a_CNT 0x[0-9a-f]+ .*\\_S5 yes"] + HV_STARTED if hv else [])
+
+
 def linux_expect(n: int) -> list[str]:
     return [
-        r"ACPITAB: RSDP at 0x[0-9a-fA-F]+: MADT with %d CPU\(s\)" % n,
         r"LINUX: init start",
         rf"LINUX: cpus cpuinfo {n} nproc {n} online 0-{n - 1}\n",
         r"LINUX: cpuid vmx on \d+ of %d CPUs" % n,
@@ -265,7 +270,7 @@ def scenarios(e1000: str, timeout: int, boot: str = "mixed") -> list:
                 name=name, doc=doc, model=MODEL, cpus=n, hv=hv, agent=False, nic=nic,
                 conf=HV_NET_CONF if hold else None,
                 timeout=timeout if n == 4 else timeout * 3 // 4, esp_args=esp_args(opts, how),
-                expect=(HV_STARTED if hv else []) + linux_expect(n) + ([
+                expect=acpitab_expect(n, hv) + linux_expect(n) + ([
                     HOLD.replace(r"(\d+)", str(n)),
                     r"LINUX: released by the host",
                     rf"LINUX: workload again done on {n} CPUs, 0 wrong",
