@@ -18,7 +18,6 @@ The runner is test/emu/net_run.py's (live serial log, a host listener for
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
@@ -382,27 +381,7 @@ SCENARIOS.append(net_run.Scenario(
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("-k", dest="pattern", help="only scenarios whose name contains this")
-    ap.add_argument("--list", action="store_true")
-    args = ap.parse_args()
-    chosen, done = run.select(SCENARIOS, args.pattern, args.list, lambda s: f"{s.name:18} {s.doc}")
-    if done is not None:
-        return done
-    for p in ("hv.efi", "agent.efi"):
-        if not os.path.exists(os.path.join(net_run.BUILD, p)):
-            print(f"missing build/{p} (run make first)", file=sys.stderr)
-            return 1
-    failed = []
-    t0 = time.monotonic()
-    for sc in chosen:
-        ok, took, report = net_run.run_scenario(sc)
-        print(f"{'PASS' if ok else 'FAIL'} {sc.name} ({took:.1f} s): {report}", flush=True)
-        if not ok:
-            failed.append(sc.name)
-    print(f"test-emu-kvmi: {len(chosen) - len(failed)} of {len(chosen)} passed in "
-          f"{time.monotonic() - t0:.0f} s" + (f"; FAILED: {' '.join(failed)}" if failed else ""))
-    return 1 if failed else 0
+    return net_run.scenario_main(__doc__, "test-emu-kvmi", SCENARIOS, [os.path.join(net_run.BUILD, "hv.efi"), os.path.join(net_run.BUILD, "agent.efi")], width=18)
 
 
 if __name__ == "__main__":

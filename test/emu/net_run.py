@@ -580,5 +580,35 @@ def main() -> int:
     return 1 if failed else 0
 
 
+def scenario_main(doc: str, target: str, scenarios: list, needs: list[str],
+                  runner: Callable = None, width: int = 20) -> int:
+    """The command line every scenario runner shares: -k PATTERN, --list; checks
+    that the files it needs exist, runs the chosen scenarios one at a time (each
+    Bochs needs a whole core) and prints a line per scenario and a summary."""
+    runner = runner or run_scenario
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("-k", dest="pattern", help="only scenarios whose name contains this")
+    ap.add_argument("--list", action="store_true")
+    args = ap.parse_args()
+    chosen, done = run.select(scenarios, args.pattern, args.list,
+                              lambda s: f"{s.name:{width}} {s.doc}")
+    if done is not None:
+        return done
+    for p in needs:
+        if not os.path.exists(p):
+            print(f"missing {p} (run make first)", file=sys.stderr)
+            return 1
+    failed = []
+    t0 = time.monotonic()
+    for sc in chosen:
+        ok, took, report = runner(sc)
+        print(f"{'PASS' if ok else 'FAIL'} {sc.name} ({took:.1f} s): {report}", flush=True)
+        if not ok:
+            failed.append(sc.name)
+    print(f"{target}: {len(chosen) - len(failed)} of {len(chosen)} passed in "
+          f"{time.monotonic() - t0:.0f} s" + (f"; FAILED: {' '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
 if __name__ == "__main__":
     sys.exit(main())
