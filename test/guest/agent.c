@@ -154,7 +154,8 @@ static int parse_options(struct agent *a, char *reason, size_t size)
         else {
             str_printf(reason, size,
                        "bad option '%s' (cpus=N vmx=0|1 e1000=0|1 shutdown=0|1 "
-                       "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1|2 hostile=0|1 dma=0|1|2 power=0..5)",
+                       "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1|2 hostile=0|1 dma=0|1|2 "
+                       "power=0..5)",
                        tok);
             return -1;
         }
