@@ -14,14 +14,13 @@ DMAR): `auto` warns and the hypervisor runs, `require` refuses.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import linux_run  # noqa: E402
+import net_run  # noqa: E402
 import run  # noqa: E402
 from net_client import Diag  # noqa: E402
 from run import FAIL, HEX, Scenario  # noqa: E402
@@ -192,28 +191,10 @@ SCENARIOS = [
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("-k", dest="pattern", help="only scenarios whose name contains this")
-    ap.add_argument("--list", action="store_true")
-    args = ap.parse_args()
-    chosen, done = run.select(SCENARIOS, args.pattern, args.list,
-                              lambda s: f"{s.name:22} {s.emu:5} {s.doc}")
-    if done is not None:
-        return done
-    for p in (run.HV_EFI, run.AGENT_EFI, DMATEST_EFI, linux_run.LXK, linux_run.INITRD):
-        if not os.path.exists(p):
-            print(f"missing {p} (run make first)", file=sys.stderr)
-            return 1
-    failed = []
-    t0 = time.monotonic()
-    for sc in chosen:  # one at a time: the Bochs runs need a whole core
-        ok, took, report = run.run_scenario(sc)
-        print(f"{'PASS' if ok else 'FAIL'} {sc.name} ({took:.1f} s): {report}", flush=True)
-        if not ok:
-            failed.append(sc.name)
-    print(f"test-dma: {len(chosen) - len(failed)} of {len(chosen)} passed in "
-          f"{time.monotonic() - t0:.0f} s" + (f"; FAILED: {' '.join(failed)}" if failed else ""))
-    return 1 if failed else 0
+    # one at a time: the Bochs runs need a whole core
+    return net_run.scenario_main(__doc__, "test-dma", SCENARIOS,
+                                 [run.HV_EFI, run.AGENT_EFI, DMATEST_EFI, linux_run.LXK,
+                                  linux_run.INITRD], runner=run.run_scenario, width=22)
 
 
 if __name__ == "__main__":
