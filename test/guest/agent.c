@@ -180,6 +180,28 @@ static void shutdown(struct agent *a, int pass)
 }
 
 /* gnu-efi's crt0 calls this with the SysV ABI, whatever GNU_EFI_USE_MS_ABI says. */
+volatile uint64_t *agent_low_pages(struct agent *a, unsigned npages)
+{
+    EFI_PHYSICAL_ADDRESS pa = 0xffffffffull; /* below 4 GiB */
+    if (a->st->BootServices->AllocatePages(AllocateMaxAddress, EfiLoaderData, npages, &pa) !=
+        EFI_SUCCESS)
+        return NULL;
+    volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)pa;
+    for (uint64_t i = 0; i < npages * 512ull; i++)
+        p[i] = 0;
+    return p;
+}
+
+int agent_wait_word(volatile uint64_t *word, uint64_t want)
+{
+    for (uint64_t n = 0; n < (1ull << 34); n++) {
+        if (*word == want)
+            return 0;
+        cpu_relax();
+    }
+    return -1;
+}
+
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 {
     struct agent a = {.image = image, .st = st};

@@ -48,6 +48,13 @@ struct probe {
     enum verdict (*run)(struct agent *a, char *reason, size_t size);
 };
 
+/* Zeroed pages below 4 GiB for a probe's mailbox (the host writes them with
+ * WRITE_PHYSICAL); NULL when the firmware has none. */
+volatile uint64_t *agent_low_pages(struct agent *a, unsigned npages);
+
+/* Polls *word until it holds want: 0, or -1 after about 2^34 tries. */
+int agent_wait_word(volatile uint64_t *word, uint64_t want);
+
 /* Marker lines: "AGENT: <text>\n". */
 #define AGENT_LOG(...)                                                                             \
     do {                                                                                           \

@@ -34,7 +34,6 @@
 #define VMCALL_LEN 3               /* 0f 01 c1 */
 #define VECTOR_UD  6
 #define HOSTILE_GO 0x4f472d454c495448ull /* "HTILE-GO" */
-#define WAIT_LOOPS (1ull << 34)
 
 struct __attribute__((packed)) hostile_dtr {
     uint16_t limit;
@@ -283,33 +282,21 @@ static enum verdict debug_hypercalls_refused(char *reason, size_t size)
     return v;
 }
 
-static int wait_go(volatile uint64_t *word)
-{
-    for (uint64_t n = 0; n < WAIT_LOOPS; n++) {
-        if (*word == HOSTILE_GO)
-            return 0;
-        __asm__ volatile("pause");
-    }
-    return -1;
-}
-
 enum verdict probe_hostile(struct agent *a, char *reason, size_t size)
 {
     if (a->opt.hostile != 1) {
         str_printf(reason, size, "needs hostile=1");
         return PROBE_SKIP;
     }
-    EFI_PHYSICAL_ADDRESS pa = 0xffffffffull; /* below 4 GiB */
-    if (a->st->BootServices->AllocatePages(AllocateMaxAddress, EfiLoaderData, 1, &pa) !=
-        EFI_SUCCESS) {
+    volatile uint64_t *mailbox = agent_low_pages(a, 1);
+    if (!mailbox) {
         str_printf(reason, size, "no page for the mailbox");
         return PROBE_FAIL;
     }
-    volatile uint64_t *mailbox = (volatile uint64_t *)(uintptr_t)pa;
-    mailbox[0] = mailbox[1] = mailbox[2] = 0;
-    AGENT_LOG("hostile: mailbox at 0x%lx", (UINT64)pa);
-    if (wait_go(&mailbox[0])) {
-        str_printf(reason, size, "the introspector never wrote the mailbox at 0x%lx", (UINT64)pa);
+    UINT64 pa = (UINT64)(uintptr_t)mailbox;
+    AGENT_LOG("hostile: mailbox at 0x%lx", pa);
+    if (agent_wait_word(&mailbox[0], HOSTILE_GO)) {
+        str_printf(reason, size, "the introspector never wrote the mailbox at 0x%lx", pa);
         return PROBE_FAIL;
     }
     enum verdict v = debug_hypercalls_refused(reason, size);
@@ -319,7 +306,7 @@ enum verdict probe_hostile(struct agent *a, char *reason, size_t size)
     if (v == PROBE_PASS)
         v = vm;
     AGENT_LOG("hostile: attacks done");
-    if (wait_go(&mailbox[1]) && v == PROBE_PASS) {
+    if (agent_wait_word(&mailbox[1], HOSTILE_GO) && v == PROBE_PASS) {
         str_printf(reason, size, "the introspector never confirmed its checks");
         v = PROBE_FAIL;
     }

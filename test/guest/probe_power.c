@@ -16,10 +16,9 @@
 #include "agent.h"
 #include "cpu.h"
 
-#define POWER_GO   0x52574f502d4f4721ull /* "!GO-POWR" */
-#define WAIT_LOOPS (1ull << 34)
-#define SLP_EN     (1u << 13)
-#define WAK_STS    (1u << 15)
+#define POWER_GO 0x52574f502d4f4721ull /* "!GO-POWR" */
+#define SLP_EN   (1u << 13)
+#define WAK_STS  (1u << 15)
 
 static inline void outw_port(uint16_t port, uint16_t v)
 {
@@ -52,8 +51,7 @@ static enum verdict sleep_refused(volatile uint64_t *mb, uint16_t cnt, uint16_t 
         return PROBE_FAIL;
     }
     /* The host checks the session while the machine still runs, then lets it end. */
-    for (uint64_t n = 0; mb[2] != POWER_GO && n < WAIT_LOOPS; n++)
-        cpu_relax();
+    agent_wait_word(&mb[2], POWER_GO);
     return PROBE_PASS;
 }
 
@@ -63,20 +61,15 @@ enum verdict probe_power(struct agent *a, char *reason, size_t size)
         str_printf(reason, size, "needs power=1..5");
         return PROBE_SKIP;
     }
-    EFI_PHYSICAL_ADDRESS pa = 0xffffffffull;
-    if (a->st->BootServices->AllocatePages(AllocateMaxAddress, EfiLoaderData, 1, &pa) !=
-        EFI_SUCCESS) {
+    volatile uint64_t *mb = agent_low_pages(a, 1);
+    if (!mb) {
         str_printf(reason, size, "no page for the mailbox");
         return PROBE_FAIL;
     }
-    volatile uint64_t *mb = (volatile uint64_t *)(uintptr_t)pa;
-    mb[0] = mb[1] = mb[2] = 0;
-    AGENT_LOG("power: mailbox at 0x%lx", (UINT64)pa);
-    uint64_t n = 0;
-    while (mb[0] != POWER_GO && n++ < WAIT_LOOPS)
-        cpu_relax();
-    if (mb[0] != POWER_GO) {
-        str_printf(reason, size, "the host never wrote the mailbox at 0x%lx", (UINT64)pa);
+    AGENT_LOG("power: mailbox at 0x%lx", (UINT64)(uintptr_t)mb);
+    if (agent_wait_word(&mb[0], POWER_GO)) {
+        str_printf(reason, size, "the host never wrote the mailbox at 0x%lx",
+                   (UINT64)(uintptr_t)mb);
         return PROBE_FAIL;
     }
     uint16_t cnt = (uint16_t)mb[1], evt = (uint16_t)(mb[1] >> 16);
@@ -104,7 +97,7 @@ enum verdict probe_power(struct agent *a, char *reason, size_t size)
         outb(0x92, inb(0x92) | 1u);
         break;
     }
-    for (n = 0; n < WAIT_LOOPS; n++)
+    for (uint64_t n = 0; n < (1ull << 34); n++)
         cpu_relax();
     str_printf(reason, size, "the machine is still running after the %s", what[a->opt.power]);
     return PROBE_FAIL;
