@@ -156,8 +156,9 @@ unit: $(UNIT_BINS)
 test: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory all
 	@fail=""; for t in unit $(TEST_TARGETS); do \
-		echo "==== $$t"; \
-		$(MAKE) --no-print-directory $$t || fail="$$fail $$t"; done; \
+		echo "==== $$t"; s=$$(date +%s); \
+		$(MAKE) --no-print-directory $$t || fail="$$fail $$t"; \
+		echo "==== $$t took $$(( $$(date +%s) - s )) s"; done; \
 	echo; if [ -z "$$fail" ]; then echo "make test: every layer passed"; \
 	else echo "make test: FAILED:$$fail"; exit 1; fi
 
