@@ -3,6 +3,7 @@
  * writes, MSR writes, descriptor-table exits, #BP, single-stepping.
  */
 
+#include "vmx/step.h"
 #include "vmx/vmx_insn.h"
 #include "vmx/vmx_int.h"
 #include "internal.h"
@@ -75,9 +76,7 @@ bool khv_have_proc2(uint32_t bit)
 
 bool khv_have_mtf(void)
 {
-    uint64_t cap =
-        (g_vmx.facts.basic & (1ull << 55)) ? g_vmx.facts.true_proc : g_vmx.facts.procbased;
-    return (cap >> 32) & PROC_MTF;
+    return vmx_mtf_offered();
 }
 
 void khv_set_desc_exiting(bool on)

@@ -16,7 +16,6 @@
 #include "rules.h"
 #include "vmx/vmx.h"
 
-#define STEP_PAGES 4u
 #define PAGE_CAP   4096u           /* page restrictions the tool may hold at once */
 #define RIGHTS_CAP (2u * PAGE_CAP) /* open addressing, at most half full */
 
@@ -46,8 +45,8 @@ struct hv_vcpu {
     bool ss_active, ss_desc, ss_report;
     bool ss_tf, ss_tf_guest, ss_db_added; /* stepping with RFLAGS.TF instead of MTF */
     uint64_t ss_rip;
-    uint64_t ss_gpa[STEP_PAGES]; /* pages relaxed for the step (an instruction */
-    unsigned ss_npages;          /* may touch several: MOVS, a split access) */
+    unsigned ss_npages; /* pages opened in the vCPU's view for the step (an instruction
+                         * may touch several: MOVS, a split access) */
     /* control_singlestep(true) from the engine during the last PF event */
     bool ss_requested;
     void *xsave; /* a 64-byte aligned page for XSAVE */

@@ -5,6 +5,8 @@
  */
 
 #include "log.h"
+#include "vmx/ept_view.h"
+#include "vmx/step.h"
 #include "vmx/vmx_insn.h"
 #include "vmx/vmx_int.h"
 #include "internal.h"
@@ -13,21 +15,21 @@
 
 /*
  * Two ways to get control back after one guest instruction:
- *  - the monitor trap flag (SDM Vol. 3C 26.5.2 Monitor Trap Flag): exits after the instruction;
- * with blocking by STI (allowed only with IF=1, SDM Vol. 3C 27.3.1.5 Checks on Guest Non-Register
- *    State) no interrupt
- *    handler runs first.  The natural choice;
+ *  - the monitor trap flag (SDM Vol. 3C 26.5.2 Monitor Trap Flag): exits
+ *    after the instruction; with blocking by STI (allowed only with IF=1, SDM
+ *    Vol. 3C 27.3.1.5 Checks on Guest Non-Register State) no interrupt
+ *    handler runs first.  Used where the CPU showed it delivers MTF
+ *    (vmx/step.c probes every vCPU's first instructions);
  *  - RFLAGS.TF with #DB in the exception bitmap: the single-step trap after
- *    the instruction exits instead of being delivered.  Used where MTF is
- *    not offered or does not fire: Bochs 2.7 accepts the MTF control but
- *    never exits for it (seen in this project's KVMI scenario).  An interrupt
- *    may run before the instruction (its handler runs unstepped, TF cleared
- *    by the delivery and restored by its IRET); an instruction that clears TF
- *    itself (POPF, IRET) ends the step late, at the next #DB.
- * MTF is tried first; an exit after the instruction that is not the MTF exit
- * proves it does not work on this CPU, and TF is used from then on.
+ *    the instruction exits instead of being delivered.  Used where MTF does
+ *    not fire (Bochs 2.7 accepts the control and never exits for it).  An
+ *    interrupt may run before the instruction (its handler runs unstepped,
+ *    TF cleared by the delivery and restored by its IRET); an instruction
+ *    that clears TF itself (POPF, IRET) ends the step late, at the next #DB.
+ * Either way a page lent for the step is open in this vCPU's own EPT view
+ * only (vmx/step.h): however long the step lasts, every other vCPU still
+ * runs on the restricted EPT and its accesses still raise events.
  */
-static volatile bool mtf_unreliable;
 
 #define DB_BS (1ull << 14) /* single-step bit of DR6 / pending debug exceptions */
 
@@ -38,7 +40,7 @@ void khv_step_begin(struct vcpu *v)
     h->ss_rip = vmread(VMCS_GUEST_RIP);
     uint64_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
     uint64_t rfl = vmread(VMCS_GUEST_RFLAGS);
-    if (khv_have_mtf() && !mtf_unreliable) {
+    if (vmx_mtf_works(v)) {
         h->ss_tf = false;
         if (rfl & RFLAGS_IF)
             vmwrite(VMCS_GUEST_INTERRUPTIBILITY, intr | VMX_INTERRUPTIBILITY_STI);
@@ -74,14 +76,10 @@ void khv_step_end(struct vcpu *v)
         vmx_set_proc_ctls(v, 0, PROC_MTF);
     }
     if (h->ss_npages) {
-        /* back to the tool's rights, on every vCPU before this one goes on */
-        spin_lock(&khv_ept_lock);
-        for (unsigned i = 0; i < h->ss_npages; i++)
-            ept_set_rights(&g_ept, h->ss_gpa[i], kvmi_rights_get(&khv_rights, h->ss_gpa[i] >> 12),
-                           EPT_FIX_DROP, NULL);
-        spin_unlock(&khv_ept_lock);
+        /* back to the restricted EPT: nothing shared was relaxed, so no other vCPU
+         * needs an invalidation */
+        vmx_view_close(v);
         h->ss_npages = 0;
-        vmx_invept_all();
     }
     if (h->ss_desc) {
         h->ss_desc = false;
@@ -94,7 +92,7 @@ void khv_step_end(struct vcpu *v)
 }
 
 /* Before every entry: an MTF step whose instruction completed without the
- * MTF exit shows that MTF does not work here (see above). */
+ * MTF exit shows that MTF does not work here after all. */
 void khv_step_check(struct vcpu *v)
 {
     struct hv_vcpu *h = &khv[v->index];
@@ -103,40 +101,32 @@ void khv_step_check(struct vcpu *v)
     unsigned reason = EXIT_REASON_BASIC((uint32_t)vmread(VMCS_EXIT_REASON));
     if (reason == EXIT_REASON_MTF || vmread(VMCS_GUEST_RIP) == h->ss_rip)
         return;
-    if (!mtf_unreliable)
-        log_warn("kvmi: the monitor trap flag did not fire (exit %u after the step): "
-                 "single-stepping with RFLAGS.TF from now on",
-                 reason);
-    mtf_unreliable = true;
+    vmx_mtf_failed(v);
     khv_step_end(v);
 }
 
-/* Relax the page to allow `right` (on top of what it has now) for one
- * instruction; only this core is invalidated (others keep the stricter
- * view, at worst one more exit).  A violation on another page while the step
- * is pending (the same instruction touching a second restricted page) adds
- * that page to the step.  EPT_FIX_ADD_READ: a relaxation may grant more than
- * asked, never less. */
+/* Opens the page to allow `right` (on top of what it has) for one
+ * instruction, in this vCPU's view only.  A violation on another page while
+ * the step is pending (the same instruction touching a second restricted
+ * page: MOVS, a split access) adds that page to the view.  A relaxation may
+ * grant more than asked (R with W), never less. */
 void khv_step_page(struct vcpu *v, uint64_t gpa, uint8_t right)
 {
     struct hv_vcpu *h = &khv[v->index];
-    uint64_t page = gpa & ~0xfffull;
-    bool known = false;
-    for (unsigned i = 0; i < h->ss_npages; i++)
-        known |= h->ss_gpa[i] == page;
-    if (!known && h->ss_npages == STEP_PAGES) {
+    spin_lock(&khv_ept_lock); /* no snapshot of a table the tool is editing */
+    int rc = vmx_view_open(v, gpa, right);
+    spin_unlock(&khv_ept_lock);
+    if (rc == EPT_ENOMEM) {
         log_warn("kvmi: vCPU %u: one instruction touches more than %u restricted pages", v->index,
-                 STEP_PAGES);
+                 EPT_VIEW_PAGES);
         return; /* it faults again; the tool sees the event again */
     }
-    spin_lock(&khv_ept_lock);
-    unsigned cur = 0;
-    ept_get_rights(&g_ept, page, &cur);
-    ept_set_rights(&g_ept, page, cur | right, EPT_FIX_ADD_READ, NULL);
-    spin_unlock(&khv_ept_lock);
-    vmx_flush_ept();
-    if (!known)
-        h->ss_gpa[h->ss_npages++] = page;
+    if (rc) {
+        log_warn("kvmi: vCPU %u: page 0x%llx cannot be opened for a step (%d)", v->index,
+                 (unsigned long long)gpa, rc);
+        return;
+    }
+    h->ss_npages++;
     if (!h->ss_active)
         khv_step_begin(v);
 }

@@ -122,10 +122,20 @@ void vmx_skip_insn(struct vcpu *v)
 /* INVEPT/INVVPID with the narrowest type the CPU has (vmx_caps_check requires single- or
  * all-context, SDM Vol. 3D A.10 VPID and EPT Capabilities); an unsupported type would fail silently
  * (VMfailValid). */
-void vmx_flush_ept(void)
+void vmx_invept_eptp(uint64_t eptp)
 {
     uint64_t cap = g_vmx.facts.ept_vpid_cap;
-    invept((cap & EPT_CAP_INVEPT_SINGLE) ? INVEPT_SINGLE_CONTEXT : INVEPT_ALL_CONTEXT, g_vmx.eptp);
+    invept((cap & EPT_CAP_INVEPT_SINGLE) ? INVEPT_SINGLE_CONTEXT : INVEPT_ALL_CONTEXT, eptp);
+}
+
+/* The shared EPT changed: this CPU's cached translations of it go, and a view
+ * this vCPU runs on (step.c) is rebuilt from it before the next entry. */
+void vmx_flush_ept(void)
+{
+    vmx_invept_eptp(g_vmx.eptp);
+    struct vcpu *v = this_vcpu();
+    if (v)
+        vmx_view_resync(v);
 }
 
 void vmx_flush_vpid(struct vcpu *v)
@@ -328,6 +338,7 @@ void vmx_exit_handler(struct guest_regs *r)
     }
     vmwrite(VMCS_ENTRY_INTR_INFO, 0);
     requeue_vectoring();
+    vmx_mtf_probe(v, basic);
 
     switch (basic) {
     case EXIT_REASON_EXCEPTION_NMI:
@@ -416,6 +427,7 @@ void vmx_exit_handler(struct guest_regs *r)
     }
 
     vmx_before_entry(v);
+    vmx_mtf_probe_entry(v);
     if (basic < EXIT_REASON_COUNT)
         v->stats.root_tsc[basic] += rdtsc() - t0;
     v->in_guest = 1;

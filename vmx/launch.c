@@ -17,6 +17,7 @@
 #include "core.h"
 #include "core_status.h"
 #include "ept.h"
+#include "step.h"
 #include "log.h"
 #include "msr_policy.h"
 #include "mtrr.h"
@@ -209,7 +210,7 @@ int vmx_init(struct boot_info *bi, uint64_t host_cr3)
     for (unsigned i = 0; i < bi->ncpus; i++)
         if (alloc_vcpu(bi, i))
             return CORE_ERR_NO_MEMORY;
-    if (build_ept(bi))
+    if (build_ept(bi) || vmx_views_init())
         return CORE_ERR_NO_MEMORY;
 
     unsigned rate = VMX_MISC_PREEMPT_RATE(f->misc);
@@ -318,6 +319,11 @@ static void write_controls_and_host(struct vcpu *v)
 {
     const struct vmx_controls *c = &g_vmx.ctl;
     v->proc_ctls = c->v[VMX_CTL_PROC];
+    /* The first instruction tells whether MTF exits are delivered (step.c). */
+    if (vmx_mtf_offered()) {
+        v->proc_ctls |= PROC_MTF;
+        v->mtf = VMX_MTF_PROBING;
+    }
     W(VMCS_PIN_CTLS, c->v[VMX_CTL_PIN]);
     W(VMCS_PROC_CTLS, v->proc_ctls);
     if (v->proc_ctls & PROC_SECONDARY_CTLS)
@@ -445,6 +451,7 @@ static void write_guest(struct vcpu *v, const struct fw_snapshot *s, uint64_t en
     /* Continue at core_launch's return address with its stack popped. */
     W(VMCS_GUEST_RSP, entry_rsp + 8);
     W(VMCS_GUEST_RIP, *(uint64_t *)(uintptr_t)entry_rsp);
+    v->mtf_probe_rip = *(uint64_t *)(uintptr_t)entry_rsp;
     W(VMCS_GUEST_RFLAGS, s->rflags);
     W(VMCS_GUEST_SYSENTER_CS, s->sysenter_cs);
     W(VMCS_GUEST_SYSENTER_ESP, s->sysenter_esp);

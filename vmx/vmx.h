@@ -112,8 +112,16 @@ struct vcpu {
     /* IA32_SPEC_CTRL: the firmware's value on this CPU stays in force under the guest's
      * (msr_policy.h); the guest reads back what it wrote. */
     uint64_t host_spec_ctrl, guest_spec_ctrl;
+    /* Monitor trap flag: VMX_MTF_*, probed on the first exits (step.c). */
+    uint8_t mtf;
+    uint64_t mtf_probe_rip;
+    bool on_view; /* running on its own EPT view for a step (step.h) */
     struct vcpu_stats stats;
 };
+
+#define VMX_MTF_BROKEN  0 /* not offered, or offered and not delivered */
+#define VMX_MTF_PROBING 1
+#define VMX_MTF_WORKS   2
 
 /* What every vCPU shares (vmx_init). */
 struct vmx_global {

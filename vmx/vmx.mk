@@ -9,7 +9,7 @@
 VMX_CAPS_SRCS := vmx/caps.c vmx/caps_read.c
 
 VMX_PURE_SRCS := vmx/caps.c vmx/caps_read.c vmx/controls.c vmx/mtrr.c vmx/mtrr_read.c \
-	vmx/ept.c
+	vmx/ept.c vmx/ept_view.c
 VMX_PURE_CORE_OBJS := $(VMX_PURE_SRCS:%.c=$(B)/core/%.o)
 VMX_CAPS_EFI_OBJS := $(VMX_CAPS_SRCS:%.c=$(B)/efi/%.o)
 
@@ -18,7 +18,7 @@ ALL_TARGETS += $(VMX_PURE_CORE_OBJS) $(VMX_CAPS_EFI_OBJS)
 # The VMX core: launch on every CPU, exit handlers, INIT/SIPI, kicks.
 VMX_CORE_SRCS := vmx/launch.c vmx/hide.c vmx/exit.c vmx/requests.c vmx/apic.c vmx/guest.c vmx/gwalk.c \
 	vmx/insn.c vmx/exit_cpuid.c vmx/exit_msr.c vmx/exit_cr.c vmx/exit_xsetbv.c vmx/exit_io.c \
-	vmx/exit_ept.c vmx/exit_vmcall.c vmx/xcr0.c vmx/policy.c vmx/msr_policy.c vmx/hooks.c vmx/power.c \
+	vmx/exit_ept.c vmx/exit_vmcall.c vmx/xcr0.c vmx/policy.c vmx/msr_policy.c vmx/hooks.c vmx/power.c vmx/step.c \
 	vmx/vmx_entry.S
 VMX_CORE_OBJS := $(VMX_PURE_CORE_OBJS) \
 	$(addprefix $(B)/core/,$(patsubst %.S,%.o,$(VMX_CORE_SRCS:.c=.o)))
@@ -34,6 +34,8 @@ UNIT_TESTS += mtrr
 mtrr_SRCS := test/unit/test_mtrr.c vmx/mtrr.c
 UNIT_TESTS += ept
 ept_SRCS := test/unit/test_ept.c vmx/ept.c vmx/mtrr.c
+UNIT_TESTS += ept_view
+ept_view_SRCS := test/unit/test_ept_view.c vmx/ept_view.c vmx/ept.c
 UNIT_TESTS += vmx_insn vmx_gwalk vmx_xcr0
 vmx_insn_SRCS := test/unit/test_insn.c vmx/insn.c
 vmx_gwalk_SRCS := test/unit/test_gwalk.c vmx/gwalk.c

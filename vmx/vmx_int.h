@@ -31,6 +31,12 @@ uint64_t vmx_guest_cr4(uint64_t val);
 void vmx_skip_insn(struct vcpu *v);
 void vmx_advance_rip(struct vcpu *v, uint64_t len);
 void vmx_flush_ept(void);
+void vmx_invept_eptp(uint64_t eptp);
+/* step.c */
+int vmx_views_init(void);
+void vmx_view_resync(struct vcpu *v);
+void vmx_mtf_probe(struct vcpu *v, unsigned basic);
+void vmx_mtf_probe_entry(struct vcpu *v);
 void vmx_flush_vpid(struct vcpu *v);
 void vmx_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint32_t error);
 #define inject_gp(v) vmx_inject_exception(v, 13, true, 0)

@@ -24,3 +24,11 @@ test-emu-power: $(B)/hv.efi $(B)/agent.efi $(B)/linux/acpitab.efi
 	python3 test/emu/power_scenarios.py $(POWER_EMU_ARGS)
 
 TEST_TARGETS += test-emu-power
+
+# Every vCPU at once on restricted pages (docs/kvmi-hv.md, "Page steps"): each
+# access raises exactly one PF event, on 2 and 4 vCPUs (one Bochs at a time).
+.PHONY: test-emu-views
+test-emu-views: $(B)/hv.efi $(B)/agent.efi
+	python3 test/emu/views_scenarios.py $(VIEWS_EMU_ARGS)
+
+TEST_TARGETS += test-emu-views

@@ -19,6 +19,7 @@ static const struct probe probes[] = {
     {"hostile", probe_hostile},
     {"dma", probe_dma},
     {"power", probe_power},
+    {"pfstress", probe_pfstress},
     {"entryfail", probe_entryfail},
 };
 
@@ -95,6 +96,7 @@ static int parse_options(struct agent *a, char *reason, size_t size)
     a->opt.hostile = 0;
     a->opt.dma = 0;
     a->opt.power = 0;
+    a->opt.pfstress = 0;
     if (a->st->BootServices->HandleProtocol(a->image, &lip_guid, (VOID **)&li) != EFI_SUCCESS ||
         !li || !li->LoadOptions)
         return 0;
@@ -151,11 +153,13 @@ static int parse_options(struct agent *a, char *reason, size_t size)
             a->opt.dma = v;
         else if (key_is(tok, "power", &val) && parse_int(val, &v) == 0 && v <= 5)
             a->opt.power = v;
+        else if (key_is(tok, "pfstress", &val) && parse_int(val, &v) == 0)
+            a->opt.pfstress = v;
         else {
             str_printf(reason, size,
                        "bad option '%s' (cpus=N vmx=0|1 e1000=0|1 shutdown=0|1 "
                        "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1|2 hostile=0|1 dma=0|1|2 "
-                       "power=0..5)",
+                       "power=0..5 pfstress=N)",
                        tok);
             return -1;
         }

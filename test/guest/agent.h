@@ -33,6 +33,7 @@ struct agent_options {
     int hostile;      /* hostile=1: attacks on the hypervisor (probe_hostile.c) */
     int power;        /* power=1..5: ask the machine to power off, reset or sleep (probe_power.c) */
     int dma;          /* dma=1|2: aim e1000 DMA at hv-dmatest.efi's region (probe_dma.c) */
+    int pfstress;     /* pfstress=N: N stores and calls per CPU on restricted pages */
 };
 
 struct agent {
@@ -77,5 +78,6 @@ enum verdict probe_kvmi(struct agent *a, char *reason, size_t size);
 enum verdict probe_hostile(struct agent *a, char *reason, size_t size);
 enum verdict probe_dma(struct agent *a, char *reason, size_t size);
 enum verdict probe_power(struct agent *a, char *reason, size_t size);
+enum verdict probe_pfstress(struct agent *a, char *reason, size_t size);
 
 #endif

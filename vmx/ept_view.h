@@ -1,0 +1,81 @@
+/*
+ * ept_view.h - per-vCPU EPT views: a second EPT hierarchy that is the shared
+ * one (the base, ept.h) except for a few 4 KiB pages opened wider.
+ *
+ * A view owns a PML4 and a small fixed pool of tables; everything it does not
+ * change points at the base's own tables, so a view costs
+ * EPT_VIEW_TABLES pages whatever the size of guest memory.  Opening a page
+ * copies the tables on its path (PDPT, PD, PT; a large leaf is split in the
+ * private copy only) and sets the leaf's rights to the base's plus the ones
+ * asked for.  The base is never written: other vCPUs, which run on the base,
+ * never see the opened rights.
+ *
+ * Coherence: the private copies are snapshots of the base.  When the base
+ * changes (the caller's INVEPT of the base), the owner calls ept_view_resync
+ * before it enters the guest again, which re-copies the paths and re-applies
+ * the opened rights on top of the new base rights.
+ *
+ * Used by the VMX core for one-instruction steps (vmx/view.c) and meant as
+ * the base of introspector-visible views later (docs/vmx.md, "EPT views").
+ * Pure: host-tested through the same pager as ept.c.  A view is used by one
+ * CPU at a time; reading the base races with edits the way a CPU's walk does
+ * (entries are single 64-bit stores) and the resync after the edit's INVEPT
+ * repairs any snapshot taken mid-edit.
+ */
+#ifndef HV_EPT_VIEW_H
+#define HV_EPT_VIEW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ept.h"
+
+#define EPT_VIEW_PAGES  6u                              /* pages open at once */
+#define EPT_VIEW_TABLES (1u + 3u * EPT_VIEW_PAGES)      /* PML4 + a path per page */
+
+struct ept_view {
+    const struct ept *base;
+    uint64_t *tab[EPT_VIEW_TABLES]; /* tab[0] is the view's PML4 */
+    uint64_t phys[EPT_VIEW_TABLES];
+    unsigned used; /* private tables in use, PML4 included */
+    unsigned nopen;
+    uint64_t open_gpa[EPT_VIEW_PAGES]; /* 4 KiB-aligned */
+    uint8_t open_add[EPT_VIEW_PAGES];  /* rights added on top of the base's */
+    uint8_t pml4_priv[EPT_VIEW_PAGES]; /* PML4 slots pointing at private tables */
+    unsigned npml4_priv;
+};
+
+/* Takes the pool from base's pager and starts as a copy of the base (no page
+ * open).  EPT_ENOMEM (nothing kept) when the pager runs dry. */
+int ept_view_init(struct ept_view *v, const struct ept *base);
+
+/* Gives the pool back.  The view must be unused by every CPU. */
+void ept_view_destroy(struct ept_view *v);
+
+/* EPTP of the view (same memory type and walk length as the base's). */
+uint64_t ept_view_eptp(const struct ept_view *v);
+
+/*
+ * Opens the 4 KiB page holding gpa to (base rights | add) in the view, made
+ * legal with EPT_FIX_ADD_READ (a relaxation may grant more, never less);
+ * *applied (may be NULL) receives what the leaf now allows.  A page already
+ * open gets `add` on top.  EPT_ENOENT when the base does not map gpa,
+ * EPT_ENOMEM when EPT_VIEW_PAGES pages are open already, EPT_EINVAL for a
+ * gpa out of range or rights outside RWX.
+ */
+int ept_view_open(struct ept_view *v, uint64_t gpa, unsigned add, unsigned *applied);
+
+/* Back to the plain base: nothing open, the pool free. */
+void ept_view_reset(struct ept_view *v);
+
+/* After the base changed: the view is rebuilt from the base as it is now
+ * (PML4 included) with the same pages opened. */
+int ept_view_resync(struct ept_view *v);
+
+/* True when gpa's page is open in the view. */
+bool ept_view_is_open(const struct ept_view *v, uint64_t gpa);
+
+/* Rights of gpa's page as the view's walk sees them (EPT_ENOENT if unmapped). */
+int ept_view_rights(const struct ept_view *v, uint64_t gpa, unsigned *rights);
+
+#endif /* HV_EPT_VIEW_H */

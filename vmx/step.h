@@ -1,0 +1,39 @@
+/*
+ * step.h - what the VMX core offers a caller that lets one guest instruction
+ * through an intercept and takes it back afterwards (kvmi_hv/step.c):
+ *   - whether this CPU delivers the monitor trap flag (probed at launch);
+ *   - a per-vCPU EPT view (ept_view.h): the vCPU runs on a copy of the EPT
+ *     with a few pages opened while every other vCPU keeps the shared EPT,
+ *     so an access another vCPU makes during the step still exits.
+ * All functions act on the calling CPU's own vCPU, in root mode.
+ */
+#ifndef HV_VMX_STEP_H
+#define HV_VMX_STEP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmx.h"
+
+/* The CPU lets the monitor trap flag be set (whether it delivers it is vmx_mtf_works). */
+bool vmx_mtf_offered(void);
+
+/* True once this vCPU's first instructions showed an MTF VM exit (SDM Vol.
+ * 3C 26.5.2 Monitor Trap Flag); false while unknown or where it does not fire. */
+bool vmx_mtf_works(const struct vcpu *v);
+
+/* A step with MTF ended without the MTF exit: use RFLAGS.TF from now on. */
+void vmx_mtf_failed(struct vcpu *v);
+
+/* Opens the page holding gpa to (shared rights | add) for v alone and puts v
+ * on its view.  0, or EPT_ENOENT / EPT_ENOMEM (ept_view.h) with nothing
+ * changed for a page that is not mapped or one page too many. */
+int vmx_view_open(struct vcpu *v, uint64_t gpa, unsigned add);
+
+/* v back on the shared EPT, its view emptied and its translations dropped. */
+void vmx_view_close(struct vcpu *v);
+
+/* True while v runs on its view. */
+bool vmx_on_view(const struct vcpu *v);
+
+#endif /* HV_VMX_STEP_H */
