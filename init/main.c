@@ -85,8 +85,9 @@ static void poll(void)
     dma_core_poll();
 }
 
-static void print_dma_stats(void)
+static void print_stats(void)
 {
+    kvmi_hv_print_stats();
     log_info("stats: %llu device DMA request(s) blocked by VT-d (docs/security.md)",
              (unsigned long long)dma_core_faults());
 }
@@ -170,7 +171,7 @@ uint64_t core_main(struct boot_info *bi)
      * the KVMI binding's exit hooks. */
     struct vmx_hooks hooks = kvmi_hv_vmx_hooks;
     hooks.poll = poll;
-    hooks.print_stats = print_dma_stats;
+    hooks.print_stats = print_stats;
     vmx_set_hooks(&hooks);
 
     fw_state_restore(&fw);

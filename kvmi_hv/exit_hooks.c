@@ -83,6 +83,25 @@ void khv_crash_check(struct vcpu *v, enum kvmi_verdict vd)
         khv_park(v);
 }
 
+static void ev_account(struct vcpu *v, unsigned kind, uint64_t t0)
+{
+    khv[v->index].ev_count[kind]++;
+    khv[v->index].ev_tsc[kind] += rdtsc() - t0;
+}
+
+void kvmi_hv_print_stats(void)
+{
+    static const char *const names[KHV_EV_KINDS] = {"pf", "bp", "cr"};
+    for (unsigned i = 0; i < g_vmx.ncpus; i++)
+        for (unsigned k = 0; k < KHV_EV_KINDS; k++)
+            if (khv[i].ev_count[k])
+                log_info(
+                    "stats vCPU %u: kvmi %s events %llu, TSC from event to reply %llu avg %llu", i,
+                    names[k], (unsigned long long)khv[i].ev_count[k],
+                    (unsigned long long)khv[i].ev_tsc[k],
+                    (unsigned long long)(khv[i].ev_tsc[k] / khv[i].ev_count[k]));
+}
+
 bool kvmi_hv_cr_write(struct vcpu *v, unsigned cr, uint64_t old, uint64_t *val)
 {
     if (!khv_running || !kvmi_cr_monitored(&g_kvmi, v->index, cr))
@@ -90,7 +109,9 @@ bool kvmi_hv_cr_write(struct vcpu *v, unsigned cr, uint64_t old, uint64_t *val)
     uint64_t mask = cr == 3 ? ~(1ull << 63) : ~0ull; /* CR3 bit 63: "no flush", not state */
     if ((old & mask) == (*val & mask))
         return true; /* only writes that change the value are reported */
+    uint64_t t0 = rdtsc();
     enum kvmi_verdict vd = kvmi_event_cr(&g_kvmi, v->index, cr, old, val);
+    ev_account(v, KHV_EV_CR, t0);
     khv_crash_check(v, vd);
     return vd != KVMI_V_FAIL;
 }
@@ -184,8 +205,10 @@ bool kvmi_hv_exception(struct vcpu *v, uint32_t info)
         return false;
     uint64_t len = vmread(VMCS_EXIT_INSTR_LEN);
     uint64_t gla = vmread(VMCS_GUEST_CS_BASE) + vmread(VMCS_GUEST_RIP);
+    uint64_t t0 = rdtsc();
     enum kvmi_verdict vd =
         kvmi_event_breakpoint(&g_kvmi, v->index, khv_gla_to_gpa(gla), (uint8_t)len);
+    ev_account(v, KHV_EV_BP, t0);
     khv_crash_check(v, vd);
     if (vd == KVMI_V_RETRY)
         return true; /* re-enter at the same RIP, nothing injected (the tool fixed it) */
@@ -237,7 +260,9 @@ bool kvmi_hv_ept_violation(struct vcpu *v, uint64_t q, uint64_t gpa)
     uint64_t gva = (q & EPT_VIOL_GLA_VALID) ? vmread(VMCS_GUEST_LINEAR_ADDR) : ~0ull;
     struct kvmi_event_pf_reply rpl;
     h->ss_requested = false;
+    uint64_t t0 = rdtsc();
     enum kvmi_verdict vd = kvmi_event_pf(&g_kvmi, v->index, gpa, gva, attempt, &rpl);
+    ev_account(v, KHV_EV_PF, t0);
     khv_crash_check(v, vd);
     if (vd == KVMI_V_RETRY) {
         if (h->ss_requested) { /* RETRY + singlestep: step, then KVMI_EVENT_SINGLESTEP */

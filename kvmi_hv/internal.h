@@ -32,6 +32,8 @@ extern volatile uint32_t khv_starved_cpu, khv_unhook_cpu;
 extern spinlock_t khv_ept_lock;
 extern struct kvmi_rights khv_rights;
 
+enum { KHV_EV_PF, KHV_EV_BP, KHV_EV_CR, KHV_EV_KINDS };
+
 /* Per-vCPU state of this arch (owned by that vCPU unless noted). */
 struct hv_vcpu {
     /* INJECT_EXCEPTION, delivered before the next entry */
@@ -50,6 +52,9 @@ struct hv_vcpu {
     /* control_singlestep(true) from the engine during the last PF event */
     bool ss_requested;
     void *xsave; /* a 64-byte aligned page for XSAVE */
+    /* events sent and TSC ticks from each event's start to its reply applied
+     * (engine, network, the tool), per KHV_EV_* (kvmi_hv_print_stats) */
+    uint64_t ev_count[KHV_EV_KINDS], ev_tsc[KHV_EV_KINDS];
 };
 extern struct hv_vcpu khv[BI_MAX_CPUS];
 

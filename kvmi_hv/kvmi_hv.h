@@ -32,6 +32,10 @@ extern struct kvmi_vm g_kvmi;
 
 /* Engine + transport up (init/main.c, BSP, once). */
 void kvmi_hv_start(struct boot_info *bi);
+
+/* Logs each vCPU's event counts and the TSC ticks from event to reply (the
+ * statistics at shutdown, docs/benchmarks.md). */
+void kvmi_hv_print_stats(void);
 /* True once kvmi_hv_start() attached the engine to a transport. */
 bool kvmi_hv_on(void);
 

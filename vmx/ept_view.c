@@ -97,8 +97,7 @@ static int open_path(struct ept_view *v, uint64_t gpa, unsigned add, unsigned *a
     uint64_t *leaf = &t[level_index(gpa, 1)];
     if (!mapped(*leaf))
         return EPT_ENOENT;
-    int r = ept_legal_rights((unsigned)(*leaf & E_RWX) | add, v->base->exec_only,
-                             EPT_FIX_ADD_READ);
+    int r = ept_legal_rights((unsigned)(*leaf & E_RWX) | add, v->base->exec_only, EPT_FIX_ADD_READ);
     if (r < 0)
         return r;
     *leaf = (*leaf & ~E_RWX) | (uint64_t)r;

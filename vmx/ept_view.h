@@ -30,8 +30,8 @@
 
 #include "ept.h"
 
-#define EPT_VIEW_PAGES  6u                              /* pages open at once */
-#define EPT_VIEW_TABLES (1u + 3u * EPT_VIEW_PAGES)      /* PML4 + a path per page */
+#define EPT_VIEW_PAGES  6u                         /* pages open at once */
+#define EPT_VIEW_TABLES (1u + 3u * EPT_VIEW_PAGES) /* PML4 + a path per page */
 
 struct ept_view {
     const struct ept *base;

@@ -32,3 +32,11 @@ test-emu-views: $(B)/hv.efi $(B)/agent.efi
 	python3 test/emu/views_scenarios.py $(VIEWS_EMU_ARGS)
 
 TEST_TARGETS += test-emu-views
+
+# KVMI event round trips, pause-all on 1/2/4 vCPUs and the page step, in
+# guest TSC ticks with the hypervisor's split (docs/benchmarks.md).
+.PHONY: bench-events
+bench-events: $(B)/hv.efi $(B)/agent.efi
+	python3 test/emu/events_bench.py $(EVENTS_BENCH_ARGS)
+
+BENCH_TARGETS += bench-events

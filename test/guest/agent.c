@@ -20,6 +20,7 @@ static const struct probe probes[] = {
     {"dma", probe_dma},
     {"power", probe_power},
     {"pfstress", probe_pfstress},
+    {"evbench", probe_evbench},
     {"entryfail", probe_entryfail},
 };
 
@@ -97,6 +98,7 @@ static int parse_options(struct agent *a, char *reason, size_t size)
     a->opt.dma = 0;
     a->opt.power = 0;
     a->opt.pfstress = 0;
+    a->opt.evbench = 0;
     if (a->st->BootServices->HandleProtocol(a->image, &lip_guid, (VOID **)&li) != EFI_SUCCESS ||
         !li || !li->LoadOptions)
         return 0;
@@ -155,11 +157,13 @@ static int parse_options(struct agent *a, char *reason, size_t size)
             a->opt.power = v;
         else if (key_is(tok, "pfstress", &val) && parse_int(val, &v) == 0)
             a->opt.pfstress = v;
+        else if (key_is(tok, "evbench", &val) && parse_int(val, &v) == 0)
+            a->opt.evbench = v;
         else {
             str_printf(reason, size,
                        "bad option '%s' (cpus=N vmx=0|1 e1000=0|1 shutdown=0|1 "
                        "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1|2 hostile=0|1 dma=0|1|2 "
-                       "power=0..5 pfstress=N)",
+                       "power=0..5 pfstress=N evbench=N)",
                        tok);
             return -1;
         }

@@ -34,6 +34,7 @@ struct agent_options {
     int power;        /* power=1..5: ask the machine to power off, reset or sleep (probe_power.c) */
     int dma;          /* dma=1|2: aim e1000 DMA at hv-dmatest.efi's region (probe_dma.c) */
     int pfstress;     /* pfstress=N: N stores and calls per CPU on restricted pages */
+    int evbench;      /* evbench=N: N timed rounds of each KVMI event (probe_evbench.c) */
 };
 
 struct agent {
@@ -79,5 +80,6 @@ enum verdict probe_hostile(struct agent *a, char *reason, size_t size);
 enum verdict probe_dma(struct agent *a, char *reason, size_t size);
 enum verdict probe_power(struct agent *a, char *reason, size_t size);
 enum verdict probe_pfstress(struct agent *a, char *reason, size_t size);
+enum verdict probe_evbench(struct agent *a, char *reason, size_t size);
 
 #endif

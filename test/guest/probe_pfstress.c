@@ -20,8 +20,8 @@
 #include "cpu.h"
 #include "mp.h"
 
-#define PFS_GO      0x4f472d5353455254ull /* "TRESS-GO" */
-#define PFS_MAXCPUS 64u
+#define PFS_GO          0x4f472d5353455254ull /* "TRESS-GO" */
+#define PFS_MAXCPUS     64u
 #define PFS_CODE_STRIDE 64u
 
 struct pfs_run {
@@ -123,8 +123,8 @@ enum verdict probe_pfstress(struct agent *a, char *reason, size_t size)
     for (unsigned i = 0; i < 4096; i++)
         r.code[i] = 0xc3; /* RET */
     AGENT_LOG("pfstress: mailbox 0x%lx data 0x%lx code 0x%lx stride %u cpus %u accesses %lu",
-              (UINT64)(uintptr_t)mbox, (UINT64)(uintptr_t)r.slots, (UINT64)code,
-              PFS_CODE_STRIDE, r.cpus, r.n);
+              (UINT64)(uintptr_t)mbox, (UINT64)(uintptr_t)r.slots, (UINT64)code, PFS_CODE_STRIDE,
+              r.cpus, r.n);
     if (agent_wait_word(&mbox[0], PFS_GO)) {
         str_printf(reason, size, "the introspector never said go");
         return PROBE_FAIL;

@@ -16,8 +16,8 @@
 #include "vmx/ept_view.h"
 #include "vmx/vmx_defs.h"
 
-#define MiB (1024ull * 1024)
-#define GiB (1024ull * MiB)
+#define MiB  (1024ull * 1024)
+#define GiB  (1024ull * MiB)
 #define ADDR 0x000ffffffffff000ull
 
 /* Sandy Bridge EPT caps: exec-only, 4-level, WB, 2M, INVEPT; no 1G. */
@@ -218,9 +218,8 @@ static void limits(void **state)
     for (unsigned i = 0; i < EPT_VIEW_PAGES; i++) {
         pages[i] = i * 512 * GiB + 0x1000;
         if (i)
-            assert_int_equal(ept_map(&f.ept, i * 512 * GiB, i * 512 * GiB, 4 * MiB, MEMTYPE_UC,
-                                     EPT_RWX),
-                             0);
+            assert_int_equal(
+                ept_map(&f.ept, i * 512 * GiB, i * 512 * GiB, 4 * MiB, MEMTYPE_UC, EPT_RWX), 0);
     }
     /* the base grew PML4 slots after the view's copy: invisible until the resync */
     assert_int_equal(ept_view_open(&f.view, pages[1], EPT_W, NULL), EPT_ENOENT);
