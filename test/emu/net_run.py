@@ -422,7 +422,7 @@ def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     errors = []
-    err = wait_for(r, sc.ready, proc, 240)
+    err = wait_for(r, sc.ready, proc, max(240, sc.timeout // 2))  # boots slow down with load
     if err:
         errors.append(err)
     else:
