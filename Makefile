@@ -151,16 +151,12 @@ unit: $(UNIT_BINS)
 		echo "== $$t"; $$t || fail=1; done; \
 	if [ $$fail = 0 ]; then echo "unit: all passed"; else echo "unit: FAILED"; exit 1; fi
 
-# Runs every test layer; keeps going after a failure so the summary names
-# every layer that failed.
+# Runs every test layer, as many at once as the machine has cores
+# (TEST_JOBS=1 for one after the other), and keeps going after a failure so
+# the summary names every layer that failed (scripts/run_layers.py).
 test: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory all
-	@fail=""; for t in unit $(TEST_TARGETS); do \
-		echo "==== $$t"; s=$$(date +%s); \
-		$(MAKE) --no-print-directory $$t || fail="$$fail $$t"; \
-		echo "==== $$t took $$(( $$(date +%s) - s )) s"; done; \
-	echo; if [ -z "$$fail" ]; then echo "make test: every layer passed"; \
-	else echo "make test: FAILED:$$fail"; exit 1; fi
+	@python3 scripts/run_layers.py unit $(TEST_TARGETS)
 
 # The slow scenarios, outside `make test` and CI (see each target's fragment).
 test-long: $(DEPS_STAMP)
