@@ -109,7 +109,7 @@ def _host_bench(r: net_run.Run) -> None:
 
 def scenario(cpus: int, rounds: int, hv: str | None) -> net_run.Scenario:
     return net_run.Scenario(
-        name=f"bench-events-{cpus}cpu",
+        name=f"bench-events-{cpus}cpu" + ("-other-hv" if hv else ""),
         doc=f"KVMI event round trips, pause-all and the page step on {cpus} vCPU(s)",
         conf="connect = 10.0.2.2:{port}\nreconnect_ms = 500\nname = bench-events\n"
              "diag_port = 7777\n",
