@@ -22,6 +22,7 @@ int ept_view_init(struct ept_view *v, const struct ept *base)
 {
     v->base = base;
     v->used = v->nopen = v->npml4_priv = 0;
+    v->stale = false;
     for (unsigned i = 0; i < EPT_VIEW_TABLES; i++) {
         v->tab[i] = base->pg.alloc_page(base->pg.ctx, &v->phys[i]);
         if (!v->tab[i]) {
@@ -70,7 +71,8 @@ static uint64_t *take_table(struct ept_view *v, uint64_t *phys)
 }
 
 /* Opens one page: path made private, leaf widened.  No bookkeeping of open pages. */
-static int open_path(struct ept_view *v, uint64_t gpa, unsigned add, unsigned *applied)
+static int open_path(struct ept_view *v, uint64_t gpa, unsigned add, unsigned *applied,
+                     uint64_t **leaf_out)
 {
     uint64_t *t = v->tab[0];
     for (int level = 4; level > 1; level--) {
@@ -97,6 +99,7 @@ static int open_path(struct ept_view *v, uint64_t gpa, unsigned add, unsigned *a
     uint64_t *leaf = &t[level_index(gpa, 1)];
     if (!mapped(*leaf))
         return EPT_ENOENT;
+    *leaf_out = leaf;
     int r = ept_legal_rights((unsigned)(*leaf & E_RWX) | add, v->base->exec_only, EPT_FIX_ADD_READ);
     if (r < 0)
         return r;
@@ -107,9 +110,11 @@ static int open_path(struct ept_view *v, uint64_t gpa, unsigned add, unsigned *a
 }
 
 /*
- * Cannot fail once the page is known to be mapped: every page takes at most
- * 3 tables (PDPT, PD, PT) and one PML4 slot, and the pool holds that for
- * EPT_VIEW_PAGES pages; ADD_READ makes any RWX combination legal.
+ * Cannot fail once the page is known to be mapped: a new page needs at most
+ * 3 tables (PDPT, PD, PT) and one PML4 slot; when the pool lacks them (paths
+ * kept from earlier steps fill it), the view is rebuilt with only the pages
+ * open now, at most EPT_VIEW_PAGES - 1 of them, which leaves room.  ADD_READ
+ * makes any RWX combination legal.
  */
 int ept_view_open(struct ept_view *v, uint64_t gpa, unsigned add, unsigned *applied)
 {
@@ -121,19 +126,46 @@ int ept_view_open(struct ept_view *v, uint64_t gpa, unsigned add, unsigned *appl
         i++;
     if (i == v->nopen && v->nopen == EPT_VIEW_PAGES)
         return EPT_ENOMEM;
+    if (v->stale || (i == v->nopen && v->used + 3 > EPT_VIEW_TABLES)) {
+        int rc = ept_view_resync(v);
+        if (rc)
+            return rc;
+        i = 0;
+        while (i < v->nopen && v->open_gpa[i] != page)
+            i++;
+    }
     int rc = ept_view_rights(v, page, &cur);
     if (rc)
         return rc;
-    rc = open_path(v, page, add, applied);
+    uint64_t *leaf;
+    if (i < v->nopen) { /* open already: widen further, keep what it was before */
+        v->open_add[i] |= (uint8_t)add;
+        return open_path(v, page, v->open_add[i], applied, &leaf);
+    }
+    rc = open_path(v, page, 0, NULL, &leaf);
     if (rc)
         return rc;
-    if (i == v->nopen) {
-        v->open_gpa[i] = page;
-        v->open_add[i] = 0;
-        v->nopen++;
-    }
-    v->open_add[i] |= (uint8_t)add;
+    v->open_old[i] = *leaf;
+    rc = open_path(v, page, add, applied, &leaf);
+    if (rc)
+        return rc;
+    v->open_gpa[i] = page;
+    v->open_leaf[i] = leaf;
+    v->open_add[i] = (uint8_t)add;
+    v->nopen++;
     return 0;
+}
+
+void ept_view_close(struct ept_view *v)
+{
+    for (unsigned i = 0; i < v->nopen; i++)
+        *v->open_leaf[i] = v->open_old[i];
+    v->nopen = 0;
+}
+
+void ept_view_mark_stale(struct ept_view *v)
+{
+    v->stale = true;
 }
 
 void ept_view_reset(struct ept_view *v)
@@ -158,6 +190,7 @@ int ept_view_resync(struct ept_view *v)
     }
     ept_view_reset(v);
     copy_table(v->tab[0], v->base->pml4);
+    v->stale = false;
     int rc = 0;
     for (unsigned i = 0; i < n; i++) {
         int r = ept_view_open(v, gpa[i], add[i], NULL);

@@ -10,10 +10,15 @@
  * asked for.  The base is never written: other vCPUs, which run on the base,
  * never see the opened rights.
  *
+ * Closing puts the opened leaves back as they were and keeps the private
+ * paths, so the next step on a page of the same table costs one entry, not
+ * three table copies.
+ *
  * Coherence: the private copies are snapshots of the base.  When the base
  * changes (the caller's INVEPT of the base), the owner calls ept_view_resync
- * before it enters the guest again, which re-copies the paths and re-applies
- * the opened rights on top of the new base rights.
+ * (in use: re-copies the paths and re-applies the opened rights on top of the
+ * new base rights) or ept_view_mark_stale (not in use: rebuilt at the next
+ * open) before it enters the guest again.
  *
  * Used by the VMX core for one-instruction steps (vmx/view.c) and meant as
  * the base of introspector-visible views later (docs/vmx.md, "EPT views").
@@ -39,9 +44,12 @@ struct ept_view {
     uint64_t phys[EPT_VIEW_TABLES];
     unsigned used; /* private tables in use, PML4 included */
     unsigned nopen;
-    uint64_t open_gpa[EPT_VIEW_PAGES]; /* 4 KiB-aligned */
-    uint8_t open_add[EPT_VIEW_PAGES];  /* rights added on top of the base's */
-    uint8_t pml4_priv[EPT_VIEW_PAGES]; /* PML4 slots pointing at private tables */
+    uint64_t open_gpa[EPT_VIEW_PAGES];   /* 4 KiB-aligned */
+    uint8_t open_add[EPT_VIEW_PAGES];    /* rights added on top of the base's */
+    uint64_t *open_leaf[EPT_VIEW_PAGES]; /* the opened leaves in the private tables ... */
+    uint64_t open_old[EPT_VIEW_PAGES];   /* ... and what they held before */
+    bool stale;                          /* the base changed since the copies were taken */
+    uint8_t pml4_priv[EPT_VIEW_PAGES];   /* PML4 slots pointing at private tables */
     unsigned npml4_priv;
 };
 
@@ -64,6 +72,13 @@ uint64_t ept_view_eptp(const struct ept_view *v);
  * gpa out of range or rights outside RWX.
  */
 int ept_view_open(struct ept_view *v, uint64_t gpa, unsigned add, unsigned *applied);
+
+/* Every opened page back to the base's rights; the private paths stay for
+ * the next open. */
+void ept_view_close(struct ept_view *v);
+
+/* The base changed while the view was not in use: the next open rebuilds it. */
+void ept_view_mark_stale(struct ept_view *v);
 
 /* Back to the plain base: nothing open, the pool free. */
 void ept_view_reset(struct ept_view *v);

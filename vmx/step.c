@@ -102,7 +102,7 @@ void vmx_view_close(struct vcpu *v)
     vmwrite(VMCS_EPTP, g_vmx.eptp);
     v->on_view = false;
     flush_view(w);
-    ept_view_reset(w);
+    ept_view_close(w);
 }
 
 bool vmx_on_view(const struct vcpu *v)
@@ -113,9 +113,11 @@ bool vmx_on_view(const struct vcpu *v)
 /* The shared EPT changed (vmx_flush_ept): the view's copies follow it. */
 void vmx_view_resync(struct vcpu *v)
 {
-    if (!v->on_view)
-        return;
     struct ept_view *w = &views[v->index];
+    if (!v->on_view) {
+        ept_view_mark_stale(w);
+        return;
+    }
     if (ept_view_resync(w) == EPT_ENOENT)
         log_warn("vCPU %u: a page opened for a step is no longer mapped", v->index);
     flush_view(w);

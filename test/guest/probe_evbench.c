@@ -134,8 +134,7 @@ enum verdict probe_evbench(struct agent *a, char *reason, size_t size)
         return PROBE_FAIL;
     }
     if (evb_bp_hits != n) {
-        str_printf(reason, size, "#BP handler ran %lu times for %lu INT3s", (UINT64)evb_bp_hits,
-                   n);
+        str_printf(reason, size, "#BP handler ran %lu times for %lu INT3s", (UINT64)evb_bp_hits, n);
         return PROBE_FAIL;
     }
     return PROBE_PASS;

@@ -239,6 +239,73 @@ static void limits(void **state)
     teardown(&f);
 }
 
+/* Closing restores the rights and keeps the private path for the next step. */
+static void close_keeps_the_path(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    uint64_t page = 0x30000000, next = 0x30001000;
+    assert_int_equal(ept_set_rights(&f.ept, page, EPT_R, EPT_FIX_DROP, NULL), 0);
+    assert_int_equal(ept_set_rights(&f.ept, next, EPT_R | EPT_X, EPT_FIX_DROP, NULL), 0);
+    assert_int_equal(ept_view_open(&f.view, page, EPT_W, NULL), 0);
+    unsigned used = f.view.used;
+    ept_view_close(&f.view);
+    assert_int_equal(f.view.nopen, 0);
+    assert_int_equal(view_rights(&f.view, page), EPT_R);
+    assert_false(ept_view_is_open(&f.view, page));
+    /* a page of the same table: no new table */
+    assert_int_equal(ept_view_open(&f.view, next, EPT_W, NULL), 0);
+    assert_int_equal(f.view.used, used);
+    assert_int_equal(view_rights(&f.view, next), EPT_RWX);
+    assert_int_equal(view_rights(&f.view, page), EPT_R);
+    ept_view_close(&f.view);
+    assert_int_equal(view_rights(&f.view, next), EPT_R | EPT_X);
+    teardown(&f);
+}
+
+/* A base change while the view is closed shows at the next open. */
+static void stale_view_rebuilt_at_open(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    uint64_t page = 0x5000, other = 0x6000;
+    assert_int_equal(ept_set_rights(&f.ept, page, EPT_R, EPT_FIX_DROP, NULL), 0);
+    assert_int_equal(ept_view_open(&f.view, page, EPT_W, NULL), 0);
+    ept_view_close(&f.view);
+    assert_int_equal(ept_set_rights(&f.ept, other, EPT_R, EPT_FIX_DROP, NULL), 0);
+    assert_int_equal(ept_set_rights(&f.ept, page, 0, EPT_FIX_DROP, NULL), 0);
+    ept_view_mark_stale(&f.view);
+    assert_int_equal(ept_view_open(&f.view, page, EPT_X, NULL), 0);
+    assert_int_equal(view_rights(&f.view, other), EPT_R);
+    assert_int_equal(view_rights(&f.view, page), EPT_X); /* the CPU has execute-only */
+    ept_view_close(&f.view);
+    assert_int_equal(view_rights(&f.view, page), 0);
+    teardown(&f);
+}
+
+/* Paths kept from earlier steps never stop a new page from opening. */
+static void kept_paths_make_room(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    for (unsigned i = 1; i <= EPT_VIEW_PAGES; i++)
+        assert_int_equal(
+            ept_map(&f.ept, i * 512 * GiB, i * 512 * GiB, 4 * MiB, MEMTYPE_UC, EPT_RWX), 0);
+    assert_int_equal(ept_view_resync(&f.view), 0);
+    for (unsigned i = 0; i < EPT_VIEW_PAGES; i++)
+        assert_int_equal(ept_view_open(&f.view, i * 512 * GiB + 0x1000, EPT_X, NULL), 0);
+    ept_view_close(&f.view);
+    assert_int_equal(f.view.used, EPT_VIEW_TABLES);
+    uint64_t fresh = EPT_VIEW_PAGES * 512 * GiB + 0x1000;
+    assert_int_equal(ept_view_open(&f.view, fresh, EPT_W, NULL), 0);
+    assert_int_equal(view_rights(&f.view, fresh), EPT_RWX);
+    assert_int_equal(f.view.used, 4);
+    teardown(&f);
+}
+
 /* No memory for the pool: nothing kept, nothing leaked. */
 static void init_out_of_memory(void **state)
 {
@@ -263,6 +330,9 @@ int main(void)
         cmocka_unit_test(reset_is_the_base),
         cmocka_unit_test(resync_follows_the_base),
         cmocka_unit_test(limits),
+        cmocka_unit_test(close_keeps_the_path),
+        cmocka_unit_test(stale_view_rebuilt_at_open),
+        cmocka_unit_test(kept_paths_make_room),
         cmocka_unit_test(init_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
