@@ -28,6 +28,9 @@
 #define RFLAGS_TF (1ull << 8)
 #define RFLAGS_IF (1ull << 9)
 
+/* ---- IA32_DEBUGCTL (SDM Vol. 3B 18.4.1 IA32_DEBUGCTL MSR) ----------------- */
+#define DEBUGCTL_BTF (1ull << 1) /* single-step on branches */
+
 /* ---- MSR numbers (SDM Vol. 4 Table 2-2 IA-32 Architectural MSRs) -------- */
 #define MSR_IA32_TSC              0x010u
 #define MSR_IA32_APIC_BASE        0x01bu

@@ -184,8 +184,11 @@ static bool step_db(struct vcpu *v, uint32_t info)
     struct hv_vcpu *h = &khv[v->index];
     if (!h->ss_active || !h->ss_tf)
         return false;
+    /* Before the instruction: the #DB that blocking by STI/MOV SS with BS pending
+     * raises (the step goes on); an instruction breakpoint of the guest's own at
+     * that RIP (no BS, SDM Vol. 3B 18.2.3 Debug Status Register (DR6)) is the guest's. */
     if (vmread(VMCS_GUEST_RIP) == h->ss_rip)
-        return true;
+        return (vmread(VMCS_EXIT_QUALIFICATION) & (1ull << 14)) != 0;
     bool guest_tf = h->ss_tf_guest;
     khv_step_end(v);
     if (guest_tf) {
@@ -251,9 +254,11 @@ bool kvmi_hv_ept_violation(struct vcpu *v, uint64_t q, uint64_t gpa)
     struct hv_vcpu *h = &khv[v->index];
     /* KVMI reports the single right attempted (spec §4.2). */
     uint8_t attempt = kvmi_pf_access(q);
-    if (khv_tool_rights(gfn) & attempt) {
+    if ((khv_tool_rights(gfn) & attempt) || khv_step_refault(v, gpa, attempt)) {
         /* Allowed by the tool, refused only because EPT cannot express its
-         * rights (write without read): step it through silently. */
+         * rights (write without read), or the access of a step in progress
+         * faulting again after an event's handler ran first: step it through
+         * silently. */
         khv_step_page(v, gpa, attempt);
         return true;
     }

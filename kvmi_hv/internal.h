@@ -14,6 +14,7 @@
 #include "kvmi/kvmi.h"
 #include "link.h"
 #include "rules.h"
+#include "vmx/ept_view.h"
 #include "vmx/vmx.h"
 
 #define PAGE_CAP   4096u           /* page restrictions the tool may hold at once */
@@ -47,8 +48,12 @@ struct hv_vcpu {
     bool ss_active, ss_desc, ss_report;
     bool ss_tf, ss_tf_guest, ss_db_added; /* stepping with RFLAGS.TF instead of MTF */
     uint64_t ss_rip;
-    unsigned ss_npages; /* pages opened in the vCPU's view for the step (an instruction
-                         * may touch several: MOVS, a split access) */
+    uint64_t ss_debugctl; /* the guest's IA32_DEBUGCTL, BTF off during a TF step */
+    /* pages opened in the vCPU's view for the step, and the rights lent (an
+     * instruction may touch several: MOVS, a split access) */
+    uint64_t ss_gpa[EPT_VIEW_PAGES];
+    uint8_t ss_right[EPT_VIEW_PAGES];
+    unsigned ss_npages;
     /* control_singlestep(true) from the engine during the last PF event */
     bool ss_requested;
     void *xsave; /* a 64-byte aligned page for XSAVE */
@@ -72,6 +77,8 @@ static inline uint32_t me1(void)
 void khv_set_desc_exiting(bool on);
 /* intercept.c */
 bool khv_have_mtf(void);
+/* step.c */
+bool khv_step_refault(struct vcpu *v, uint64_t gpa, uint8_t right);
 /* intercept.c */
 bool khv_have_proc2(uint32_t bit);
 /* exit_hooks.c */

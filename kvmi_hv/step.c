@@ -42,7 +42,13 @@ void khv_step_begin(struct vcpu *v)
     uint64_t rfl = vmread(VMCS_GUEST_RFLAGS);
     if (vmx_mtf_works(v)) {
         h->ss_tf = false;
-        if (rfl & RFLAGS_IF)
+        /* Blocking by STI keeps an interrupt from running first; it may not join
+         * MOV SS blocking nor an event this entry injects (SDM Vol. 3C 27.3.1.5
+         * Checks on Guest Non-Register State): then the MTF exit comes after the
+         * event's delivery instead and the instruction faults again. */
+        if ((rfl & RFLAGS_IF) &&
+            !(intr & (VMX_INTERRUPTIBILITY_STI | VMX_INTERRUPTIBILITY_MOV_SS)) &&
+            !(vmread(VMCS_ENTRY_INTR_INFO) & INTR_INFO_VALID))
             vmwrite(VMCS_GUEST_INTERRUPTIBILITY, intr | VMX_INTERRUPTIBILITY_STI);
         vmx_set_proc_ctls(v, PROC_MTF, 0);
         return;
@@ -50,6 +56,12 @@ void khv_step_begin(struct vcpu *v)
     h->ss_tf = true;
     h->ss_tf_guest = rfl & RFLAGS_TF;
     vmwrite(VMCS_GUEST_RFLAGS, rfl | RFLAGS_TF);
+    /* DEBUGCTL.BTF would make TF a branch step: the page would stay open up to
+     * the guest's next taken branch (SDM Vol. 3B 18.4.3 Single-Stepping on
+     * Branches); off for the step, back after it. */
+    h->ss_debugctl = vmread(VMCS_GUEST_DEBUGCTL);
+    if (h->ss_debugctl & DEBUGCTL_BTF)
+        vmwrite(VMCS_GUEST_DEBUGCTL, h->ss_debugctl & ~DEBUGCTL_BTF);
     /* TF with blocking by STI/MOV SS needs BS pending, or VM entry fails
      * (SDM Vol. 3C 27.3.1.5 Checks on Guest Non-Register State); the #DB then comes before the
      * instruction and the step simply goes on (kvmi_hv_exception). */
@@ -72,6 +84,8 @@ void khv_step_end(struct vcpu *v)
             v->exc_bitmap &= ~(1u << 1);
             vmwrite(VMCS_EXCEPTION_BITMAP, v->exc_bitmap);
         }
+        if (h->ss_debugctl & DEBUGCTL_BTF)
+            vmwrite(VMCS_GUEST_DEBUGCTL, vmread(VMCS_GUEST_DEBUGCTL) | DEBUGCTL_BTF);
     } else {
         vmx_set_proc_ctls(v, 0, PROC_MTF);
     }
@@ -91,18 +105,39 @@ void khv_step_end(struct vcpu *v)
     }
 }
 
-/* Before every entry: an MTF step whose instruction completed without the
- * MTF exit shows that MTF does not work here after all. */
+/*
+ * Before every entry, for a step whose instruction is not the next one any more:
+ *  - the hypervisor completed the instruction itself at this exit (its own
+ *    exit: CPUID, HLT, an I/O port, a dropped store; or the tool moved RIP):
+ *    the step's own exit will not come, so the step ends here;
+ *  - the guest was diverted before it (a fault its handler takes first): the
+ *    view closes, so nothing but the instruction runs with the page open, and
+ *    the step stays pending: when the handler returns, the instruction faults
+ *    again, is let through again (khv_step_refault) and ends at its own exit
+ *    (with TF, the TF the handler's IRET restores raises that #DB).
+ */
 void khv_step_check(struct vcpu *v)
 {
     struct hv_vcpu *h = &khv[v->index];
-    if (!h->ss_active || h->ss_tf)
+    if (!h->ss_active || vmread(VMCS_GUEST_RIP) == h->ss_rip)
         return;
-    unsigned reason = EXIT_REASON_BASIC((uint32_t)vmread(VMCS_EXIT_REASON));
-    if (reason == EXIT_REASON_MTF || vmread(VMCS_GUEST_RIP) == h->ss_rip)
-        return;
-    vmx_mtf_failed(v);
-    khv_step_end(v);
+    if (v->exit_rip == h->ss_rip)
+        khv_step_end(v);
+    else
+        vmx_view_close(v);
+}
+
+/* True when gpa's page was opened with `right` for the step in progress at this RIP: the same
+ * instruction faulting again after its view was closed for an event delivered first. */
+bool khv_step_refault(struct vcpu *v, uint64_t gpa, uint8_t right)
+{
+    struct hv_vcpu *h = &khv[v->index];
+    if (!h->ss_active || vmread(VMCS_GUEST_RIP) != h->ss_rip)
+        return false;
+    for (unsigned i = 0; i < h->ss_npages; i++)
+        if (h->ss_gpa[i] == (gpa & ~0xfffull) && (h->ss_right[i] & right) == right)
+            return true;
+    return false;
 }
 
 /* Opens the page to allow `right` (on top of what it has) for one
@@ -126,7 +161,16 @@ void khv_step_page(struct vcpu *v, uint64_t gpa, uint8_t right)
                  (unsigned long long)gpa, rc);
         return;
     }
-    h->ss_npages++;
+    unsigned i = 0;
+    while (i < h->ss_npages && h->ss_gpa[i] != (gpa & ~0xfffull))
+        i++;
+    if (i == h->ss_npages && i < EPT_VIEW_PAGES) {
+        h->ss_gpa[i] = gpa & ~0xfffull;
+        h->ss_right[i] = 0;
+        h->ss_npages++;
+    }
+    if (i < h->ss_npages)
+        h->ss_right[i] |= right;
     if (!h->ss_active)
         khv_step_begin(v);
 }

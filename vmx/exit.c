@@ -327,6 +327,7 @@ void vmx_exit_handler(struct guest_regs *r)
     v->in_guest = 0;
     v->regs = r;
     v->exit_tsc = t0;
+    v->exit_rip = vmread(VMCS_GUEST_RIP);
     uint32_t reason = (uint32_t)vmread(VMCS_EXIT_REASON);
     unsigned basic = EXIT_REASON_BASIC(reason);
     if (basic < EXIT_REASON_COUNT)
@@ -346,6 +347,9 @@ void vmx_exit_handler(struct guest_regs *r)
         break;
     case EXIT_REASON_NMI_WINDOW:
         exit_nmi_window(v);
+        break;
+    case EXIT_REASON_EXTERNAL_INTR: /* only while on a step's view (step.c) */
+        vmx_view_extint(v);
         break;
     case EXIT_REASON_PREEMPT_TIMER:
         v->stats.polls++;

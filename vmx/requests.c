@@ -289,4 +289,5 @@ void vmx_before_entry(struct vcpu *v)
         while (vmx_hooks.before_entry(v)); /* KVMI: a parked AP serves pauses too */
     }
     inject_pending_nmi(v);
+    vmx_view_guard(v);
 }

@@ -12,10 +12,23 @@ static struct ept_view views[BI_MAX_CPUS];
 
 int vmx_views_init(void)
 {
-    for (unsigned i = 0; i < g_vmx.ncpus; i++)
+    for (unsigned i = 0; i < g_vmx.ncpus; i++) {
         if (ept_view_init(&views[i], &g_ept))
             return -1;
+        /* the shared EPT still changes after this (the NIC's and the IOMMU's pages
+         * hidden): the first open takes a fresh copy */
+        ept_view_mark_stale(&views[i]);
+    }
     return 0;
+}
+
+/* External-interrupt exiting (SDM Vol. 3C 25.6.1 Pin-Based VM-Execution Controls) while a vCPU is
+ * on its view: an interrupt that would run its handler before the stepped instruction exits
+ * instead, and the view is closed before the handler runs (vmx_view_extint). */
+static void extint_exiting(bool on)
+{
+    uint32_t pin = (uint32_t)vmread(VMCS_PIN_CTLS);
+    vmwrite(VMCS_PIN_CTLS, on ? pin | PIN_EXTINT_EXITING : pin & ~PIN_EXTINT_EXITING);
 }
 
 /* ---- the monitor trap flag ------------------------------------------------------------- */
@@ -62,14 +75,6 @@ bool vmx_mtf_works(const struct vcpu *v)
     return v->mtf == VMX_MTF_WORKS;
 }
 
-void vmx_mtf_failed(struct vcpu *v)
-{
-    if (v->mtf == VMX_MTF_WORKS)
-        log_warn("vCPU %u: the monitor trap flag did not fire: steps use RFLAGS.TF from now on",
-                 v->index);
-    v->mtf = VMX_MTF_BROKEN;
-}
-
 /* ---- per-vCPU EPT views ---------------------------------------------------------------- */
 
 /* Drops the view's cached translations (SDM Vol. 3C 29.4.3.1 Operations that Invalidate Cached
@@ -88,6 +93,12 @@ int vmx_view_open(struct vcpu *v, uint64_t gpa, unsigned add)
     if (!v->on_view) {
         /* SDM Vol. 3C 25.6.11 Extended-Page-Table Pointer (EPTP) */
         vmwrite(VMCS_EPTP, ept_view_eptp(w));
+        /* Where MTF steps, it exits before a handler's first instruction; with TF an
+         * interrupt the guest can take now would run its handler on the view. */
+        uint64_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
+        if (!vmx_mtf_works(v) && (vmread(VMCS_GUEST_RFLAGS) & RFLAGS_IF) &&
+            !(intr & (VMX_INTERRUPTIBILITY_STI | VMX_INTERRUPTIBILITY_MOV_SS)))
+            extint_exiting(true);
         v->on_view = true;
     }
     flush_view(w); /* translations cached with the view's rights before this open */
@@ -100,6 +111,7 @@ void vmx_view_close(struct vcpu *v)
         return;
     struct ept_view *w = &views[v->index];
     vmwrite(VMCS_EPTP, g_vmx.eptp);
+    extint_exiting(false);
     v->on_view = false;
     flush_view(w);
     ept_view_close(w);
@@ -108,6 +120,36 @@ void vmx_view_close(struct vcpu *v)
 bool vmx_on_view(const struct vcpu *v)
 {
     return v->on_view;
+}
+
+/*
+ * Nothing runs on a view but the stepped instruction: an event about to be
+ * delivered at this entry (an exception or NMI owed to the guest, an
+ * interrupt re-queued) would run its handler first, so the view is closed
+ * before it (the instruction faults again afterwards and the step's owner
+ * opens the page again for it).  Called last before every entry.
+ */
+void vmx_view_guard(struct vcpu *v)
+{
+    if (v->on_view && (vmread(VMCS_ENTRY_INTR_INFO) & INTR_INFO_VALID)) {
+        vmx_view_close(v);
+        v->stats.view_aborts++;
+    }
+}
+
+/* An external interrupt exited (only while on a view): the view is closed and the interrupt
+ * goes to the guest as it would have without the exit. */
+void vmx_view_extint(struct vcpu *v)
+{
+    uint32_t info = (uint32_t)vmread(VMCS_EXIT_INTR_INFO);
+    if (v->on_view) {
+        vmx_view_close(v);
+        v->stats.view_aborts++;
+    } else {
+        extint_exiting(false);
+    }
+    if (info & INTR_INFO_VALID) /* acknowledged on exit: deliver it ourselves */
+        vmwrite(VMCS_ENTRY_INTR_INFO, info & ~(1u << 12));
 }
 
 /* The shared EPT changed (vmx_flush_ept): the view's copies follow it. */

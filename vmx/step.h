@@ -5,7 +5,10 @@
  *   - a per-vCPU EPT view (ept_view.h): the vCPU runs on a copy of the EPT
  *     with a few pages opened while every other vCPU keeps the shared EPT,
  *     so an access another vCPU makes during the step still exits.
- * All functions act on the calling CPU's own vCPU, in root mode.
+ * Only the stepped instruction runs on a view: an event the guest would get
+ * first (an injection at entry, an external interrupt) closes it before its
+ * handler runs, and the instruction, faulting again, is the owner's to open
+ * again.  All functions act on the calling CPU's own vCPU, in root mode.
  */
 #ifndef HV_VMX_STEP_H
 #define HV_VMX_STEP_H
@@ -21,9 +24,6 @@ bool vmx_mtf_offered(void);
 /* True once this vCPU's first instructions showed an MTF VM exit (SDM Vol.
  * 3C 26.5.2 Monitor Trap Flag); false while unknown or where it does not fire. */
 bool vmx_mtf_works(const struct vcpu *v);
-
-/* A step with MTF ended without the MTF exit: use RFLAGS.TF from now on. */
-void vmx_mtf_failed(struct vcpu *v);
 
 /* Opens the page holding gpa to (shared rights | add) for v alone and puts v
  * on its view.  0, or EPT_ENOENT / EPT_ENOMEM (ept_view.h) with nothing

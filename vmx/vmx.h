@@ -65,6 +65,7 @@ struct vcpu_stats {
     uint64_t sipis, inits, polls;
     uint64_t mtrr_dropped;   /* guest MTRR writes that would have retyped the region */
     uint64_t sleeps_refused; /* guest sleep requests dropped (on_sleep = refuse) */
+    uint64_t view_aborts;    /* steps whose view closed for an event first (step.c) */
 };
 
 struct cpu;
@@ -105,6 +106,7 @@ struct vcpu {
     uint64_t cr0_mask, cr4_mask;
     uint64_t preempt_ticks;        /* VMX-preemption timer value per entry */
     uint64_t exit_tsc;             /* TSC at the start of this exit */
+    uint64_t exit_rip;             /* guest RIP when this exit happened */
     uint32_t shutdown_match;       /* chars of "Shutdown" seen on port 0x8900 */
     uint32_t xapic_ldr, xapic_dfr; /* last values the guest wrote (logical destinations) */
     struct fw_state fw;            /* firmware state at launch, for a failed launch */

@@ -37,6 +37,8 @@ int vmx_views_init(void);
 void vmx_view_resync(struct vcpu *v);
 void vmx_mtf_probe(struct vcpu *v, unsigned basic);
 void vmx_mtf_probe_entry(struct vcpu *v);
+void vmx_view_guard(struct vcpu *v);
+void vmx_view_extint(struct vcpu *v);
 void vmx_flush_vpid(struct vcpu *v);
 void vmx_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint32_t error);
 #define inject_gp(v) vmx_inject_exception(v, 13, true, 0)

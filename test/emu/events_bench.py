@@ -129,7 +129,8 @@ def scenario(cpus: int, rounds: int, hv: str | None) -> net_run.Scenario:
 def figures(text: str) -> dict:
     """Agent averages and the hypervisor's event-to-reply averages (vCPU 0)."""
     f = {}
-    for name, avg, mn in re.findall(r"AGENT: evbench: (\w+) avg (\d+) min (\d+)", text):
+    agent = re.sub(r"hv: \[cpu\d+\] [^\n]*\n", "", text)  # hypervisor lines cut agent lines
+    for name, avg, mn in re.findall(r"AGENT: evbench: (\w+) avg (\d+) min (\d+)", agent):
         f[name] = (int(avg), int(mn))
     for name, cnt, avg in re.findall(r"stats vCPU 0: kvmi (\w+) events (\d+), TSC from event to "
                                      r"reply \d+ avg (\d+)", text):
