@@ -20,6 +20,7 @@
 #include "vmx_insn.h"
 #include "vmx_int.h"
 #include "vmx_hooks.h"
+#include "step.h"
 
 bool vcpu_queue_job(struct vcpu *v, vcpu_job_fn fn, void *arg)
 {
@@ -252,6 +253,7 @@ static void serve_requests(struct vcpu *v)
         v->init_pending = 0;
         v->state = VCPU_WAIT_SIPI;
         v->nmi_pending = 0;
+        vmx_view_close(v); /* the SIPI's code must not start with a step's page open */
         v->stats.inits++;
         log_debug("vCPU %u: INIT, waiting for SIPI", v->index);
     }
