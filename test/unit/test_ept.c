@@ -13,6 +13,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "ept_pool.h"
+
 #include "vmx/ept.h"
 #include "vmx/mtrr.h"
 #include "vmx/vmx_defs.h"
@@ -25,37 +27,6 @@
 #define CAP_2M 0x0000000006114141ull
 #define CAP_1G (CAP_2M | EPT_CAP_PAGE_1G)
 #define CAP_4K (CAP_2M & ~EPT_CAP_PAGE_2M & ~EPT_CAP_EXEC_ONLY)
-
-struct pool {
-    long allocated, freed, limit;
-};
-
-static void *pool_alloc(void *ctx, uint64_t *phys)
-{
-    struct pool *p = ctx;
-    if (p->limit && p->allocated - p->freed >= p->limit)
-        return NULL;
-    void *page = aligned_alloc(4096, 4096);
-    assert_non_null(page);
-    memset(page, 0, 4096);
-    p->allocated++;
-    *phys = (uint64_t)(uintptr_t)page;
-    return page;
-}
-
-static void *pool_virt(void *ctx, uint64_t phys)
-{
-    (void)ctx;
-    return (void *)(uintptr_t)phys;
-}
-
-static void pool_free(void *ctx, void *page, uint64_t phys)
-{
-    struct pool *p = ctx;
-    assert_ptr_equal(page, (void *)(uintptr_t)phys);
-    free(page);
-    p->freed++;
-}
 
 struct fixture {
     struct pool pool;

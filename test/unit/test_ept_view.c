@@ -12,6 +12,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "ept_pool.h"
+
 #include "vmx/ept.h"
 #include "vmx/ept_view.h"
 #include "vmx/vmx_defs.h"
@@ -22,37 +24,6 @@
 
 /* Sandy Bridge EPT caps: exec-only, 4-level, WB, 2M, INVEPT; no 1G. */
 #define CAP_2M 0x0000000006114141ull
-
-struct pool {
-    long allocated, freed, limit;
-};
-
-static void *pool_alloc(void *ctx, uint64_t *phys)
-{
-    struct pool *p = ctx;
-    if (p->limit && p->allocated - p->freed >= p->limit)
-        return NULL;
-    void *page = aligned_alloc(4096, 4096);
-    assert_non_null(page);
-    memset(page, 0, 4096);
-    p->allocated++;
-    *phys = (uint64_t)(uintptr_t)page;
-    return page;
-}
-
-static void *pool_virt(void *ctx, uint64_t phys)
-{
-    (void)ctx;
-    return (void *)(uintptr_t)phys;
-}
-
-static void pool_free(void *ctx, void *page, uint64_t phys)
-{
-    struct pool *p = ctx;
-    assert_ptr_equal(page, (void *)(uintptr_t)phys);
-    free(page);
-    p->freed++;
-}
 
 struct fixture {
     struct pool pool;
