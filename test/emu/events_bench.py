@@ -51,10 +51,7 @@ def host_bench(r: net_run.Run) -> None:
 
 
 def _host_bench(r: net_run.Run) -> None:
-    r.listener.settimeout(300)
-    conn, peer = r.listener.accept()
-    conn.settimeout(None)
-    dom = kc._open_domain(conn, peer, None, check_version=True)
+    dom = ks.attach(r)
     n = dom.get_guest_info()
     m = ks.wait_serial(r, r"AGENT: evbench: mailbox 0x([0-9a-f]+) pf 0x([0-9a-f]+) wonly "
                           r"0x([0-9a-f]+) rounds (\d+)", 400)

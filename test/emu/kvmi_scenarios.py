@@ -69,6 +69,14 @@ def wait_serial(r: net_run.Run, pat: str, secs: float, hv: bool = False) -> re.M
     raise Fail(f"/{pat}/ not on the serial log within {secs:.0f} s")
 
 
+def attach(r: net_run.Run, timeout: float = 300) -> kc.Domain:
+    """The hypervisor's dial, accepted and handshaken (GET_VERSION checked)."""
+    r.listener.settimeout(timeout)
+    conn, peer = r.listener.accept()
+    conn.settimeout(None)
+    return kc._open_domain(conn, peer, None, check_version=True)
+
+
 def host_session(r: net_run.Run) -> None:
     """The introspector's side of bochs-kvmi-2cpu; protocol-level errors are
     reported as failures of the scenario, not of the runner."""

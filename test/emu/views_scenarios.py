@@ -66,10 +66,7 @@ def judge(kind: str, seqs: dict, n: int, cpus: int) -> list[str]:
 
 
 def _host_pfstress(r: net_run.Run) -> None:
-    r.listener.settimeout(300)
-    conn, peer = r.listener.accept()
-    conn.settimeout(None)
-    dom = kc._open_domain(conn, peer, None, check_version=True)
+    dom = ks.attach(r)
     cpus = dom.get_guest_info()
     m = ks.wait_serial(r, r"AGENT: pfstress: mailbox 0x([0-9a-f]+) data 0x([0-9a-f]+) code "
                           r"0x([0-9a-f]+) stride (\d+) cpus (\d+) accesses (\d+)", 400)
