@@ -89,6 +89,8 @@ static void print_dma_stats(void)
 {
     log_info("stats: %llu device DMA request(s) blocked by VT-d (docs/security.md)",
              (unsigned long long)dma_core_faults());
+    log_info("stats: %llu log line(s) dropped from the serial port (guest slowed or stopped it)",
+             (unsigned long long)log_serial_dropped());
 }
 
 uint64_t core_main(struct boot_info *bi);
@@ -100,6 +102,7 @@ uint64_t core_main(struct boot_info *bi)
     g_bi = bi;
     log_init(bi->config.serial_port, bi->config.log_level);
     log_set_cpu_fn(cpu_current_index);
+    log_set_tsc_hz(bi->tsc_hz);
 
     uint64_t image_end = (uint64_t)(uintptr_t)__image_end;
     uint64_t region_end = bi->region_base + bi->region_size;
