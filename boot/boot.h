@@ -19,8 +19,19 @@ EFI_STATUS boot_chain(EFI_HANDLE image, const char *path);
 
 struct boot_info;
 /* Chooses the dedicated NIC, disconnects its UEFI driver, records it in bi
- * (boot/nic_claim.c). */
-void nic_claim(struct boot_info *bi);
+ * (boot/nic_claim.c).  Returns -1 (logged) when the configuration names a NIC
+ * (nic = PCI address or MAC) that is not there: then nothing would carry
+ * the introspection and the loader refuses to start. */
+int nic_claim(struct boot_info *bi);
+
+/* Refuses (logged, EFI_UNSUPPORTED) when a CPU the OS could run would stay
+ * outside VMX: more than BI_MAX_CPUS, a disabled one, APs without EFI MP
+ * services, or ACPI MADT entries MP services does not know (boot/cpus.c). */
+EFI_STATUS cpus_check(uint64_t rsdp);
+
+/* Fills bi's CPU list from EFI MP services, index = processor number
+ * (boot/cpus.c); after cpus_check. */
+EFI_STATUS cpus_collect(struct boot_info *bi);
 
 /* The platform's power interface into bi->power (boot/power_find.c), after
  * bi->acpi_rsdp is set. */

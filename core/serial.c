@@ -40,7 +40,8 @@ bool serial_usable(uint16_t port)
 {
     if (!port)
         return false;
-    /* DLAB set: THR is the divisor latch; loopback: our bytes would land in the guest's receiver. */
+    /* DLAB set: THR is the divisor latch; loopback: our bytes would land in the guest's receiver.
+     */
     return !(inb(port + UART_LCR) & LCR_DLAB) && !(inb(port + UART_MCR) & MCR_LOOP);
 }
 

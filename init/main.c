@@ -159,8 +159,14 @@ uint64_t core_main(struct boot_info *bi)
     }
 
     net_boot(bi); /* dedicated NIC, lwIP; net_selftest serves here */
-    if (hide_nic())
-        log_error("the NIC could not be hidden from the guest");
+    /* Fail closed (docs/security.md): a NIC the guest could reach carries the
+     * introspection and DMAs into the region; no CPU is in VMX yet, so refuse. */
+    if (hide_nic()) {
+        log_error("refusing to start: the NIC could not be hidden from the guest");
+        net_abandon();
+        fw_state_restore(&fw);
+        return CORE_ERR_HIDE;
+    }
     /* The guest must not reprogram the IOMMU: the units' registers are blank
      * for it, and no device it owns reaches them or the NIC's registers. */
     if (hide_iommu()) {
