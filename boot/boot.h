@@ -7,12 +7,27 @@
 
 #include "hv_config.h"
 
+/* The UEFI variable that holds the key between starts: boot-service access only. */
+#define HV_KEY_VAR_NAME L"HvKey"
+#define HV_KEY_VAR_GUID                                                                            \
+    {                                                                                              \
+        0x6e1b2c4d, 0x7a3f, 0x4c8e,                                                                \
+        {                                                                                          \
+            0x9b, 0x51, 0x2d, 0x60, 0xe4, 0x17, 0xa8, 0x3c                                         \
+        }                                                                                          \
+    }
+
 /*
  * Reads and parses hv.conf from hv.efi's directory into cfg (which holds
  * the defaults).  A missing file means defaults; any parse error is logged
- * as "hv.conf:LINE: ..." and gives EFI_INVALID_PARAMETER.
+ * as "hv.conf:LINE: ..." and gives EFI_INVALID_PARAMETER.  A key in the
+ * file moves into the boot-service variable HvKey and out of the file; a
+ * file without one takes the key from HvKey (boot/conf_file.c).
  */
 EFI_STATUS boot_load_config(EFI_HANDLE image, struct hv_config *cfg);
+
+/* Zeroes n bytes in a way the compiler keeps (the wipe of a key copy). */
+void boot_wipe(void *p, size_t n);
 
 /* Loads and starts `path` (on hv.efi's volume); returns its status. */
 EFI_STATUS boot_chain(EFI_HANDLE image, const char *path);

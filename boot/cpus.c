@@ -52,8 +52,8 @@ EFI_STATUS cpus_check(uint64_t rsdp)
         log_error("refusing to start: %s (MP services: %s, %llu CPU(s), %llu enabled; ACPI "
                   "MADT: %s%u CPU(s); at most %u supported)",
                   why, c.mp_services ? "yes" : "no", (unsigned long long)c.mp_total,
-                  (unsigned long long)c.mp_enabled, c.madt_found ? "" : "absent, ",
-                  c.madt_cpus, BI_MAX_CPUS);
+                  (unsigned long long)c.mp_enabled, c.madt_found ? "" : "absent, ", c.madt_cpus,
+                  BI_MAX_CPUS);
         return EFI_UNSUPPORTED;
     }
     return EFI_SUCCESS;

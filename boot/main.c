@@ -373,6 +373,30 @@ static EFI_STATUS start_core(EFI_HANDLE image, struct hv_config *cfg)
     return launch_all(core, bi);
 }
 
+/* Everything between reading the configuration and handing the machine back. */
+static EFI_STATUS run(EFI_HANDLE image, struct hv_config *cfg)
+{
+    EFI_STATUS s = boot_load_config(image, cfg);
+    if (EFI_ERROR(s)) {
+        log_error("refusing to start: bad configuration");
+        return s;
+    }
+    log_init(cfg->serial_port, cfg->log_level);
+
+#ifdef HV_DMATEST /* the DMA test build runs where VT-x is absent (QEMU TCG) */
+    (void)check_vmx;
+#else
+    s = check_vmx();
+    if (EFI_ERROR(s))
+        return s;
+#endif
+
+    s = start_core(image, cfg);
+    if (EFI_ERROR(s))
+        log_error("refusing to start: the core did not come up");
+    return s;
+}
+
 /* SysV ABI: gnu-efi's crt0 calls efi_main(image, systab) in %rdi/%rsi. */
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 {
@@ -384,26 +408,13 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
         log_set_sink(console_sink);
     log_info("hv.efi " HV_VERSION " starting");
 
-    EFI_STATUS s = boot_load_config(image, &cfg);
-    if (EFI_ERROR(s)) {
-        log_error("refusing to start: bad configuration");
-        return s;
-    }
-    log_init(cfg.serial_port, cfg.log_level);
-
-#ifdef HV_DMATEST /* the DMA test build runs where VT-x is absent (QEMU TCG) */
-    (void)check_vmx;
-#else
-    s = check_vmx();
+    EFI_STATUS s = run(image, &cfg);
+    /* The key now lives only in the region (bi->config), which the guest cannot read; this
+     * stack goes to the firmware and then the OS. */
+    boot_wipe(&cfg.key, sizeof(cfg.key));
+    cfg.has_key = false;
     if (EFI_ERROR(s))
         return s;
-#endif
-
-    s = start_core(image, &cfg);
-    if (EFI_ERROR(s)) {
-        log_error("refusing to start: the core did not come up");
-        return s;
-    }
     if (cfg.chain[0])
         return boot_chain(image, cfg.chain);
     log_info("returning to firmware");

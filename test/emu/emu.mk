@@ -24,3 +24,11 @@ test-emu-power: $(B)/hv.efi $(B)/agent.efi $(B)/linux/acpitab.efi
 	python3 test/emu/power_scenarios.py $(POWER_EMU_ARGS)
 
 TEST_TARGETS += test-emu-power
+
+# The key out of the guest's reach, the guest-owned log port, and a refusal
+# that leaves the firmware booting on (docs/security.md; one Bochs at a time).
+.PHONY: test-emu-secret
+test-emu-secret: $(B)/hv.efi $(B)/agent.efi
+	python3 test/emu/secret_scenarios.py $(SECRET_EMU_ARGS)
+
+TEST_TARGETS += test-emu-secret

@@ -19,7 +19,9 @@ static const struct probe probes[] = {
     {"hostile", probe_hostile},
     {"dma", probe_dma},
     {"power", probe_power},
+    {"logport", probe_logport},
     {"entryfail", probe_entryfail},
+    {"secret", probe_secret}, /* last: it ends boot services */
 };
 
 #define NPROBES (sizeof(probes) / sizeof(probes[0]))
@@ -95,6 +97,8 @@ static int parse_options(struct agent *a, char *reason, size_t size)
     a->opt.hostile = 0;
     a->opt.dma = 0;
     a->opt.power = 0;
+    a->opt.logport = 0;
+    a->opt.secret[0] = '\0';
     if (a->st->BootServices->HandleProtocol(a->image, &lip_guid, (VOID **)&li) != EFI_SUCCESS ||
         !li || !li->LoadOptions)
         return 0;
@@ -151,11 +155,18 @@ static int parse_options(struct agent *a, char *reason, size_t size)
             a->opt.dma = v;
         else if (key_is(tok, "power", &val) && parse_int(val, &v) == 0 && v <= 5)
             a->opt.power = v;
-        else {
+        else if (key_is(tok, "logport", &val) && parse_int(val, &v) == 0 && v <= 1)
+            a->opt.logport = v;
+        else if (key_is(tok, "secret", &val) && val[0]) {
+            size_t k = 0;
+            for (; val[k] && k + 1 < sizeof(a->opt.secret); k++)
+                a->opt.secret[k] = val[k];
+            a->opt.secret[k] = '\0';
+        } else {
             str_printf(reason, size,
                        "bad option '%s' (cpus=N vmx=0|1 e1000=0|1 shutdown=0|1 "
                        "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1|2 hostile=0|1 dma=0|1|2 "
-                       "power=0..5)",
+                       "power=0..5 logport=0|1 secret=YEK)",
                        tok);
             return -1;
         }

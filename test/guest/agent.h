@@ -33,6 +33,8 @@ struct agent_options {
     int hostile;      /* hostile=1: attacks on the hypervisor (probe_hostile.c) */
     int power;        /* power=1..5: ask the machine to power off, reset or sleep (probe_power.c) */
     int dma;          /* dma=1|2: aim e1000 DMA at hv-dmatest.efi's region (probe_dma.c) */
+    int logport;      /* logport=1: slow, then loop back COM1 under the hypervisor's log */
+    char secret[64];  /* secret=YEK: the hypervisor's key reversed (probe_secret.c), "" = off */
 };
 
 struct agent {
@@ -77,5 +79,8 @@ enum verdict probe_kvmi(struct agent *a, char *reason, size_t size);
 enum verdict probe_hostile(struct agent *a, char *reason, size_t size);
 enum verdict probe_dma(struct agent *a, char *reason, size_t size);
 enum verdict probe_power(struct agent *a, char *reason, size_t size);
+enum verdict probe_logport(struct agent *a, char *reason, size_t size);
+/* Ends boot services: run last. */
+enum verdict probe_secret(struct agent *a, char *reason, size_t size);
 
 #endif

@@ -10,10 +10,8 @@
 
 static struct cpu_census mp(uint64_t total, uint64_t enabled)
 {
-    return (struct cpu_census){.mp_services = true,
-                               .mp_total = total,
-                               .mp_enabled = enabled,
-                               .max_cpus = 64};
+    return (struct cpu_census){
+        .mp_services = true, .mp_total = total, .mp_enabled = enabled, .max_cpus = 64};
 }
 
 static void test_within_limit_starts(void **state)
@@ -80,11 +78,11 @@ static void test_madt_counts(void **state)
     (void)state;
     uint8_t buf[256];
     const uint8_t e[] = {
-        0, 8, 0, 0, 1, 0, 0, 0,                         /* LAPIC 0 enabled */
-        0, 8, 1, 1, 0, 0, 0, 0,                         /* LAPIC 1: neither flag (absent) */
-        0, 8, 2, 2, 2, 0, 0, 0,                         /* LAPIC 2 online capable */
-        1, 12, 0, 0, 0, 0, 0xc0, 0xfe, 0, 0, 0, 0,      /* an I/O APIC: not a CPU */
-        9, 16, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 3, 0, 0, 0 /* x2APIC 256 enabled */
+        0, 8,  0, 0, 1, 0, 0,    0,                           /* LAPIC 0 enabled */
+        0, 8,  1, 1, 0, 0, 0,    0,                           /* LAPIC 1: neither flag (absent) */
+        0, 8,  2, 2, 2, 0, 0,    0,                           /* LAPIC 2 online capable */
+        1, 12, 0, 0, 0, 0, 0xc0, 0xfe, 0, 0, 0, 0,            /* an I/O APIC: not a CPU */
+        9, 16, 0, 0, 0, 1, 0,    0,    1, 0, 0, 0, 3, 0, 0, 0 /* x2APIC 256 enabled */
     };
     size_t len = madt(buf, e, sizeof(e));
     assert_int_equal(cpu_census_madt(buf, len), 3);
