@@ -26,6 +26,10 @@
  */
 EFI_STATUS boot_load_config(EFI_HANDLE image, struct hv_config *cfg);
 
+/* Overwrites every copy of key[0..n) in loader data, boot-services data and
+ * free memory but key itself; returns how many (boot/key_scrub.c). */
+unsigned key_scrub(const char *key, size_t n);
+
 /* Zeroes n bytes in a way the compiler keeps (the wipe of a key copy). */
 void boot_wipe(void *p, size_t n);
 

@@ -409,8 +409,20 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     log_info("hv.efi " HV_VERSION " starting");
 
     EFI_STATUS s = run(image, &cfg);
-    /* The key now lives only in the region (bi->config), which the guest cannot read; this
-     * stack goes to the firmware and then the OS. */
+    /* The key now lives only in the region (bi->config), which the guest cannot read, and in
+     * the firmware's variable store; this stack and every buffer the firmware's drivers
+     * filled with it go to the OS. */
+    if (cfg.has_key) {
+        static char needle[HV_CONF_STR];
+        size_t n = 0;
+        for (; n < sizeof(needle) - 1 && cfg.key[n]; n++)
+            needle[n] = cfg.key[n];
+        boot_wipe(&cfg.key, sizeof(cfg.key));
+        unsigned copies = key_scrub(needle, n);
+        boot_wipe(needle, sizeof(needle));
+        log_info("key: %u stray cop%s overwritten in memory the OS gets", copies,
+                 copies == 1 ? "y" : "ies");
+    }
     boot_wipe(&cfg.key, sizeof(cfg.key));
     cfg.has_key = false;
     if (EFI_ERROR(s))

@@ -14,7 +14,8 @@ introspector where the hypervisor dials it.
                       many lines it dropped.  Last the agent
                       (test/guest/probe_secret.c) finds no key line in hv.conf,
                       ends boot services, gets EFI_NOT_FOUND for HvKey at runtime
-                      and finds the key nowhere in RAM.
+                      and finds the key nowhere in RAM outside runtime-services
+                      memory (the firmware's variable store: counted, open).
   bochs-nic-missing   hv.conf names a NIC that is not there: hv.efi refuses before
                       any CPU enters VMX, releases its region, and the firmware
                       boots on with VMX and the e1000 visible to the guest.
@@ -96,6 +97,14 @@ def _host_secret(r: net_run.Run) -> None:
     m = re.search(r"AGENT: secret: scanned (\d+) MiB", ks.agent_text(r))
     if m:
         r.notes.append(f"agent scanned {m.group(1)} MiB of RAM after ExitBootServices")
+    m = re.search(r"the key found (\d+) time\(s\) outside runtime-services memory, (\d+) "
+                  r"time\(s\) in it", ks.agent_text(r))
+    if m:
+        r.notes.append(f"the key in RAM: {m.group(1)} cop(ies) outside runtime-services memory, "
+                       f"{m.group(2)} in it (the firmware's variable store)")
+    m = re.search(r"key: (\d+) stray cop(y|ies) overwritten", r.text())
+    if m:
+        r.notes.append(f"hv.efi overwrote {m.group(1)} stray cop(ies) of the key")
 
 
 def host_wait_result(r: net_run.Run) -> None:
@@ -118,6 +127,7 @@ SCENARIOS = [
         ready=[r"kvmi: engine up for 2 vCPU\(s\)"],
         expect=[r"hv: \[cpu0\] key: moved from hv.conf into the boot-service variable HvKey",
                 r"kvmi: engine up for 2 vCPU\(s\)",
+                r"hv: \[cpu0\] key: \d+ stray cop(y|ies) overwritten in memory the OS gets",
                 r"AGENT: logport: COM1 in loopback: 0 byte\(s\)",
                 r"AGENT: probe logport: PASS",
                 r"AGENT: secret: hv.conf has \d+ bytes, 0 key line\(s\), the key absent",
@@ -125,7 +135,8 @@ SCENARIOS = [
                 r"attributes 0x3, 28 bytes, the key",
                 r"AGENT: secret: after ExitBootServices GetVariable\(HvKey\): status "
                 r"0x800000000000000e \(EFI_NOT_FOUND\)",
-                r"AGENT: secret: scanned \d+ MiB of the memory map: the key found 0 time",
+                r"AGENT: secret: scanned \d+ MiB of the memory map: the key found 0 time\(s\) "
+                r"outside runtime-services memory",
                 r"AGENT: probe secret: PASS",
                 r"HVTEST-RESULT: PASS"],
         forbid=ks.FORBID + [KEY, r"hv: \[cpu\d+\] .*key: cannot store"],
