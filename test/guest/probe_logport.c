@@ -1,10 +1,11 @@
 /*
  * probe_logport: the guest owns COM1, which the hypervisor's log shares
  * (docs/security.md, "The log port").  With logport=1 the agent slows COM1
- * to its slowest rate with the FIFO off, makes the hypervisor log a few
- * thousand bytes (the statistics hypercall) and lets the introspector check
- * that the session still answers (mailbox: the host writes LOGPORT_GO once
- * GET_VERSION answered and every vCPU paused and resumed).  Then it turns
+ * to its slowest rate with the FIFO off, tells the introspector so through
+ * its mailbox, and makes the hypervisor log a few thousand bytes (the
+ * statistics hypercall) while the introspector checks that the session
+ * still answers (the host writes LOGPORT_GO once GET_VERSION answered and
+ * every vCPU paused and resumed).  Then it turns
  * on loopback and has the hypervisor log again: none of those bytes may
  * reach the guest's receiver.  Last it restores the port and logs once
  * more, so the hypervisor's "N line(s) dropped" note reaches the serial log
@@ -73,9 +74,9 @@ enum verdict probe_logport(struct agent *a, char *reason, size_t size)
     /* Slowest rate (divisor 0xffff: about 1.8 baud), FIFO off. */
     outb(COM1 + UART_FCR, 0x00);
     set_divisor(0xffff, lcr);
+    mailbox[1] = LOGPORT_SLOW; /* the host's commands meet the logging below */
     for (int i = 0; i < 6; i++)
         hv_stats();
-    mailbox[1] = LOGPORT_SLOW;
     int answered = agent_wait_word(&mailbox[0], LOGPORT_GO) == 0;
 
     /* Loopback at full speed: the hypervisor must not feed the guest's receiver. */
