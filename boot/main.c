@@ -227,6 +227,14 @@ static EFI_STATUS launch_all(core_entry_fn core, struct boot_info *bi)
         EFI_STATUS s = BS->CreateEvent(0, 0, NULL, NULL, &done);
         if (!EFI_ERROR(s))
             s = ctx.mp->StartupThisAP(ctx.mp, ap_launch, i, done, 0, &ctx, NULL);
+        if (s == EFI_UNSUPPORTED) {
+            /* PI allows refusing non-blocking mode after ReadyToBoot: block instead, so a
+             * parked AP stops the machine here rather than boot it half virtualized. */
+            log_warn("CPU %u: non-blocking StartupThisAP unsupported; a CPU the core parks "
+                     "stops the boot",
+                     i);
+            s = ctx.mp->StartupThisAP(ctx.mp, ap_launch, i, NULL, 0, &ctx, NULL);
+        }
         uint64_t st = EFI_ERROR(s) ? 0 : wait_ap(&ctx, i);
         if (st == CORE_OK + 1) {
             taken++;
