@@ -45,7 +45,10 @@ LOGPORT_GO = 0x4F472D54524F5047  # "GPORT-GO"
 
 
 def accept(r: net_run.Run, key: str) -> kc.Domain:
-    conn, peer = r.listener.accept()
+    try:
+        conn, peer = r.listener.accept()
+    except TimeoutError as e:
+        raise ks.Fail("the hypervisor never dialled the introspector") from e
     conn.settimeout(None)
     return kc._open_domain(conn, peer, key, check_version=True)
 
@@ -71,8 +74,9 @@ def _host_secret(r: net_run.Run) -> None:
     r.listener.settimeout(300)
     try:
         accept(r, "not-" + KEY).close()
-    except (kc.ProtocolError, kc.ConnectionClosed, OSError, TimeoutError):
-        r.notes.append("a wrong key proof: the session is refused")
+    except (kc.ProtocolError, kc.ConnectionClosed, OSError):
+        ks.wait_serial(r, r"hv: \[cpu\d+\] kvmi: handshake key proof rejected", 60, hv=True)
+        r.notes.append("a wrong key proof: the session is refused (the hypervisor says so)")
     else:
         raise ks.Fail("a session with the wrong key answered GET_VERSION")
     dom = accept(r, KEY)  # the hypervisor dials again after reconnect_ms
