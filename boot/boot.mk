@@ -1,7 +1,8 @@
 # boot: hv.efi, the GNU-EFI loader that carries the core image.
 
-BOOT_OBJS += $(addprefix $(B)/efi/boot/, main.o conf_file.o elf_load.o core_blob.o power_find.o) \
-	$(addprefix $(B)/efi/core/, fmt.o config.o boot_info.o log.o log_ring.o serial.o \
+BOOT_OBJS += $(addprefix $(B)/efi/boot/, main.o conf_file.o elf_load.o core_blob.o power_find.o \
+	cpus.o key_scrub.o) \
+	$(addprefix $(B)/efi/core/, fmt.o config.o boot_info.o log.o log_ring.o log_txq.o cpu_census.o serial.o \
 	acpi_power.o) \
 	$(VMX_CAPS_SRCS:%.c=$(B)/efi/%.o)
 

@@ -1,6 +1,16 @@
 /*
- * conf_file.c - finds hv.conf in hv.efi's directory, parses it, and starts
- * the chained loader (see boot.h).
+ * conf_file.c - finds hv.conf in hv.efi's directory, parses it, keeps the
+ * key where the OS cannot read it, and starts the chained loader (see
+ * boot.h).
+ *
+ * The key (docs/configuration.md, "The key"): a `key` line in hv.conf is
+ * stored in the UEFI variable HvKey with boot-service access only
+ * (NV|BS, no RT: after ExitBootServices GetVariable does not find it, UEFI
+ * 2.x 8.2 Variable Services) and its line in hv.conf is overwritten in
+ * place; a start whose hv.conf has no key reads the variable.  A key in
+ * the file again replaces the variable (rotation).  If the variable cannot
+ * be written the key stays in the file, said on COM1.  Every buffer that
+ * held the file is wiped before it is freed.
  */
 #include <efi.h>
 #include <efilib.h>
@@ -9,6 +19,17 @@
 #include "log.h"
 
 #define CONF_MAX (64 * 1024)
+#define KEY_ATTR (EFI_VARIABLE_NON_VOLATILE | EFI_VARIABLE_BOOTSERVICE_ACCESS)
+
+static EFI_GUID hv_key_guid = HV_KEY_VAR_GUID;
+static CHAR16 hv_key_name[] = HV_KEY_VAR_NAME;
+
+void boot_wipe(void *p, size_t n)
+{
+    volatile uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        b[i] = 0;
+}
 
 static EFI_LOADED_IMAGE *loaded_image(EFI_HANDLE image)
 {
@@ -53,6 +74,84 @@ static void conf_error(void *ctx, unsigned line, const char *msg, const char *wh
         log_error("hv.conf:%u: %s", line, msg);
 }
 
+/* A start without a key in hv.conf: the key of an earlier start, from HvKey. */
+static EFI_STATUS key_from_variable(struct hv_config *cfg)
+{
+    char v[HV_CONF_STR];
+    UINT32 attr = 0;
+    UINTN n = sizeof(v);
+    EFI_STATUS s = RT->GetVariable(hv_key_name, &hv_key_guid, &attr, &n, v);
+    if (s == EFI_NOT_FOUND)
+        return EFI_SUCCESS;
+    bool ok = !EFI_ERROR(s) && n >= 1 && n < sizeof(v);
+    for (UINTN i = 0; ok && i < n; i++)
+        ok = (unsigned char)v[i] >= 0x20 && v[i] != 0x7f;
+    /* Only a boot-service variable is ours: one with runtime access the OS could have
+     * written (or read), so its key is nobody's secret. */
+    if (ok && attr != KEY_ATTR) {
+        boot_wipe(v, sizeof(v));
+        log_error("refusing to start: the key variable HvKey has attributes 0x%x, not "
+                  "NV|BS (0x%x): the OS can reach it",
+                  (unsigned)attr, (unsigned)KEY_ATTR);
+        return EFI_SECURITY_VIOLATION;
+    }
+    if (!ok) {
+        boot_wipe(v, sizeof(v));
+        log_error("refusing to start: the key variable HvKey cannot be read or is not 1 to 63 "
+                  "printable characters (status 0x%llx, %llu bytes)",
+                  (unsigned long long)s, (unsigned long long)n);
+        return EFI_SECURITY_VIOLATION;
+    }
+    for (UINTN i = 0; i < n; i++)
+        cfg->key[i] = v[i];
+    cfg->key[n] = '\0';
+    cfg->has_key = true;
+    boot_wipe(v, sizeof(v));
+    log_info("key: from the boot-service variable HvKey (hv.conf has none)");
+    return EFI_SUCCESS;
+}
+
+/*
+ * hv.conf had a key: store it in HvKey, then overwrite its line in the file
+ * (same length, so no byte of it stays in the file's clusters).  The file
+ * goes on working either way; what went wrong is said on COM1.
+ */
+static void key_to_variable(EFI_FILE_HANDLE root, const CHAR16 *path, struct hv_config *cfg,
+                            char *buf, UINTN len)
+{
+    UINTN klen = 0;
+    while (klen < sizeof(cfg->key) && cfg->key[klen])
+        klen++;
+    EFI_STATUS s = RT->SetVariable(hv_key_name, &hv_key_guid, KEY_ATTR, klen, cfg->key);
+    if (EFI_ERROR(s)) {
+        log_warn("key: cannot store it in a boot-service UEFI variable (status 0x%llx): it stays "
+                 "in hv.conf, where the guest can read it",
+                 (unsigned long long)s);
+        return;
+    }
+    config_blank_key(buf, len);
+    EFI_FILE_HANDLE f = NULL;
+    s = root->Open(root, &f, (CHAR16 *)path, EFI_FILE_MODE_READ | EFI_FILE_MODE_WRITE, 0);
+    if (!EFI_ERROR(s)) {
+        UINTN n = len;
+        s = f->SetPosition(f, 0);
+        if (!EFI_ERROR(s))
+            s = f->Write(f, &n, buf);
+        if (!EFI_ERROR(s) && n != len)
+            s = EFI_VOLUME_FULL;
+        EFI_STATUS fl = f->Close(f); /* flushes */
+        if (!EFI_ERROR(s))
+            s = fl;
+    }
+    if (EFI_ERROR(s))
+        log_error("key: stored in the boot-service variable HvKey, but hv.conf cannot be "
+                  "rewritten (status 0x%llx): remove its key line by hand",
+                  (unsigned long long)s);
+    else
+        log_info("key: moved from hv.conf into the boot-service variable HvKey (the OS cannot "
+                 "read it); its line in hv.conf is a comment now");
+}
+
 EFI_STATUS boot_load_config(EFI_HANDLE image, struct hv_config *cfg)
 {
     EFI_LOADED_IMAGE *li = loaded_image(image);
@@ -61,19 +160,20 @@ EFI_STATUS boot_load_config(EFI_HANDLE image, struct hv_config *cfg)
     EFI_FILE_HANDLE root = LibOpenRoot(li->DeviceHandle);
     if (!root) {
         log_warn("cannot open hv.efi's volume: using the default configuration");
-        return EFI_SUCCESS;
+        return key_from_variable(cfg);
     }
     CHAR16 *path = sibling_path(li, L"hv.conf");
     EFI_FILE_HANDLE f = NULL;
     EFI_STATUS s = path ? root->Open(root, &f, path, EFI_FILE_MODE_READ, 0) : EFI_NOT_FOUND;
-    if (path)
-        FreePool(path);
     if (s == EFI_NOT_FOUND) {
+        if (path)
+            FreePool(path);
         root->Close(root);
         log_info("no hv.conf beside hv.efi: using the default configuration");
-        return EFI_SUCCESS;
+        return key_from_variable(cfg);
     }
     if (EFI_ERROR(s)) {
+        FreePool(path);
         root->Close(root);
         log_error("cannot open hv.conf: status 0x%llx", (unsigned long long)s);
         return s;
@@ -82,22 +182,26 @@ EFI_STATUS boot_load_config(EFI_HANDLE image, struct hv_config *cfg)
     UINTN n = CONF_MAX + 1;
     s = buf ? f->Read(f, &n, buf) : EFI_OUT_OF_RESOURCES;
     f->Close(f);
-    root->Close(root);
-    if (EFI_ERROR(s)) {
-        log_error("cannot read hv.conf: status 0x%llx", (unsigned long long)s);
-        if (buf)
-            FreePool(buf);
-        return s;
-    }
-    if (n > CONF_MAX) {
+    if (!EFI_ERROR(s) && n > CONF_MAX) {
         log_error("hv.conf is larger than %u bytes", CONF_MAX);
-        FreePool(buf);
-        return EFI_INVALID_PARAMETER;
+        s = EFI_INVALID_PARAMETER;
+    } else if (EFI_ERROR(s)) {
+        log_error("cannot read hv.conf: status 0x%llx", (unsigned long long)s);
+    } else if (config_parse(cfg, buf, n, conf_error, NULL)) {
+        s = EFI_INVALID_PARAMETER;
+    } else if (cfg->has_key) {
+        key_to_variable(root, path, cfg, buf, n);
+    } else {
+        s = key_from_variable(cfg);
     }
-    int errors = config_parse(cfg, buf, n, conf_error, NULL);
-    FreePool(buf);
-    if (errors)
-        return EFI_INVALID_PARAMETER;
+    if (buf) {
+        boot_wipe(buf, CONF_MAX + 1);
+        FreePool(buf);
+    }
+    FreePool(path);
+    root->Close(root);
+    if (EFI_ERROR(s))
+        return s;
     log_info("hv.conf read: memory %u MiB, log level %s", cfg->memory_mib,
              config_log_level_name(cfg->log_level));
     return EFI_SUCCESS;

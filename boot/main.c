@@ -100,41 +100,6 @@ static EFI_STATUS check_vmx(void)
     return EFI_SUCCESS;
 }
 
-static void collect_cpus(struct boot_info *bi)
-{
-    EFI_MP_SERVICES_PROTOCOL *mp = NULL;
-    UINTN n = 0, enabled = 0;
-    bi->ncpus = 0;
-    if (BS->LocateProtocol(&mp_guid, NULL, (void **)&mp) == EFI_SUCCESS &&
-        mp->GetNumberOfProcessors(mp, &n, &enabled) == EFI_SUCCESS) {
-        for (UINTN i = 0; i < n && bi->ncpus < BI_MAX_CPUS; i++) {
-            EFI_MP_PROCESSOR_INFORMATION info;
-            if (mp->GetProcessorInfo(mp, i, &info) != EFI_SUCCESS)
-                continue;
-            struct bi_cpu *c = &bi->cpus[bi->ncpus];
-            c->apic_id = (uint32_t)info.ProcessorId;
-            c->flags = ((info.StatusFlag & PROCESSOR_AS_BSP_BIT) ? BI_CPU_BSP : 0) |
-                       ((info.StatusFlag & PROCESSOR_ENABLED_BIT) ? BI_CPU_ENABLED : 0);
-            if (c->flags & BI_CPU_BSP)
-                bi->bsp = bi->ncpus;
-            bi->ncpus++;
-        }
-        if (n > BI_MAX_CPUS)
-            log_warn("%llu CPUs, only the first %u are handled", (unsigned long long)n,
-                     BI_MAX_CPUS);
-    }
-    if (bi->ncpus == 0) {
-        /* No MP services: we know at least ourselves. */
-        uint32_t a, b, c, d;
-        cpuid(1, 0, &a, &b, &c, &d);
-        bi->cpus[0].apic_id = b >> 24;
-        bi->cpus[0].flags = BI_CPU_BSP | BI_CPU_ENABLED;
-        bi->ncpus = 1;
-        bi->bsp = 0;
-        log_warn("no EFI MP services: only the BSP is known");
-    }
-}
-
 static uint64_t find_rsdp(void)
 {
     void *p = NULL;
@@ -227,41 +192,83 @@ static VOID EFIAPI ap_launch(VOID *arg)
         c->status[me] = s + 1;
 }
 
+/* Waits for AP i to come back from the core as a guest, with an error, or parked. */
+static uint64_t wait_ap(struct launch_ctx *c, uint32_t i)
+{
+    volatile uint32_t *flags = &c->bi->cpus[i].flags;
+    while (!c->status[i] && !(*flags & BI_CPU_PARKED))
+        BS->Stall(10);
+    return c->status[i];
+}
+
 /*
- * Blue-pills every CPU: the APs one at a time through StartupAllAPs (single
- * threaded, so the log reads in order and a failure names its CPU), then the
- * BSP, which comes back here as a guest.  An AP that fails stays outside the
- * hypervisor (the core logged why); a BSP failure is a refusal.
+ * Blue-pills every CPU: the APs one at a time (so the log reads in order and
+ * a failure names its CPU), then the BSP, which comes back here as a guest.
+ * Each AP starts in non-blocking mode because one whose launch fails after
+ * others entered VMX never returns: the core parks it (vmx/launch.c) and
+ * marks it BI_CPU_PARKED.  A failure before any CPU entered VMX is a refusal
+ * (the firmware boots on without the hypervisor); the core never returns a
+ * failure once one did (docs/security.md, "Fail closed").
  */
 static EFI_STATUS launch_all(core_entry_fn core, struct boot_info *bi)
 {
     static struct launch_ctx ctx;
     ctx.core = core;
     ctx.bi = bi;
-    if (bi->ncpus > 1 && BS->LocateProtocol(&mp_guid, NULL, (void **)&ctx.mp) == EFI_SUCCESS) {
-        EFI_STATUS s = ctx.mp->StartupAllAPs(ctx.mp, ap_launch, TRUE, NULL, 0, &ctx, NULL);
-        if (EFI_ERROR(s))
-            log_error("StartupAllAPs: status 0x%llx", (unsigned long long)s);
-        for (uint32_t i = 0; i < bi->ncpus; i++) {
-            if (i == bi->bsp || !(bi->cpus[i].flags & BI_CPU_ENABLED))
-                continue;
-            if (ctx.status[i] == CORE_OK + 1)
-                log_info("CPU %u (APIC %u) runs as a guest", i, bi->cpus[i].apic_id);
-            else
-                log_error("CPU %u (APIC %u) not taken: %s", i, bi->cpus[i].apic_id,
-                          ctx.status[i] ? core_status_name(ctx.status[i] - 1) : "did not run");
-        }
+    uint32_t taken = 0, parked = 0;
+    if (bi->ncpus > 1 && BS->LocateProtocol(&mp_guid, NULL, (void **)&ctx.mp) != EFI_SUCCESS) {
+        log_error("refusing to start: EFI MP services went away; the APs cannot be launched");
+        return EFI_UNSUPPORTED;
     }
-    uint32_t taken = 1;
-    for (uint32_t i = 0; i < bi->ncpus; i++)
-        taken += ctx.status[i] == CORE_OK + 1;
-    /* From here on the boot info is in memory the guest cannot see: no more bi->. */
+    for (uint32_t i = 0; i < bi->ncpus; i++) {
+        if (i == bi->bsp)
+            continue;
+        EFI_EVENT done = NULL;
+        EFI_STATUS s = BS->CreateEvent(0, 0, NULL, NULL, &done);
+        if (!EFI_ERROR(s))
+            s = ctx.mp->StartupThisAP(ctx.mp, ap_launch, i, done, 0, &ctx, NULL);
+        if (s == EFI_UNSUPPORTED) {
+            /* PI allows refusing non-blocking mode after ReadyToBoot: block instead, so a
+             * parked AP stops the machine here rather than boot it half virtualized. */
+            log_warn("CPU %u: non-blocking StartupThisAP unsupported; a CPU the core parks "
+                     "stops the boot",
+                     i);
+            s = ctx.mp->StartupThisAP(ctx.mp, ap_launch, i, NULL, 0, &ctx, NULL);
+        }
+        uint64_t st = EFI_ERROR(s) ? 0 : wait_ap(&ctx, i);
+        if (st == CORE_OK + 1) {
+            taken++;
+            log_info("CPU %u (APIC %u) runs as a guest", i, bi->cpus[i].apic_id);
+            continue;
+        }
+        if (bi->cpus[i].flags & BI_CPU_PARKED) {
+            parked++; /* the core said why */
+            continue;
+        }
+        if (EFI_ERROR(s))
+            log_error("CPU %u (APIC %u): StartupThisAP: status 0x%llx", i, bi->cpus[i].apic_id,
+                      (unsigned long long)s);
+        else
+            log_error("CPU %u (APIC %u) not taken: %s", i, bi->cpus[i].apic_id,
+                      core_status_name(st - 1));
+        if (!taken) {
+            log_error("refusing to start: CPU %u cannot be virtualized and no CPU entered VMX", i);
+            return EFI_LOAD_ERROR;
+        }
+        /* Outside VMX while others are guests: stop the machine rather than boot it so. */
+        log_error("halting: CPU %u runs outside VMX while %u CPU(s) are guests", i, taken);
+        for (;;)
+            __asm__ volatile("cli; hlt");
+    }
+    /* From here on the boot info is in memory the guest cannot see: no more bi->.  With APs
+     * in VMX a failing BSP parks in the core and never comes back. */
     uint64_t s = core(bi, CORE_OP_LAUNCH);
     if (s != CORE_OK) {
         log_error("BSP launch failed: %s", core_status_name(s));
         return EFI_LOAD_ERROR;
     }
-    log_info("BSP runs as a guest; the hypervisor owns %u CPU(s)", taken);
+    log_info("BSP runs as a guest; the hypervisor owns %u CPU(s)%s", taken + 1,
+             parked ? "; parked CPUs are lost to the guest" : "");
     return EFI_SUCCESS;
 }
 
@@ -282,8 +289,12 @@ static EFI_STATUS start_core(EFI_HANDLE image, struct hv_config *cfg)
                   (unsigned long long)(image_bytes >> 10));
         return EFI_BUFFER_TOO_SMALL;
     }
+    uint64_t rsdp = find_rsdp();
+    EFI_STATUS s = cpus_check(rsdp);
+    if (EFI_ERROR(s))
+        return s;
     uint64_t base;
-    EFI_STATUS s = reserve_region(region_bytes, &base);
+    s = reserve_region(region_bytes, &base);
     if (EFI_ERROR(s)) {
         log_error("cannot reserve %u MiB (EfiReservedMemoryType): status 0x%llx", cfg->memory_mib,
                   (unsigned long long)s);
@@ -301,11 +312,17 @@ static EFI_STATUS start_core(EFI_HANDLE image, struct hv_config *cfg)
     bi->region_size = region_bytes;
     bi->image_size = image_bytes;
     bi->config = *cfg;
-    bi->acpi_rsdp = find_rsdp();
+    bi->acpi_rsdp = rsdp;
     power_find(bi);
     bi->tsc_hz = calibrate_tsc();
-    collect_cpus(bi);
-    nic_claim(bi); /* boot/nic_claim.c frees the dedicated NIC */
+    s = cpus_collect(bi);
+    /* boot/nic_claim.c frees the dedicated NIC; a NIC the configuration names must exist */
+    if (!EFI_ERROR(s) && nic_claim(bi))
+        s = EFI_NOT_FOUND;
+    if (EFI_ERROR(s)) {
+        BS->FreePages(base, region_bytes / EFI_PAGE_SIZE);
+        return s;
+    }
     s = fill_memory_map(bi);
     if (EFI_ERROR(s)) {
         log_error("memory map does not fit the boot info (%u entries)", BI_MAX_MEM);
@@ -364,6 +381,30 @@ static EFI_STATUS start_core(EFI_HANDLE image, struct hv_config *cfg)
     return launch_all(core, bi);
 }
 
+/* Everything between reading the configuration and handing the machine back. */
+static EFI_STATUS run(EFI_HANDLE image, struct hv_config *cfg)
+{
+    EFI_STATUS s = boot_load_config(image, cfg);
+    if (EFI_ERROR(s)) {
+        log_error("refusing to start: bad configuration");
+        return s;
+    }
+    log_init(cfg->serial_port, cfg->log_level);
+
+#ifdef HV_DMATEST /* the DMA test build runs where VT-x is absent (QEMU TCG) */
+    (void)check_vmx;
+#else
+    s = check_vmx();
+    if (EFI_ERROR(s))
+        return s;
+#endif
+
+    s = start_core(image, cfg);
+    if (EFI_ERROR(s))
+        log_error("refusing to start: the core did not come up");
+    return s;
+}
+
 /* SysV ABI: gnu-efi's crt0 calls efi_main(image, systab) in %rdi/%rsi. */
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 {
@@ -375,26 +416,25 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
         log_set_sink(console_sink);
     log_info("hv.efi " HV_VERSION " starting");
 
-    EFI_STATUS s = boot_load_config(image, &cfg);
-    if (EFI_ERROR(s)) {
-        log_error("refusing to start: bad configuration");
-        return s;
+    EFI_STATUS s = run(image, &cfg);
+    /* The key now lives only in the region (bi->config), which the guest cannot read, and in
+     * the firmware's variable store; this stack and every buffer the firmware's drivers
+     * filled with it go to the OS. */
+    if (cfg.has_key) {
+        static char needle[HV_CONF_STR];
+        size_t n = 0;
+        for (; n < sizeof(needle) - 1 && cfg.key[n]; n++)
+            needle[n] = cfg.key[n];
+        boot_wipe(&cfg.key, sizeof(cfg.key));
+        unsigned copies = key_scrub(needle, n);
+        boot_wipe(needle, sizeof(needle));
+        log_info("key: %u stray cop%s overwritten in memory the OS gets", copies,
+                 copies == 1 ? "y" : "ies");
     }
-    log_init(cfg.serial_port, cfg.log_level);
-
-#ifdef HV_DMATEST /* the DMA test build runs where VT-x is absent (QEMU TCG) */
-    (void)check_vmx;
-#else
-    s = check_vmx();
+    boot_wipe(&cfg.key, sizeof(cfg.key));
+    cfg.has_key = false;
     if (EFI_ERROR(s))
         return s;
-#endif
-
-    s = start_core(image, &cfg);
-    if (EFI_ERROR(s)) {
-        log_error("refusing to start: the core did not come up");
-        return s;
-    }
     if (cfg.chain[0])
         return boot_chain(image, cfg.chain);
     log_info("returning to firmware");

@@ -4,8 +4,10 @@
  * (pci_select_nic), disconnect whatever UEFI driver manages it (so the
  * firmware stops touching its rings and registers; UEFI 2.x 7.3
  * DisconnectController), and tell the core which device it is through the
- * boot info.  A failure here only costs the firmware's own use of the NIC:
- * the core still chooses by itself.
+ * boot info.  A NIC the configuration names (by PCI address or MAC) that is
+ * not found is a refusal: the hypervisor would run with nothing to serve
+ * the introspection on.  Other failures here only cost the firmware's own
+ * use of the NIC: the core still chooses by itself.
  */
 #include <efi.h>
 #include <efilib.h>
@@ -44,15 +46,16 @@ static bool efi_mac_of(void *vctx, const struct pci_dev *d, uint8_t mac[6])
     return true;
 }
 
-void nic_claim(struct boot_info *bi)
+int nic_claim(struct boot_info *bi)
 {
     const struct hv_config *c = &bi->config;
     if (c->nic_select == NIC_NONE)
-        return;
+        return 0;
+    bool named = c->nic_select == NIC_BY_PCI || c->nic_select == NIC_BY_MAC;
     UINTN n = 0;
     EFI_HANDLE *handles = NULL;
     if (BS->LocateHandleBuffer(ByProtocol, &PciIoProtocol, NULL, &n, &handles) != EFI_SUCCESS)
-        return;
+        n = 0, handles = NULL;
     static struct pci_dev devs[MAX_HANDLES];
     static EFI_HANDLE owner[MAX_HANDLES];
     static struct claim_ctx ctx;
@@ -78,7 +81,7 @@ void nic_claim(struct boot_info *bi)
         owner[count] = handles[i];
         count++;
     }
-    const char *why;
+    const char *why = NULL;
     int k = pci_select_nic(c, devs, count, nic_supported, efi_mac_of, &ctx, &why);
     if (k >= 0) {
         struct pci_dev *d = &devs[k];
@@ -100,5 +103,12 @@ void nic_claim(struct boot_info *bi)
         bi->nic_vendor = d->vendor;
         bi->nic_device = d->device;
     }
-    FreePool(handles);
+    if (handles)
+        FreePool(handles);
+    if (k < 0 && named) {
+        log_error("refusing to start: the NIC hv.conf names is not there (%s)",
+                  why ? why : "no match");
+        return -1;
+    }
+    return 0;
 }

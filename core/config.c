@@ -528,3 +528,34 @@ int config_parse(struct hv_config *c, const char *text, size_t len, config_error
     }
     return errors;
 }
+
+size_t config_blank_key(char *text, size_t len)
+{
+    static const char note[] = "# key: in the firmware's boot-service variable";
+    size_t blanked = 0, pos = 0;
+    while (pos < len) {
+        size_t start = pos, end = pos;
+        while (end < len && text[end] != '\n')
+            end++;
+        pos = end + 1;
+        struct span l = {text + start, end - start};
+        for (size_t i = 0; i < l.n; i++) {
+            if (l.p[i] == '#' && (i == 0 || is_space(l.p[i - 1]))) {
+                l.n = i;
+                break;
+            }
+        }
+        struct span key, val;
+        if (!split_at(trim(l), '=', &key, &val) || !eq(trim(key), "key"))
+            continue;
+        /* Every byte of the line but its end changes, so no part of the value survives in
+         * the file's clusters (the file keeps its length). */
+        size_t n = end - start;
+        if (n && text[start + n - 1] == '\r')
+            n--;
+        for (size_t i = 0; i < n; i++)
+            text[start + i] = i < sizeof(note) - 1 ? note[i] : ' ';
+        blanked++;
+    }
+    return blanked;
+}

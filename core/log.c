@@ -1,10 +1,14 @@
 /*
  * log.c - the hypervisor log (see log.h).  The lock is a plain test-and-set
- * spinlock: log lines come from every CPU, including NMI-free exit paths,
- * and must not interleave on the serial port.
+ * spinlock: log lines come from every CPU, including NMI-free exit paths.
+ * Under it a line only goes to memory (the in-memory ring, the serial
+ * transmit queue, the loader's console sink); the serial port, which the
+ * guest owns and can slow to a crawl, is fed afterwards by one CPU at a
+ * time without the lock, each byte waiting a bounded time (log_txq.h).
  */
 #include "log.h"
 #include "fmt.h"
+#include "log_txq.h"
 #include "serial.h"
 
 static uint16_t log_port;
@@ -13,6 +17,10 @@ static struct log_ring *log_ring;
 static log_sink_fn log_sink;
 static unsigned (*log_cpu)(void);
 static volatile int log_lock;
+static struct log_txq log_txq;
+static volatile int log_drain_flag; /* held by the one CPU feeding the UART */
+static bool log_cr_sent;            /* the drainer sent the '\r' of the '\n' at the head */
+static uint64_t log_byte_ticks;     /* TSC ticks one byte may wait; 0: a bounded poll count */
 
 void log_init(uint16_t serial_port, uint32_t level)
 {
@@ -37,6 +45,59 @@ void log_set_cpu_fn(unsigned (*fn)(void))
     log_cpu = fn;
 }
 
+void log_set_tsc_hz(uint64_t hz)
+{
+    /* 500 us: about six byte times at the 115200 baud serial_init programs. */
+    log_byte_ticks = hz / 2000;
+}
+
+uint64_t log_serial_dropped(void)
+{
+    return __atomic_load_n(&log_txq.dropped_lines, __ATOMIC_RELAXED);
+}
+
+/*
+ * Sends queued bytes until the queue is empty, `budget` bytes went out, or the
+ * UART stops taking them (a wait ran out, or the guest selected the divisor
+ * latch or loopback): then the rest waits for the next line.  Another CPU
+ * already draining sends this CPU's line too; the re-check after releasing
+ * the flag catches a line queued just as that CPU finished.
+ */
+static void log_drain(size_t budget)
+{
+    for (;;) {
+        if (__atomic_test_and_set(&log_drain_flag, __ATOMIC_ACQUIRE))
+            return;
+        bool stalled = !serial_usable(log_port);
+        while (!stalled && budget) {
+            const char *p;
+            size_t n = log_txq_peek(&log_txq, &p), sent = 0;
+            if (!n)
+                break;
+            while (sent < n && budget) {
+                if (p[sent] == '\n' && !log_cr_sent) {
+                    if (!serial_put_bounded(log_port, '\r', log_byte_ticks)) {
+                        stalled = true;
+                        break;
+                    }
+                    log_cr_sent = true;
+                }
+                if (!serial_put_bounded(log_port, p[sent], log_byte_ticks)) {
+                    stalled = true;
+                    break;
+                }
+                log_cr_sent = false;
+                sent++;
+                budget--;
+            }
+            log_txq_consume(&log_txq, sent);
+        }
+        __atomic_clear(&log_drain_flag, __ATOMIC_RELEASE);
+        if (stalled || !budget || !log_txq_used(&log_txq))
+            return;
+    }
+}
+
 void log_printf(uint32_t level, const char *fmt, ...)
 {
     if (level > log_level)
@@ -54,9 +115,13 @@ void log_printf(uint32_t level, const char *fmt, ...)
     line[len] = '\0';
     while (__atomic_test_and_set(&log_lock, __ATOMIC_ACQUIRE))
         __asm__ volatile("pause");
-    serial_write(log_port, line, len);
+    if (log_port)
+        log_txq_put(&log_txq, line, len);
     log_ring_write(log_ring, line, len);
     if (log_sink)
         log_sink(line, len);
     __atomic_clear(&log_lock, __ATOMIC_RELEASE);
+    /* Twice this line plus one: the queue drains faster than one CPU fills it. */
+    if (log_port)
+        log_drain(2 * len + sizeof(line));
 }

@@ -1,5 +1,6 @@
 /*
- * serial.c - polled 16550 output (see serial.h).
+ * serial.c - polled 16550 output (see serial.h).  The guest owns the UART
+ * and may reprogram it at any time: every wait on it is bounded.
  */
 #include "serial.h"
 #include "x86.h"
@@ -14,6 +15,9 @@
 #define UART_LSR 5
 #define LSR_THRE 0x20
 #define LSR_TEMT 0x40
+#define LCR_DLAB 0x80
+#define MCR_LOOP 0x10
+#define POLLS    100000
 
 void serial_init(uint16_t port)
 {
@@ -32,21 +36,29 @@ void serial_init(uint16_t port)
     outb(port + UART_MCR, 0x03); /* DTR, RTS */
 }
 
-static void put(uint16_t port, char c)
-{
-    /* Bounded wait: a missing UART reads 0xff (THRE set) so this never hangs. */
-    for (int i = 0; i < 100000 && !(inb(port + UART_LSR) & LSR_THRE); i++)
-        cpu_relax();
-    outb(port + UART_THR, (uint8_t)c);
-}
-
-void serial_write(uint16_t port, const char *s, size_t n)
+bool serial_usable(uint16_t port)
 {
     if (!port)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\n')
-            put(port, '\r');
-        put(port, s[i]);
+        return false;
+    /* DLAB set: THR is the divisor latch; loopback: our bytes would land in the guest's receiver.
+     */
+    return !(inb(port + UART_LCR) & LCR_DLAB) && !(inb(port + UART_MCR) & MCR_LOOP);
+}
+
+bool serial_put_bounded(uint16_t port, char c, uint64_t wait_ticks)
+{
+    /* A missing UART reads 0xff (THRE set), so this never waits for it. */
+    if (wait_ticks) {
+        uint64_t t0 = rdtsc();
+        while (!(inb(port + UART_LSR) & LSR_THRE))
+            if (rdtsc() - t0 > wait_ticks)
+                return false;
+    } else {
+        int i = 0;
+        while (!(inb(port + UART_LSR) & LSR_THRE))
+            if (++i >= POLLS)
+                return false;
     }
+    outb(port + UART_THR, (uint8_t)c);
+    return true;
 }

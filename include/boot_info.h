@@ -50,6 +50,7 @@ struct bi_mem_range {
 
 #define BI_CPU_BSP     1u
 #define BI_CPU_ENABLED 2u
+#define BI_CPU_PARKED  4u /* set by the core: its launch failed after others entered VMX */
 
 struct bi_cpu {
     uint32_t apic_id;

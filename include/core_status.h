@@ -9,6 +9,7 @@
 #define CORE_ERR_NO_MEMORY 2 /* the reserved region is too small */
 #define CORE_ERR_SELF_TEST 3 /* the core's own tables did not work */
 #define CORE_ERR_VMX       4 /* VT-x refused (named on the log) or a launch failed */
+#define CORE_ERR_HIDE      5 /* the dedicated NIC could not be hidden from the guest */
 
 /* Second argument of core_start: what the call is for. */
 #define CORE_OP_INIT   0 /* BSP, once: set everything up, return to the loader */
@@ -27,6 +28,8 @@ static inline const char *core_status_name(unsigned long long s)
         return "self-test failed";
     case CORE_ERR_VMX:
         return "VT-x refused or launch failed";
+    case CORE_ERR_HIDE:
+        return "the NIC could not be hidden";
     default:
         return "unknown error";
     }

@@ -73,6 +73,14 @@ void config_defaults(struct hv_config *c);
  */
 int config_parse(struct hv_config *c, const char *text, size_t len, config_error_fn err, void *ctx);
 
+/*
+ * Overwrites, in place, every `key = ...` line of an hv.conf text with a
+ * comment padded with spaces to the line's length (the text keeps its
+ * length, so a file written back over itself leaves no byte of the value in
+ * its clusters).  Returns the number of lines overwritten.
+ */
+size_t config_blank_key(char *text, size_t len);
+
 /* Name of a log level ("error".."debug"). */
 const char *config_log_level_name(uint32_t level);
 

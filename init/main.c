@@ -90,6 +90,8 @@ static void print_stats(void)
     kvmi_hv_print_stats();
     log_info("stats: %llu device DMA request(s) blocked by VT-d (docs/security.md)",
              (unsigned long long)dma_core_faults());
+    log_info("stats: %llu log line(s) dropped from the serial port (guest slowed or stopped it)",
+             (unsigned long long)log_serial_dropped());
 }
 
 uint64_t core_main(struct boot_info *bi);
@@ -101,6 +103,7 @@ uint64_t core_main(struct boot_info *bi)
     g_bi = bi;
     log_init(bi->config.serial_port, bi->config.log_level);
     log_set_cpu_fn(cpu_current_index);
+    log_set_tsc_hz(bi->tsc_hz);
 
     uint64_t image_end = (uint64_t)(uintptr_t)__image_end;
     uint64_t region_end = bi->region_base + bi->region_size;
@@ -157,8 +160,14 @@ uint64_t core_main(struct boot_info *bi)
     }
 
     net_boot(bi); /* dedicated NIC, lwIP; net_selftest serves here */
-    if (hide_nic())
-        log_error("the NIC could not be hidden from the guest");
+    /* Fail closed (docs/security.md): a NIC the guest could reach carries the
+     * introspection and DMAs into the region; no CPU is in VMX yet, so refuse. */
+    if (hide_nic()) {
+        log_error("refusing to start: the NIC could not be hidden from the guest");
+        net_abandon();
+        fw_state_restore(&fw);
+        return CORE_ERR_HIDE;
+    }
     /* The guest must not reprogram the IOMMU: the units' registers are blank
      * for it, and no device it owns reaches them or the NIC's registers. */
     if (hide_iommu()) {

@@ -31,6 +31,10 @@ struct net_stream_handler;
  */
 void net_boot(struct boot_info *bi);
 
+/* Stops the dedicated NIC (no DMA, bus mastering off) when the core refuses
+ * to start after net_boot(). */
+void net_abandon(void);
+
 /* True once net_boot() brought a NIC up. */
 bool net_up(void);
 

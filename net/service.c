@@ -173,6 +173,20 @@ static void selftest(void)
     log_info("net: NIC stopped, bus mastering off");
 }
 
+void net_abandon(void)
+{
+    if (!nic_dev)
+        return;
+    ready = false;
+    if (nic) {
+        net_streams_stop();
+        nic->ops->stop(nic);
+    }
+    disable_device(nic_dev);
+    nic_dev = NULL;
+    log_info("net: NIC stopped, bus mastering off");
+}
+
 void net_boot(struct boot_info *bi)
 {
     conf = &bi->config;

@@ -362,7 +362,7 @@ elapsed() { awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }
 secs() { local e; e=$(elapsed); echo "${e%.*}"; }
 result_line() { tr -d '\r' <"$serial" 2>/dev/null | grep -a -o 'HVTEST-RESULT: .*' | head -50; }
 
-timed_out=0 killed_after_result=0 seen_at="" wedged="" stopped=0
+timed_out=0 killed_after_result=0 seen_at="" wedged="" stopped=0 exited_at=""
 # OVMF starts its shell (which runs startup.nsh) once per boot; a second one means the
 # machine reset (Bochs has no -no-reboot), and the run would only repeat.
 boot_banner="UEFI Interactive Shell"
@@ -395,6 +395,16 @@ while kill -0 "$emu_pid" 2>/dev/null; do
         wedged="the machine reset and booted again before any result"
         stop_emu
         break
+    fi
+    # Bochs that powered off but found its vvfat disk written (hv.efi rewrites hv.conf) asks
+    # whether to write the changes back to the directory and waits for an answer nobody
+    # gives: the machine is off, and the changes stay in the volatile redolog.
+    if [ "$emu" = bochs ] && grep -q "Bochs is exiting" "$workdir/emu.out" 2>/dev/null; then
+        exited_at=${exited_at:-$now}
+        if [ $((now - exited_at)) -ge 2 ]; then
+            stop_emu
+            break
+        fi
     fi
     # KVM stops a vCPU it cannot emulate but keeps QEMU alive: don't wait
     # for the timeout (seen with KVM hosts that lack VMX, in OVMF's SEC).

@@ -472,6 +472,33 @@ static void write_guest(struct vcpu *v, const struct fw_snapshot *s, uint64_t en
     W(VMCS_ENTRY_CTLS, entry);
 }
 
+/* Whether a CPU other than the caller already runs as a guest (the caller is not counted). */
+static bool others_launched(void)
+{
+    return __atomic_load_n(&g_vmx.launched, __ATOMIC_SEQ_CST) > 0;
+}
+
+/*
+ * Fail closed (docs/security.md): a CPU whose launch failed while others
+ * already run as guests must not run the guest outside VMX, so it stays
+ * here for good and is lost to the guest.  It runs on the core's own tables
+ * (an NMI comes to vmx_root_nmi, which returns for a vCPU that is
+ * VCPU_OFF), with interrupts off; after VMXON it stays in root mode, where
+ * INIT is blocked (SDM Vol. 3C 24.8 Restrictions on VMX Operation), and
+ * the guest's INIT and SIPI to it are dropped in any case (apic.c sends
+ * none to a VCPU_OFF target), so nothing wakes it into guest code.  The
+ * loader sees BI_CPU_PARKED and goes on with the next CPU.
+ */
+static __attribute__((noreturn)) void park(struct vcpu *v, const char *step)
+{
+    log_error("CPU %u (APIC %u): %s failed while other CPUs run as guests: parked for good, "
+              "lost to the guest",
+              v->index, v->apic_id, step);
+    __atomic_or_fetch(&g_bi->cpus[v->index].flags, BI_CPU_PARKED, __ATOMIC_SEQ_CST);
+    for (;;)
+        __asm__ volatile("cli; hlt" ::: "memory");
+}
+
 uint64_t vmx_cpu_prepare(struct boot_info *bi, uint64_t entry_rsp)
 {
     (void)bi;
@@ -518,6 +545,8 @@ uint64_t vmx_cpu_prepare(struct boot_info *bi, uint64_t entry_rsp)
         log_error("%s failed (IA32_FEATURE_CONTROL 0x%llx, CR4 0x%llx)", step,
                   (unsigned long long)rdmsr(MSR_IA32_FEATURE_CONTROL),
                   (unsigned long long)read_cr4());
+        if (others_launched())
+            park(v, step);
         if (strcmp(step, "VMXON") != 0)
             vmxoff();
         write_cr4(v->fw_cr4);
@@ -550,6 +579,8 @@ uint64_t vmx_launch_failed(void)
         v->in_guest = 0;
         __atomic_sub_fetch(&g_vmx.launched, 1, __ATOMIC_SEQ_CST);
     }
+    if (others_launched())
+        park(v, "VMLAUNCH");
     vmclear((uint64_t)(uintptr_t)v->vmcs);
     vmxoff();
     write_cr4(v->fw_cr4);

@@ -21,7 +21,9 @@ static const struct probe probes[] = {
     {"power", probe_power},
     {"pfstress", probe_pfstress},
     {"evbench", probe_evbench},
+    {"logport", probe_logport},
     {"entryfail", probe_entryfail},
+    {"secret", probe_secret}, /* last: it ends boot services */
 };
 
 #define NPROBES (sizeof(probes) / sizeof(probes[0]))
@@ -99,6 +101,8 @@ static int parse_options(struct agent *a, char *reason, size_t size)
     a->opt.power = 0;
     a->opt.pfstress = 0;
     a->opt.evbench = 0;
+    a->opt.logport = 0;
+    a->opt.secret[0] = '\0';
     if (a->st->BootServices->HandleProtocol(a->image, &lip_guid, (VOID **)&li) != EFI_SUCCESS ||
         !li || !li->LoadOptions)
         return 0;
@@ -159,11 +163,18 @@ static int parse_options(struct agent *a, char *reason, size_t size)
             a->opt.pfstress = v;
         else if (key_is(tok, "evbench", &val) && parse_int(val, &v) == 0)
             a->opt.evbench = v;
-        else {
+        else if (key_is(tok, "logport", &val) && parse_int(val, &v) == 0 && v <= 1)
+            a->opt.logport = v;
+        else if (key_is(tok, "secret", &val) && val[0]) {
+            size_t k = 0;
+            for (; val[k] && k + 1 < sizeof(a->opt.secret); k++)
+                a->opt.secret[k] = val[k];
+            a->opt.secret[k] = '\0';
+        } else {
             str_printf(reason, size,
                        "bad option '%s' (cpus=N vmx=0|1 e1000=0|1 shutdown=0|1 "
                        "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1|2 hostile=0|1 dma=0|1|2 "
-                       "power=0..5 pfstress=N evbench=N)",
+                       "power=0..5 pfstress=N evbench=N logport=0|1 secret=YEK)",
                        tok);
             return -1;
         }

@@ -35,6 +35,8 @@ struct agent_options {
     int dma;          /* dma=1|2: aim e1000 DMA at hv-dmatest.efi's region (probe_dma.c) */
     int pfstress;     /* pfstress=N: N stores and calls per CPU on restricted pages */
     int evbench;      /* evbench=N: N timed rounds of each KVMI event (probe_evbench.c) */
+    int logport;      /* logport=1: slow, then loop back COM1 under the hypervisor's log */
+    char secret[64];  /* secret=YEK: the hypervisor's key reversed (probe_secret.c), "" = off */
 };
 
 struct agent {
@@ -81,5 +83,8 @@ enum verdict probe_dma(struct agent *a, char *reason, size_t size);
 enum verdict probe_power(struct agent *a, char *reason, size_t size);
 enum verdict probe_pfstress(struct agent *a, char *reason, size_t size);
 enum verdict probe_evbench(struct agent *a, char *reason, size_t size);
+enum verdict probe_logport(struct agent *a, char *reason, size_t size);
+/* Ends boot services: run last. */
+enum verdict probe_secret(struct agent *a, char *reason, size_t size);
 
 #endif

@@ -224,6 +224,33 @@ static void test_errors_never_echo_the_key(void **state)
     }
 }
 
+/* The key line becomes a comment of the same length; the rest parses as before. */
+static void test_blank_key(void **state)
+{
+    (void)state;
+    char text[] = "memory = 64\r\n  key = s3cret#1\r\n# key = not-a-line\nname = vm1 # key = x\n"
+                  "key=ab\nlog_level = debug";
+    size_t len = strlen(text);
+    assert_int_equal(config_blank_key(text, len), 2);
+    assert_int_equal(strlen(text), len);
+    assert_null(strstr(text, "s3cret"));
+    assert_null(strstr(text, "=ab"));
+    assert_non_null(strstr(text, "# key = not-a-line\n"));        /* comments stay */
+    assert_non_null(strstr(text, "name = vm1 # key = x\n"));      /* a key only in a comment */
+    assert_non_null(strstr(text, "\r\n# key: in the fi\r\n"));    /* 16 bytes, as the line */
+    assert_non_null(strstr(text, "\n# key:\nlog_level = debug")); /* "key=ab": 6 bytes of note */
+    struct hv_config c;
+    struct errs e;
+    assert_int_equal(parse(&c, &e, text), 0);
+    assert_false(c.has_key);
+    assert_int_equal(c.memory_mib, 64);
+    assert_string_equal(c.name, "vm1");
+    assert_int_equal(c.log_level, LOG_DEBUG);
+    char none[] = "memory = 64\n";
+    assert_int_equal(config_blank_key(none, strlen(none)), 0);
+    assert_string_equal(none, "memory = 64\n");
+}
+
 static void test_dma_protection(void **state)
 {
     (void)state;
@@ -269,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_debug_hypercalls),
         cmocka_unit_test(test_errors_never_echo_the_key),
         cmocka_unit_test(test_dma_protection),
+        cmocka_unit_test(test_blank_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
