@@ -134,15 +134,9 @@ bool kvmi_hv_xsetbv(struct vcpu *v, uint64_t val)
     return vd != KVMI_V_FAIL;
 }
 
-static int walk_read8(void *ctx, uint64_t gpa, uint64_t *val)
-{
-    (void)ctx;
-    *val = gpa_hidden(gpa) ? 0 : *(volatile uint64_t *)(uintptr_t)gpa;
-    return 0;
-}
-
 /* Guest-physical address of a guest-linear one through the guest's paging
- * (~0 when it does not translate). */
+ * (~0 when it does not translate, or when a table the guest points at is not
+ * guest RAM: gwalk_read_ram never reads MMIO, a hole or the region). */
 uint64_t khv_gla_to_gpa(uint64_t gla)
 {
     if (!(khv_guest_cr(0) & CR0_PG))
@@ -151,8 +145,9 @@ uint64_t khv_gla_to_gpa(uint64_t gla)
                            vmread(VMCS_GUEST_EFER)};
     if (!(vmread(VMCS_ENTRY_CTLS) & ENTRY_IA32E_GUEST))
         r.efer &= ~EFER_LMA;
+    struct gwalk_ram ram = {g_bi, 0}; /* root mode's identity map */
     uint64_t gpa;
-    return gwalk(&r, gla, walk_read8, NULL, &gpa) ? ~0ull : gpa;
+    return gwalk(&r, gla, gwalk_read_ram, &ram, &gpa) ? ~0ull : gpa;
 }
 
 /* #DB of a TF step: past the instruction it ends the step (and is the
