@@ -40,6 +40,12 @@ unsigned kvmi_arch_vcpu_count(struct kvmi_vm *vm);
  * still call kvmi_vcpu_service() (pause requests) without entering the guest. */
 bool kvmi_arch_vcpu_uninitialized(struct kvmi_vm *vm, unsigned vcpu);
 
+/* True once the vCPU has stopped for good (a fatal guest event, a hypervisor
+ * fault on its core, or parked after CRASH): it never runs a job again, so its
+ * commands and pause requests get -KVM_EAGAIN at once instead of filling its
+ * ring (docs/protocol.md). */
+bool kvmi_arch_vcpu_halted(struct kvmi_vm *vm, unsigned vcpu);
+
 /* [vCPU] General-purpose registers, as KVM_GET_REGS/KVM_SET_REGS. */
 int kvmi_arch_get_regs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_regs *regs);
 int kvmi_arch_set_regs(struct kvmi_vm *vm, unsigned vcpu, const struct kvm_regs *regs);

@@ -29,6 +29,15 @@ bool kvmi_arch_vcpu_uninitialized(struct kvmi_vm *vm, unsigned vcpu)
     return !v || v->state == VCPU_OFF;
 }
 
+/* Stopped for good: vmx_fatal, a root-mode fault on its core (panic), or
+ * parked after the introspector's CRASH. */
+bool kvmi_arch_vcpu_halted(struct kvmi_vm *vm, unsigned vcpu)
+{
+    (void)vm;
+    struct vcpu *v = vc(vcpu);
+    return v && __atomic_load_n(&v->state, __ATOMIC_ACQUIRE) == VCPU_HALTED;
+}
+
 int kvmi_arch_get_regs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_regs *o)
 {
     (void)vm;

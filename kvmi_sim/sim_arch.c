@@ -24,6 +24,14 @@ bool kvmi_arch_vcpu_uninitialized(struct kvmi_vm *vm, unsigned vcpu)
     return false;
 }
 
+/* Simulated vCPUs run until the simulator exits. */
+bool kvmi_arch_vcpu_halted(struct kvmi_vm *vm, unsigned vcpu)
+{
+    (void)vm;
+    (void)vcpu;
+    return false;
+}
+
 int kvmi_arch_get_regs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_regs *regs)
 {
     (void)vm;

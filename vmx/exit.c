@@ -272,10 +272,22 @@ void vmx_fatal(struct vcpu *v, const char *why)
     log_error("FATAL on vCPU %u: %s", v->index, why);
     vmcs_dump(v);
     vmx_print_stats(v);
-    v->state = VCPU_HALTED;
+    __atomic_store_n(&v->state, VCPU_HALTED, __ATOMIC_RELEASE);
     log_error("vCPU %u halted", v->index);
     for (;;)
         __asm__ volatile("cli; hlt");
+}
+
+/* panic() on a CPU that runs a vCPU (a root-mode fault while handling its exit): the vCPU is
+ * stopped for good, as after vmx_fatal, so kicks stop waiting for it and KVMI refuses its work. */
+void vmx_cpu_panicked(void)
+{
+    struct cpu *c = this_cpu();
+    struct vcpu *v = c ? c->vcpu : NULL;
+    if (!v || v->state == VCPU_OFF)
+        return;
+    __atomic_store_n(&v->state, VCPU_HALTED, __ATOMIC_RELEASE);
+    log_error("vCPU %u halted", v->index);
 }
 
 void vmx_resume_failed(struct guest_regs *r)

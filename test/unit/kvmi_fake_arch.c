@@ -20,6 +20,11 @@ bool kvmi_arch_vcpu_uninitialized(struct kvmi_vm *vm, unsigned vcpu)
     (void)vm;
     return F.uninit[vcpu];
 }
+bool kvmi_arch_vcpu_halted(struct kvmi_vm *vm, unsigned vcpu)
+{
+    (void)vm;
+    return F.halted[vcpu];
+}
 int kvmi_arch_get_regs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_regs *regs)
 {
     (void)vm;

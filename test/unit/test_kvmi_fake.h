@@ -22,6 +22,7 @@
 struct fake {
     unsigned nr_vcpus;
     bool uninit[FAKE_VCPUS];
+    bool halted[FAKE_VCPUS];
     uint8_t out[FAKE_OUT_SIZE];
     size_t out_len, out_rd;
     bool closed;

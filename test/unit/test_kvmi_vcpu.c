@@ -61,6 +61,42 @@ static void test_vcpu_index_and_uninitialized(void **state)
     assert_true(F.closed);
 }
 
+/* A halted vCPU (stopped for good) answers every command at once with -KVM_EAGAIN instead of
+ * queueing it: 500 commands never fill its ring (the receive path would return BUSY for good), and
+ * the VM commands and the other vCPU still answer. */
+static void test_halted_vcpu_refuses_commands(void **state)
+{
+    (void)state;
+    setup2();
+    F.halted[1] = true;
+    int kicks = F.kicks[1];
+    for (int i = 0; i < 500; i++) {
+        uint32_t s = vcmd(KVMI_GET_VCPU_INFO, 1, NULL, 0);
+        assert_int_equal(expect_reply(KVMI_GET_VCPU_INFO, s, NULL, 0), -KVM_EAGAIN);
+    }
+    assert_int_equal(F.kicks[1], kicks); /* nothing queued, nobody kicked */
+    assert_false(kvmi_vcpu_has_work(&VM, 1));
+    struct kvmi_get_version_reply ver;
+    uint32_t s = cmd(KVMI_GET_VERSION, NULL, 0);
+    assert_int_equal(expect_reply(KVMI_GET_VERSION, s, &ver, sizeof(ver)), 0);
+    assert_int_equal(ver.version, 1);
+    s = vcmd(KVMI_GET_VCPU_INFO, 0, NULL, 0);
+    kvmi_vcpu_service(&VM, 0);
+    assert_int_equal(expect_reply(KVMI_GET_VCPU_INFO, s, NULL, 0), 0);
+    /* a pause would never produce its event */
+    uint8_t b[16] = {0};
+    b[0] = 1; /* vCPU 1 */
+    b[8] = 1; /* wait */
+    s = cmd(KVMI_PAUSE_VCPU, b, 16);
+    assert_int_equal(expect_reply(KVMI_PAUSE_VCPU, s, NULL, 0), -KVM_EAGAIN);
+    assert_int_equal(VM.vcpus[1].pause_requests, 0);
+    /* an event reply for it is dropped, the session goes on */
+    event_reply(7, 1, KVMI_EVENT_ACTION_CONTINUE, NULL, 0);
+    assert_false(F.closed);
+    assert_true(no_more());
+    F.halted[1] = false;
+}
+
 static void test_vcpu_command_is_a_job_run_by_the_vcpu(void **state)
 {
     (void)state;
@@ -685,6 +721,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vcpu_header_padding_is_fatal),
         cmocka_unit_test(test_vcpu_index_and_uninitialized),
+        cmocka_unit_test(test_halted_vcpu_refuses_commands),
         cmocka_unit_test(test_vcpu_command_is_a_job_run_by_the_vcpu),
         cmocka_unit_test(test_replies_off_sampled_at_dispatch),
         cmocka_unit_test(test_back_pressure_when_ring_full),
