@@ -50,6 +50,12 @@ bool kvmi_arch_vcpu_halted(struct kvmi_vm *vm, unsigned vcpu);
 int kvmi_arch_get_regs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_regs *regs);
 int kvmi_arch_set_regs(struct kvmi_vm *vm, unsigned vcpu, const struct kvm_regs *regs);
 
+/* [vCPU] Whether kvmi_arch_set_regs would accept these registers now: 0, or
+ * -KVM_EINVAL for a value the vCPU cannot run with (bare metal: the VM-entry
+ * rules on RIP and RFLAGS).  SET_REGISTERS answers with it, so a bad value is
+ * refused when it is sent rather than dropped when the event's reply applies it. */
+int kvmi_arch_check_regs(struct kvmi_vm *vm, unsigned vcpu, const struct kvm_regs *regs);
+
 /* [vCPU] Segment/control registers, as KVM_GET_SREGS (interrupt_bitmap = the
  * pending external interrupt, if any). */
 int kvmi_arch_get_sregs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_sregs *sregs);

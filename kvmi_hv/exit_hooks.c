@@ -5,6 +5,7 @@
  * an entry and the unhook trigger.
  */
 
+#include "vmx/entry_rules.h"
 #include "vmx/gwalk.h"
 #include "kvmi/kvmi_arch.h"
 #include "log.h"
@@ -109,6 +110,18 @@ int kvmi_hv_wrmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
             if (vd == KVMI_V_FAIL)
                 return -1;
         }
+    }
+    /* The value (the guest's, or the introspector's from its reply) against the VM-entry rules and
+     * WRMSR's own: refused with #GP, as the CPU would, never a failed VM entry. */
+    struct entry_state s;
+    vmx_entry_state(&s);
+    const char *why = entry_check_msr(&s, msr, *val);
+    if (why) {
+        static unsigned logged;
+        if (logged++ < 16)
+            log_warn("kvmi: vCPU %u: MSR 0x%x <- 0x%llx refused (#GP): %s", v->index, msr,
+                     (unsigned long long)*val, why);
+        return -1;
     }
     if (!in_vmcs)
         return 0;

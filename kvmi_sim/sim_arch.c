@@ -32,6 +32,13 @@ bool kvmi_arch_vcpu_halted(struct kvmi_vm *vm, unsigned vcpu)
     return false;
 }
 
+/* The simulated CPU runs with any register values. */
+int kvmi_arch_check_regs(struct kvmi_vm *vm, unsigned vcpu, const struct kvm_regs *regs)
+{
+    (void)vm, (void)vcpu, (void)regs;
+    return 0;
+}
+
 int kvmi_arch_get_regs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_regs *regs)
 {
     (void)vm;

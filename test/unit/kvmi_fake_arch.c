@@ -37,6 +37,11 @@ int kvmi_arch_set_regs(struct kvmi_vm *vm, unsigned vcpu, const struct kvm_regs 
     F.regs[vcpu] = *regs;
     return 0;
 }
+int kvmi_arch_check_regs(struct kvmi_vm *vm, unsigned vcpu, const struct kvm_regs *regs)
+{
+    (void)vm, (void)vcpu;
+    return (regs->rflags & 2) ? 0 : -KVM_EINVAL; /* the fake CPU's one rule: RFLAGS bit 1 */
+}
 int kvmi_arch_get_sregs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_sregs *sregs)
 {
     (void)vm;

@@ -330,11 +330,16 @@ static void test_set_registers_outside_event_dropped(void **state)
 {
     (void)state;
     setup2();
-    struct kvm_regs r = {.rip = 0x9999};
+    struct kvm_regs r = {.rip = 0x9999, .rflags = 2};
     uint32_t s = vcmd(KVMI_SET_REGISTERS, 0, &r, sizeof(r));
     kvmi_vcpu_service(&VM, 0);
     assert_int_equal(expect_reply(KVMI_SET_REGISTERS, s, NULL, 0), 0);
     assert_int_equal(F.regs[0].rip, 0x1000);
+    /* a value the vCPU cannot run with is refused even when it would be dropped */
+    r.rflags = 0;
+    s = vcmd(KVMI_SET_REGISTERS, 0, &r, sizeof(r));
+    kvmi_vcpu_service(&VM, 0);
+    assert_int_equal(expect_reply(KVMI_SET_REGISTERS, s, NULL, 0), -KVM_EINVAL);
 }
 
 /* ---- events --------------------------------------------------------------------- */
@@ -361,8 +366,14 @@ static void script_reply(int vcpu)
     assert_int_equal(S.ev_hdr.id, KVMI_EVENT);
     if (S.set_regs) {
         struct kvm_regs r = F.regs[vcpu];
-        r.rip = 0x4242;
+        r.rip = 0x5353;
+        r.rflags = 0; /* bit 1 clear: refused, and not applied at the reply */
         uint32_t s = vcmd(KVMI_SET_REGISTERS, (uint16_t)vcpu, &r, sizeof(r));
+        kvmi_run_jobs(&VM, (unsigned)vcpu);
+        assert_int_equal(expect_reply(KVMI_SET_REGISTERS, s, NULL, 0), -KVM_EINVAL);
+        r.rip = 0x4242;
+        r.rflags = 0x202;
+        s = vcmd(KVMI_SET_REGISTERS, (uint16_t)vcpu, &r, sizeof(r));
         kvmi_run_jobs(&VM, (unsigned)vcpu);
         assert_int_equal(expect_reply(KVMI_SET_REGISTERS, s, NULL, 0), 0);
         assert_int_equal(F.regs[vcpu].rip, 0x1000 + vcpu); /* not yet */
@@ -449,6 +460,7 @@ static void test_set_registers_applied_at_reply(void **state)
     S.set_regs = true;
     assert_int_equal(kvmi_event_xsetbv(&VM, 1), KVMI_V_CONTINUE);
     assert_int_equal(F.regs[1].rip, 0x4242);
+    assert_int_equal(F.regs[1].rflags, 0x202);
     assert_int_equal(S.ev_hdr.size, 544);
 }
 
