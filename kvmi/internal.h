@@ -70,6 +70,8 @@ static inline void kvmi_send_unlock(struct kvmi_vm *vm)
 
 /* conn.c */
 void kvmi_fatal(struct kvmi_vm *vm, const char *why, int64_t value);
+/* conn.c: timeout_ms (0 = never) has passed since start_ms. */
+bool kvmi_deadline_passed(struct kvmi_vm *vm, uint64_t start_ms, uint32_t timeout_ms);
 void kvmi_session_start(struct kvmi_vm *vm);
 
 /* send.c: send one complete message of session `gen`; waits (polling) for

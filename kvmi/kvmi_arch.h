@@ -119,6 +119,10 @@ int kvmi_arch_set_page_access(struct kvmi_vm *vm, uint64_t gfn, uint8_t access);
 /* Guest TSC frequency in Hz, 0 if unknown. */
 uint64_t kvmi_arch_tsc_hz(struct kvmi_vm *vm);
 
+/* Monotonic milliseconds (any origin) for the session's deadlines; bare metal:
+ * the TSC. */
+uint64_t kvmi_arch_now_ms(struct kvmi_vm *vm);
+
 /* 64 unpredictable bits (handshake nonce); RDRAND on bare metal. */
 uint64_t kvmi_arch_random(struct kvmi_vm *vm);
 

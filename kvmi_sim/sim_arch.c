@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <string.h>
+#include <time.h>
 
 #include "sim.h"
 #include "x86_arch.h"
@@ -209,6 +210,14 @@ int kvmi_arch_set_page_access(struct kvmi_vm *vm, uint64_t gfn, uint8_t access)
         return -KVM_EINVAL;
     __atomic_store_n(&g_sim.access[gfn], access, __ATOMIC_RELEASE);
     return 0;
+}
+
+uint64_t kvmi_arch_now_ms(struct kvmi_vm *vm)
+{
+    (void)vm;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 uint64_t kvmi_arch_tsc_hz(struct kvmi_vm *vm)

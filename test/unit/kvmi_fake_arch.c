@@ -168,10 +168,16 @@ void kvmi_arch_kick(struct kvmi_vm *vm, unsigned vcpu, bool wait)
     if (wait)
         F.kick_waits[vcpu]++;
 }
+uint64_t kvmi_arch_now_ms(struct kvmi_vm *vm)
+{
+    (void)vm;
+    return F.now_ms;
+}
 void kvmi_arch_poll(struct kvmi_vm *vm, int vcpu)
 {
     (void)vm;
     F.polls++;
+    F.now_ms += F.poll_ms;
     if (F.polls > 100000)
         fake_fail("engine polls forever");
     if (vcpu >= 0 && F.on_poll)

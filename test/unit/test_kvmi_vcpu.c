@@ -464,6 +464,26 @@ static void test_set_registers_applied_at_reply(void **state)
     assert_int_equal(S.ev_hdr.size, 544);
 }
 
+/* An introspector that never replies to an event: at the deadline the session ends and the vCPU
+ * goes on (CONTINUE), instead of waiting for ever. */
+static void test_event_reply_deadline(void **state)
+{
+    (void)state;
+    struct kvmi_config cfg;
+    kvmi_default_config(&cfg);
+    cfg.reply_timeout_ms = 2000;
+    fake_setup(2, &cfg, true);
+    kvmi_vcpu_service(&VM, 0);
+    kvmi_vcpu_service(&VM, 1);
+    assert_int_equal(control_events(1, KVMI_EVENT_XSETBV, 1), 0);
+    F.on_poll = NULL; /* nobody answers */
+    F.poll_ms = 100;
+    assert_int_equal(kvmi_event_xsetbv(&VM, 1), KVMI_V_CONTINUE);
+    assert_true(F.closed);
+    assert_false(kvmi_session_active(&VM));
+    assert_true(F.polls >= 20 && F.polls <= 21);
+}
+
 static void expect_fatal_reply(const void *spec, size_t spec_len, uint32_t seq_delta, uint16_t pad1,
                                size_t total_override)
 {
@@ -745,6 +765,7 @@ int main(void)
         cmocka_unit_test(test_set_registers_outside_event_dropped),
         cmocka_unit_test(test_cr_event_and_reply),
         cmocka_unit_test(test_set_registers_applied_at_reply),
+        cmocka_unit_test(test_event_reply_deadline),
         cmocka_unit_test(test_fatal_event_replies),
         cmocka_unit_test(test_unexpected_event_reply_is_fatal),
         cmocka_unit_test(test_pf_event_and_singlestep),
