@@ -11,6 +11,7 @@ vCPU still pauses and resumes, and no KVMI_EVENT_UNHOOK arrived although the
 introspector asked for it.
 
     python3 test/emu/hostile_scenarios.py          # every scenario (one Bochs at a time)
+    python3 test/emu/hostile_scenarios.py -k bochs-hostile-halt   # one
     python3 test/emu/hostile_scenarios.py --list
 """
 from __future__ import annotations
@@ -121,6 +122,98 @@ AGENT_EXPECT = [rf"AGENT: hostile: debug hypercall {fn}: #UD 1 time\(s\), regist
     r"HVTEST-RESULT: PASS",
 ]
 
+HALT_COMMANDS = 500
+EAGAIN = 11  # kvmi_abi.h KVM_EAGAIN: "vCPU not introspectable" (docs/protocol.md)
+
+
+def pipelined_vcpu_info(dom: kc.Domain, vcpu: int, n: int, timeout: float) -> list[int]:
+    """n GET_VCPU_INFO for one vCPU written back to back, then every reply
+    collected: the error code of each (None: no reply within timeout)."""
+    pend = []
+    data = b""
+    for _ in range(n):
+        seq = dom.next_seq()
+        p = kc._Pending()
+        with dom._cond:
+            dom._pending[(w.KVMI_GET_VCPU_INFO, seq)] = p
+        pend.append((seq, p))
+        data += w.pack_msg(w.KVMI_GET_VCPU_INFO, seq, w.req_vcpu(vcpu))
+    dom._send(data)
+    end = time.monotonic() + timeout
+    errs = []
+    for seq, p in pend:
+        p.done.wait(max(0.0, end - time.monotonic()))
+        with dom._cond:
+            dom._pending.pop((w.KVMI_GET_VCPU_INFO, seq), None)
+        errs.append(p.err)
+    return errs
+
+
+def host_halt(r: net_run.Run) -> None:
+    try:
+        _host_halt(r)
+    except (kc.KvmiError, kc.ProtocolError, kc.ConnectionClosed, ValueError) as e:
+        raise ks.Fail(f"{e.__class__.__name__}: {e}") from e
+
+
+def _host_halt(r: net_run.Run) -> None:
+    r.listener.settimeout(300)
+    conn, peer = r.listener.accept()
+    conn.settimeout(None)
+    dom = kc._open_domain(conn, peer, None, check_version=True)
+    n = dom.get_guest_info()
+    ks.check(n == 2, f"GET_GUEST_INFO vcpu_count {n}, expected 2")
+    m = ks.wait_serial(r, r"AGENT: hostile: halt mailbox at 0x([0-9a-f]+)", 300)
+    mailbox = int(m.group(1), 16)
+    dom.write_physical(mailbox, HOSTILE_GO.to_bytes(8, "little"))
+    m = ks.wait_serial(r, r"FATAL on vCPU (\d+): ([^\n]*)", 300, hv=True)
+    halted, why = int(m.group(1)), m.group(2).strip()
+    other = 1 - halted
+    r.notes.append(f"vCPU {halted} stopped: {why}")
+    t0 = time.monotonic()
+    errs = pipelined_vcpu_info(dom, halted, HALT_COMMANDS, 120)
+    secs = time.monotonic() - t0
+    answered = sum(e is not None for e in errs)
+    refused = sum(e == -EAGAIN for e in errs)
+    r.notes.append(f"{HALT_COMMANDS} GET_VCPU_INFO to the halted vCPU {halted}: {answered} "
+                   f"answered, {refused} with -KVM_EAGAIN, in {secs:.1f} s")
+    ks.check(refused == HALT_COMMANDS,
+             f"only {refused} of {HALT_COMMANDS} commands to the halted vCPU refused with "
+             f"-{EAGAIN} ({answered} answered at all)")
+    ks.check(dom.get_version() == 1, "GET_VERSION after the commands to the halted vCPU")
+    ks.check(dom.get_vcpu_info(other) > 0, f"GET_VCPU_INFO of vCPU {other}")
+    regs = dom.get_registers(other)
+    try:
+        dom.pause_vcpu(halted)
+        raise ks.Fail("PAUSE_VCPU of the halted vCPU accepted")
+    except kc.KvmiError as e:
+        ks.check(e.code == EAGAIN, f"PAUSE_VCPU of the halted vCPU: error {e.err}")
+    dom.pause_vcpu(other)
+    ev = dom.wait_event(timeout=120, match=lambda e: e.event == w.KVMI_EVENT_PAUSE_VCPU)
+    ks.check(ev is not None and ev.vcpu == other, f"no PAUSE event from vCPU {other}")
+    dom.reply(ev, w.ACTION_CONTINUE)
+    r.notes.append(f"then GET_VERSION, vCPU {other}'s GET_VCPU_INFO, GET_REGISTERS (RIP "
+                   f"0x{regs.regs.rip:x}) and a pause/resume answer; PAUSE_VCPU of vCPU "
+                   f"{halted} gets -{EAGAIN}")
+    dom.write_physical(mailbox + 8, HOSTILE_GO.to_bytes(8, "little"))  # the agent ends
+    end = time.monotonic() + 300
+    while time.monotonic() < end and not dom.closed:
+        time.sleep(1)
+    ks.check(dom.closed, "the session did not end within 300 s of the checks")
+    text, pos = ks.agent_text(r), 0
+    for pat in HALT_EXPECT:
+        m = re.compile(pat).search(text, pos)
+        ks.check(m is not None, f"agent line /{pat}/ missing (or out of order)")
+        pos = m.end()
+
+
+HALT_EXPECT = [
+    r"AGENT: hostile: AP \d+ stores to the xAPIC page \(0x[0-9a-f]+\) with CR3 at 0x[0-9a-f]+",
+    r"AGENT: hostile: halt: the AP stayed stopped at the store; the BSP goes on",
+    r"AGENT: probe hostilehalt: PASS",
+    r"HVTEST-RESULT: PASS",
+]
+
 SCENARIOS = [
     net_run.Scenario(
         name="bochs-hostile-2cpu",
@@ -141,6 +234,26 @@ SCENARIOS = [
                 r"HVTEST-RESULT: PASS"],
         forbid=ks.FORBID + [r"hv: \[cpu\d+\] debug hypercall",
                             r"guest shutdown through port 0x8900", r"hv: \[cpu\d+\] .*unhook"],
+    ),
+    net_run.Scenario(
+        name="bochs-hostile-halt",
+        doc="an AP stores to the xAPIC page with CR3 above RAM: root mode's walk of the guest's "
+        "tables fails without a read, the vCPU halts; 500 commands to it are each refused "
+        "with -KVM_EAGAIN at once, GET_VERSION and the other vCPU still answer",
+        conf="connect = 10.0.2.2:{port}\nreconnect_ms = 500\nname = bochs-hostile-halt\n",
+        debug=False,
+        guest_ports=[],
+        host=host_halt,
+        cpus=2,
+        agent_args="cpus=2 hostile=2",
+        timeout=600,
+        ready=[r"kvmi: engine up for 2 vCPU\(s\)"],
+        expect=[r"kvmi: engine up for 2 vCPU\(s\)",
+                r"FATAL on vCPU \d: cannot emulate a write to the APIC page",
+                r"vCPU \d halted",
+                r"HVTEST-RESULT: PASS"],
+        forbid=[r"HVTEST-RESULT: FAIL", r"PANIC", r"lwIP assertion", r"VM-entry failure",
+                r"triple fault", r"not acknowledged"],
     ),
 ]
 
