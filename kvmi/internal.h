@@ -111,6 +111,9 @@ bool kvmi_job_pop(struct kvmi_vcpu *v, struct kvmi_job_hdr *jh);
 void kvmi_job_clear(struct kvmi_vcpu *v);
 bool kvmi_job_pending(struct kvmi_vcpu *v);
 void kvmi_run_jobs(struct kvmi_vm *vm, unsigned vcpu);
+/* Receive context: answers -KVM_EAGAIN to every job queued on a vCPU that has
+ * since halted (it never runs them), so that none waits for ever. */
+void kvmi_refuse_halted_jobs(struct kvmi_vm *vm);
 
 /* vcpu_cmds.c */
 void kvmi_vcpu_command(struct kvmi_vm *vm, unsigned vcpu, const struct kvmi_job_hdr *jh);

@@ -270,10 +270,11 @@ void vmcs_dump(struct vcpu *v)
 /* What cannot be survived: say everything, then stop this CPU for good (never a silent hang). */
 void vmx_fatal(struct vcpu *v, const char *why)
 {
+    /* Halted first: kicks and KVMI stop waiting for it while the dump is logged. */
+    __atomic_store_n(&v->state, VCPU_HALTED, __ATOMIC_RELEASE);
     log_error("FATAL on vCPU %u: %s", v->index, why);
     vmcs_dump(v);
     vmx_print_stats(v);
-    __atomic_store_n(&v->state, VCPU_HALTED, __ATOMIC_RELEASE);
     log_error("vCPU %u halted", v->index);
     for (;;)
         __asm__ volatile("cli; hlt");

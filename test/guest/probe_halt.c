@@ -2,16 +2,21 @@
  * probe_halt (hostile=2): one vCPU of a ring-0 guest stops for good, and the
  * hypervisor must go on serving everything else (docs/security.md).
  *
- * An AP points CR3 far above RAM and stores to the xAPIC page while its TLB
- * still holds global translations for its code and for that page: the store
- * exits (the APIC page is write-protected, vmx/exit_ept.c) and root mode must
- * decode it through the guest's paging, starting at that CR3.  The walk must
- * fail without reading anything (vmx/gwalk.c reads guest RAM only: before,
- * root mode page-faulted there and its CPU stopped while still marked running);
- * the store cannot be emulated, so the vCPU is halted.  The host side
- * (test/emu/hostile_scenarios.py) then sends 500 commands to the halted vCPU
- * (each must be refused at once) and checks that the session and the other
- * vCPU still answer.
+ * An AP points CR3 far above RAM (2^(MAXPHYADDR-1): above the memory map,
+ * root mode's identity map and EPT's) and executes INT3 from a page whose
+ * global translation is still in its TLB.  The introspector intercepts
+ * breakpoints on that vCPU, so root mode translates RIP through the guest's
+ * paging for the BREAKPOINT event's GPA, starting at that CR3: the walk must
+ * fail without a read (vmx/gwalk.c reads guest RAM only) and the event carry
+ * GPA ~0; before, root mode page-faulted there and its CPU stopped while
+ * still marked running.  The introspector then moves RIP past the INT3 and
+ * answers RETRY; the next instruction stores to a page of the hypervisor's
+ * region (address from the host, mailbox word 2), which needs a translation
+ * (a write to a write-protected page): the AP's own walk leaves EPT's map, or
+ * on a TLB hit root mode's decode walk fails; either way the vCPU is halted
+ * for good.  The host side (test/emu/hostile_scenarios.py) then sends 500
+ * commands to the halted vCPU (each must be refused at once) and checks that
+ * the session and the other vCPU still answer.
  *
  * Protocol: the probe announces a mailbox page and waits for HOSTILE_GO in its
  * first word; it then starts the AP (without waiting for it: it never
@@ -22,37 +27,39 @@
 #include "cpu.h"
 #include "mp.h"
 
-#define HOSTILE_GO    0x4f472d454c495448ull /* "HTILE-GO", as probe_hostile.c */
-#define CR4_PGE       (1ull << 7)
-#define MSR_APIC_BASE 0x1b
-#define APIC_EXTD     (1ull << 10)
-#define XAPIC_TPR     0x80
-#define TABLE_PAGES   6 /* PML4, PDPT, four page directories: 4 GiB in 2 MiB pages */
+#define HOSTILE_GO  0x4f472d454c495448ull /* "HTILE-GO", as probe_hostile.c */
+#define CR4_PGE     (1ull << 7)
+#define TARGET_OFF  0x80
+#define TABLE_PAGES 6 /* PML4, PDPT, four page directories: 4 GiB in 2 MiB pages */
 
 struct halt_run {
     uint64_t tables;  /* PML4 of a global identity map of the low 4 GiB */
     uint64_t bad_cr3; /* far above RAM and the hypervisor's identity map */
-    uint64_t apic;    /* xAPIC base */
+    uint64_t target;  /* a write-protected page: the hypervisor's region */
     volatile uint64_t stage;
 };
 
 static struct halt_run run;
 
 /*
- * Loads cr3, then stores v to the TPR, with interrupts off so that nothing
- * but the store needs a translation in between.  Small and 64-byte aligned:
- * one code page, which the first (harmless) call puts in the TLB.
+ * Loads cr3, then (with trap) INT3, then stores v to *p, with interrupts off
+ * so that nothing else needs a translation in between.  Small and 64-byte
+ * aligned: one code page, which the first (harmless) call puts in the TLB.
  */
 __attribute__((noinline, aligned(64))) static void
-cr3_then_store(uint64_t cr3, volatile uint32_t *tpr, uint32_t v)
+cr3_then_store(uint64_t cr3, volatile uint32_t *p, uint32_t v, uint64_t trap)
 {
     __asm__ volatile("pushfq\n\t"
                      "cli\n\t"
                      "mov %0, %%cr3\n\t"
+                     "test %3, %3\n\t"
+                     "jz 1f\n\t"
+                     "int3\n"
+                     "1:\n\t"
                      "movl %2, (%1)\n\t"
                      "popfq"
                      :
-                     : "r"(cr3), "r"(tpr), "r"(v)
+                     : "r"(cr3), "r"(p), "r"(v), "r"(trap)
                      : "memory", "cc");
 }
 
@@ -60,12 +67,13 @@ static VOID EFIAPI ap_halt(VOID *arg)
 {
     struct halt_run *h = arg;
     __asm__ volatile("mov %0, %%cr4" : : "r"(read_cr4() | CR4_PGE) : "memory");
-    volatile uint32_t *tpr = (volatile uint32_t *)(uintptr_t)(h->apic + XAPIC_TPR);
+    volatile uint32_t *p = (volatile uint32_t *)(uintptr_t)(h->target + TARGET_OFF);
     /* Our own tables, every entry global, accessed and dirty: every page used
-     * below (code, stack, this struct, the APIC) gets a global TLB entry. */
-    cr3_then_store(h->tables, tpr, *tpr);
+     * below (code, stack, this struct, the target) gets a global TLB entry.
+     * The first store is dropped by the hypervisor (the region is not ours). */
+    cr3_then_store(h->tables, p, *p, 0);
     h->stage = 1;
-    cr3_then_store(h->bad_cr3, tpr, *tpr);
+    cr3_then_store(h->bad_cr3, p, 0x5a5a5a5a, 1);
     h->stage = 2; /* not reached: the hypervisor halts this vCPU */
     for (;;)
         cpu_relax();
@@ -81,13 +89,6 @@ static void build_tables(volatile uint64_t *t)
         for (uint64_t j = 0; j < 512; j++)
             pd[g * 512 + j] = (g << 30 | j << 21) | 0x1e3; /* P W A D PS G */
     }
-}
-
-static uint64_t rdmsr64(uint32_t msr)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
-    return ((uint64_t)hi << 32) | lo;
 }
 
 enum verdict probe_hostile_halt(struct agent *a, char *reason, size_t size)
@@ -107,11 +108,6 @@ enum verdict probe_hostile_halt(struct agent *a, char *reason, size_t size)
     }
     mp->who_am_i(mp, &bsp);
     ap = bsp == 0 ? 1 : 0;
-    uint64_t apic_base = rdmsr64(MSR_APIC_BASE);
-    if (apic_base & APIC_EXTD) {
-        str_printf(reason, size, "the APIC is in x2APIC mode: no xAPIC page to store to");
-        return PROBE_SKIP;
-    }
     volatile uint64_t *mailbox = agent_low_pages(a, 1);
     volatile uint64_t *tables = agent_low_pages(a, TABLE_PAGES);
     if (!mailbox || !tables) {
@@ -122,11 +118,16 @@ enum verdict probe_hostile_halt(struct agent *a, char *reason, size_t size)
     uint32_t maxphy = cpuid(0x80000000, 0).eax >= 0x80000008 ? cpuid(0x80000008, 0).eax & 0xff : 36;
     run.tables = (uint64_t)(uintptr_t)tables;
     run.bad_cr3 = 1ull << (maxphy - 1);
-    run.apic = apic_base & ~0xfffull & ((1ull << maxphy) - 1);
     run.stage = 0;
     AGENT_LOG("hostile: halt mailbox at 0x%lx", (UINT64)(uintptr_t)mailbox);
     if (agent_wait_word(&mailbox[0], HOSTILE_GO)) {
         str_printf(reason, size, "the introspector never wrote the mailbox");
+        return PROBE_FAIL;
+    }
+    run.target = mailbox[2];
+    if (!run.target || run.target >= (4ull << 30)) {
+        str_printf(reason, size, "no region address below 4 GiB from the host (0x%lx)",
+                   (UINT64)run.target);
         return PROBE_FAIL;
     }
     EFI_EVENT ev = NULL;
@@ -140,8 +141,9 @@ enum verdict probe_hostile_halt(struct agent *a, char *reason, size_t size)
         str_printf(reason, size, "AP %lu never ran", (UINT64)ap);
         return PROBE_FAIL;
     }
-    AGENT_LOG("hostile: AP %lu stores to the xAPIC page (0x%lx) with CR3 at 0x%lx, above RAM",
-              (UINT64)ap, run.apic, run.bad_cr3);
+    AGENT_LOG("hostile: AP %lu runs INT3 and a store to the region (0x%lx) with CR3 at 0x%lx, "
+              "above RAM",
+              (UINT64)ap, run.target + TARGET_OFF, run.bad_cr3);
     enum verdict v = PROBE_PASS;
     if (agent_wait_word(&mailbox[1], HOSTILE_GO)) {
         str_printf(reason, size, "the introspector never confirmed its checks");

@@ -97,6 +97,28 @@ static void test_halted_vcpu_refuses_commands(void **state)
     F.halted[1] = false;
 }
 
+/* Commands queued before their vCPU halted are answered -KVM_EAGAIN by the receive context (the
+ * next kvmi_rx, even an empty one), never left waiting. */
+static void test_jobs_of_a_vcpu_that_halts_are_refused(void **state)
+{
+    (void)state;
+    setup2();
+    uint32_t s[3];
+    for (int i = 0; i < 3; i++)
+        s[i] = vcmd(KVMI_GET_VCPU_INFO, 1, NULL, 0);
+    assert_true(no_more()); /* queued */
+    assert_true(kvmi_vcpu_has_work(&VM, 1));
+    kvmi_rx(&VM, NULL, 0);
+    assert_true(no_more()); /* still running: its jobs are its own */
+    F.halted[1] = true;
+    kvmi_rx(&VM, NULL, 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(expect_reply(KVMI_GET_VCPU_INFO, s[i], NULL, 0), -KVM_EAGAIN);
+    assert_false(kvmi_vcpu_has_work(&VM, 1));
+    assert_true(no_more());
+    F.halted[1] = false;
+}
+
 static void test_vcpu_command_is_a_job_run_by_the_vcpu(void **state)
 {
     (void)state;
@@ -754,6 +776,7 @@ int main(void)
         cmocka_unit_test(test_vcpu_header_padding_is_fatal),
         cmocka_unit_test(test_vcpu_index_and_uninitialized),
         cmocka_unit_test(test_halted_vcpu_refuses_commands),
+        cmocka_unit_test(test_jobs_of_a_vcpu_that_halts_are_refused),
         cmocka_unit_test(test_vcpu_command_is_a_job_run_by_the_vcpu),
         cmocka_unit_test(test_replies_off_sampled_at_dispatch),
         cmocka_unit_test(test_back_pressure_when_ring_full),
