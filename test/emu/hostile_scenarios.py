@@ -223,6 +223,9 @@ def _host_halt(r: net_run.Run) -> None:
         r.notes.append(f"then GET_VERSION, vCPU {other}'s GET_VCPU_INFO, GET_REGISTERS (RIP "
                        f"0x{regs.regs.rip:x}) and a pause/resume answer; PAUSE_VCPU of vCPU "
                        f"{halted} gets -{EAGAIN}")
+        # The halting CPU logs its VMCS dump on the shared serial port: the agent
+        # ends (and powers off) only after that.
+        ks.wait_serial(r, rf"vCPU {halted} halted", 300, hv=True)
     finally:
         try:  # the agent ends (also after a failure, so that the run ends early)
             dom.write_physical(mailbox + 8, HOSTILE_GO.to_bytes(8, "little"))

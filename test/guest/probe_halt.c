@@ -130,6 +130,11 @@ enum verdict probe_hostile_halt(struct agent *a, char *reason, size_t size)
                    (UINT64)run.target);
         return PROBE_FAIL;
     }
+    /* Said before the AP starts: its halt fills the shared serial port with the
+     * hypervisor's dump for a while. */
+    AGENT_LOG("hostile: AP %lu runs INT3 and a store to the region (0x%lx) with CR3 at 0x%lx, "
+              "above RAM",
+              (UINT64)ap, run.target + TARGET_OFF, run.bad_cr3);
     EFI_EVENT ev = NULL;
     EFI_BOOT_SERVICES *bs = a->st->BootServices;
     if (bs->CreateEvent(0, 0, NULL, NULL, &ev) != EFI_SUCCESS ||
@@ -141,9 +146,7 @@ enum verdict probe_hostile_halt(struct agent *a, char *reason, size_t size)
         str_printf(reason, size, "AP %lu never ran", (UINT64)ap);
         return PROBE_FAIL;
     }
-    AGENT_LOG("hostile: AP %lu runs INT3 and a store to the region (0x%lx) with CR3 at 0x%lx, "
-              "above RAM",
-              (UINT64)ap, run.target + TARGET_OFF, run.bad_cr3);
+    /* The host answers once the halt is logged in full. */
     enum verdict v = PROBE_PASS;
     if (agent_wait_word(&mailbox[1], HOSTILE_GO)) {
         str_printf(reason, size, "the introspector never confirmed its checks");
