@@ -8,7 +8,11 @@ runs its `hostile` probe (test/guest/probe_hostile.c), which attacks the
 hypervisor and asserts each attack's failure from inside the guest; here the
 hypervisor's integrity is checked afterwards: the session still answers, every
 vCPU still pauses and resumes, and no KVMI_EVENT_UNHOOK arrived although the
-introspector asked for it.
+introspector asked for it.  bochs-hostile-halt (agent hostile=2,
+test/guest/probe_halt.c) has an AP run INT3 with CR3 far above RAM: the
+BREAKPOINT event's GPA must be ~0 (root mode's walk failed without a read);
+its next store halts the vCPU, whose 500 commands must each be refused
+with -KVM_EAGAIN while GET_VERSION and the other vCPU still answer.
 
     python3 test/emu/hostile_scenarios.py          # every scenario (one Bochs at a time)
     python3 test/emu/hostile_scenarios.py -k bochs-hostile-halt   # one
