@@ -94,7 +94,7 @@ void kvmi_refuse_halted_jobs(struct kvmi_vm *vm)
     unsigned n = kvmi_arch_vcpu_count(vm);
     for (unsigned i = 0; i < n && i < vm->max_vcpus; i++) {
         struct kvmi_vcpu *v = &vm->vcpus[i];
-        if (!kvmi_job_pending(v) || !kvmi_arch_vcpu_halted(vm, i))
+        if (!kvmi_arch_vcpu_halted(vm, i) || !kvmi_job_pending(v))
             continue;
         /* The vCPU stopped with work queued and will never run it: the receive
          * context consumes its ring now (nobody else does any more). */
