@@ -178,23 +178,24 @@ def _host_halt(r: net_run.Run) -> None:
     # BREAKPOINT event's GPA is root mode's translation of RIP through that CR3.
     dom.control_events(HALT_VCPU, w.KVMI_EVENT_BREAKPOINT, True)
     dom.write_physical(mailbox, HOSTILE_GO.to_bytes(8, "little"))
-    ev = dom.wait_event(timeout=300, match=lambda e: e.event == w.KVMI_EVENT_BREAKPOINT)
-    ks.check(ev is not None, "no BREAKPOINT event from the AP (root mode died on its walk?)")
-    gpa, cr3 = ev.payload["gpa"], ev.arch.sregs.cr3
-    r.notes.append(f"BREAKPOINT from vCPU {ev.vcpu} with CR3 0x{cr3:x}: GPA 0x{gpa:x}")
-    ks.check(gpa == (1 << 64) - 1, f"BREAKPOINT GPA 0x{gpa:x} through CR3 0x{cr3:x}, expected ~0")
-    regs = ev.arch.regs
-    regs.rip += ev.payload["insn_len"]
-    dom.set_registers(ev.vcpu, regs)
-    dom.reply(ev, w.ACTION_RETRY)  # on to the store, which halts the vCPU
-    m = ks.wait_serial(r, r"FATAL on vCPU (\d+): ([^\n]*)", 300, hv=True)
-    halted, why = int(m.group(1)), m.group(2).strip()
-    other = 1 - halted
-    ev = re.search(rf"vCPU {halted} EPT violation: (GPA 0x[0-9a-f]+ GLA 0x[0-9a-f]+)[^\n]*"
-                   r"\(([a-z ]*)\)", r.text())
-    r.notes.append(f"vCPU {halted} stopped: {why}"
-                   + (f" ({ev.group(1)}, {ev.group(2).strip()})" if ev else ""))
     try:
+        ev = dom.wait_event(timeout=180, match=lambda e: e.event == w.KVMI_EVENT_BREAKPOINT)
+        ks.check(ev is not None, "no BREAKPOINT event from the AP (root mode died on its walk?)")
+        gpa, cr3 = ev.payload["gpa"], ev.arch.sregs.cr3
+        r.notes.append(f"BREAKPOINT from vCPU {ev.vcpu} with CR3 0x{cr3:x}: GPA 0x{gpa:x}")
+        ks.check(gpa == (1 << 64) - 1,
+                 f"BREAKPOINT GPA 0x{gpa:x} through CR3 0x{cr3:x}, expected ~0")
+        regs = ev.arch.regs
+        regs.rip += ev.payload["insn_len"]
+        dom.set_registers(ev.vcpu, regs)
+        dom.reply(ev, w.ACTION_RETRY)  # on to the store, which halts the vCPU
+        m = ks.wait_serial(r, r"FATAL on vCPU (\d+): ([^\n]*)", 300, hv=True)
+        halted, why = int(m.group(1)), m.group(2).strip()
+        other = 1 - halted
+        ev = re.search(rf"vCPU {halted} EPT violation: (GPA 0x[0-9a-f]+ GLA 0x[0-9a-f]+)[^\n]*"
+                       r"\(([a-z ]*)\)", r.text())
+        r.notes.append(f"vCPU {halted} stopped: {why}"
+                       + (f" ({ev.group(1)}, {ev.group(2).strip()})" if ev else ""))
         # The session itself first: one command right after the halt.
         ks.check(dom.get_version() == 1, "GET_VERSION right after the halt")
         t0 = time.monotonic()
