@@ -70,3 +70,43 @@ uint64_t bi_mem_top(const struct bi_mem_range *m, uint32_t n)
             top = m[i].base + m[i].size;
     return top;
 }
+
+bool bi_mem_is_guest_ram(uint32_t type)
+{
+    switch (type) {
+    case BI_EFI_LOADER_CODE:
+    case BI_EFI_LOADER_DATA:
+    case BI_EFI_BS_CODE:
+    case BI_EFI_BS_DATA:
+    case BI_EFI_RT_CODE:
+    case BI_EFI_RT_DATA:
+    case BI_EFI_CONVENTIONAL:
+    case BI_EFI_ACPI_RECLAIM:
+    case BI_EFI_ACPI_NVS:
+    case BI_EFI_PERSISTENT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool bi_guest_ram(const struct boot_info *bi, uint64_t gpa, uint64_t len)
+{
+    if (!len || gpa + len < gpa)
+        return false;
+    uint64_t end = gpa + len;
+    if (gpa < bi->region_base + bi->region_size && bi->region_base < end)
+        return false;
+    /* The map is sorted (boot_info_check): walk the ranges that cover [gpa, end). */
+    for (uint32_t i = 0; i < bi->nmem && i < BI_MAX_MEM; i++) {
+        const struct bi_mem_range *m = &bi->mem[i];
+        if (gpa >= m->base + m->size)
+            continue;
+        if (gpa < m->base || !bi_mem_is_guest_ram(m->type))
+            return false; /* a hole before this range, or not RAM */
+        if (end <= m->base + m->size)
+            return true;
+        gpa = m->base + m->size;
+    }
+    return false;
+}

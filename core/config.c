@@ -231,6 +231,9 @@ void config_defaults(struct hv_config *c)
     c->peer_port = 4444;
     c->reconnect_ms = 1000;
     c->unhook_timeout_ms = 10000;
+    c->reply_timeout_ms = 300000;
+    c->send_timeout_ms = 30000;
+    c->handshake_timeout_ms = 10000;
     c->poll_interval_us = 1000;
     c->cpuid_hv_bit = false;
     const char *n = "hv-guest";
@@ -255,6 +258,9 @@ enum key_id {
     K_LISTEN,
     K_RECONNECT,
     K_UNHOOK,
+    K_REPLY_TIMEOUT,
+    K_SEND_TIMEOUT,
+    K_HANDSHAKE_TIMEOUT,
     K_POLL,
     K_CPUID_HV,
     K_KEY,
@@ -280,6 +286,9 @@ static const char *const key_names[K_COUNT] = {
     [K_LISTEN] = "listen",
     [K_RECONNECT] = "reconnect_ms",
     [K_UNHOOK] = "unhook_timeout_ms",
+    [K_REPLY_TIMEOUT] = "reply_timeout_ms",
+    [K_SEND_TIMEOUT] = "send_timeout_ms",
+    [K_HANDSHAKE_TIMEOUT] = "handshake_timeout_ms",
     [K_POLL] = "poll_interval_us",
     [K_CPUID_HV] = "cpuid_hypervisor_bit",
     [K_KEY] = "key",
@@ -369,6 +378,18 @@ static const char *apply(struct hv_config *c, enum key_id k, struct span v)
         return parse_range(v, 0, 3600000, &c->unhook_timeout_ms)
                    ? 0
                    : "unhook_timeout_ms must be between 0 and 3600000";
+    case K_REPLY_TIMEOUT:
+        return parse_range(v, 0, 3600000, &c->reply_timeout_ms)
+                   ? 0
+                   : "reply_timeout_ms must be between 0 and 3600000";
+    case K_SEND_TIMEOUT:
+        return parse_range(v, 0, 3600000, &c->send_timeout_ms)
+                   ? 0
+                   : "send_timeout_ms must be between 0 and 3600000";
+    case K_HANDSHAKE_TIMEOUT:
+        return parse_range(v, 0, 3600000, &c->handshake_timeout_ms)
+                   ? 0
+                   : "handshake_timeout_ms must be between 0 and 3600000";
     case K_POLL:
         return parse_range(v, 10, 1000000, &c->poll_interval_us)
                    ? 0

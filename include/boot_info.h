@@ -99,4 +99,14 @@ bool bi_mem_is_ram(uint32_t type);
 /* The highest address + 1 of any range in the map (RAM or not). */
 uint64_t bi_mem_top(const struct bi_mem_range *m, uint32_t n);
 
+/* True for range types root mode may read on a guest's say-so: memory that is
+ * plain RAM to the guest.  MMIO, reserved and unusable ranges and the
+ * hypervisor's region are not (a read may have side effects or reveal us). */
+bool bi_mem_is_guest_ram(uint32_t type);
+
+/* True when every byte of [gpa, gpa + len) lies in ranges of bi's sorted map
+ * that bi_mem_is_guest_ram accepts, outside the region: no hole, nothing above
+ * the map, no wrap-around.  len = 0 is false. */
+bool bi_guest_ram(const struct boot_info *bi, uint64_t gpa, uint64_t len);
+
 #endif

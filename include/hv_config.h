@@ -58,6 +58,9 @@ struct hv_config {
     uint8_t dma_protection; /* enum dma_protection */
     uint8_t on_sleep;       /* enum on_sleep */
     uint8_t pad5[3];
+    /* KVMI session deadlines (kvmi/kvmi.h struct kvmi_config); 0 = none */
+    uint32_t reply_timeout_ms, send_timeout_ms, handshake_timeout_ms;
+    uint32_t pad6;
 };
 
 /* Called once per problem: 1-based line number, a message, and the offending text. */

@@ -78,10 +78,11 @@ static int hide_iommu(void)
 }
 
 /* Every vCPU's periodic service (the preemption-timer exit): the network,
- * then the VT-d fault records. */
+ * the KVMI session's deadlines, then the VT-d fault records. */
 static void poll(void)
 {
     service_poll();
+    kvmi_hv_poll();
     dma_core_poll();
 }
 

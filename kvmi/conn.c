@@ -80,6 +80,7 @@ int kvmi_connected(struct kvmi_vm *vm)
     vm->rx_pending = false;
     vm->hs_have = 0;
     vm->hs_size = 0;
+    vm->hs_start_ms = kvmi_arch_now_ms(vm);
     kvmi_store(&vm->state, KVMI_ST_HANDSHAKE);
     int rc = kvmi_handshake_send(vm);
     if (rc) {
@@ -139,6 +140,18 @@ void kvmi_fatal(struct kvmi_vm *vm, const char *why, int64_t value)
         for (unsigned i = 0; i < n && i < vm->max_vcpus; i++)
             kvmi_arch_kick(vm, i, false);
     }
+}
+
+bool kvmi_deadline_passed(struct kvmi_vm *vm, uint64_t start_ms, uint32_t timeout_ms)
+{
+    return timeout_ms && kvmi_arch_now_ms(vm) - start_ms >= timeout_ms;
+}
+
+void kvmi_check_deadlines(struct kvmi_vm *vm)
+{
+    if (kvmi_load(&vm->state) == KVMI_ST_HANDSHAKE &&
+        kvmi_deadline_passed(vm, vm->hs_start_ms, vm->cfg.handshake_timeout_ms))
+        kvmi_fatal(vm, "handshake timed out (ms)", vm->cfg.handshake_timeout_ms);
 }
 
 void kvmi_disconnected(struct kvmi_vm *vm)

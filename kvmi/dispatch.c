@@ -4,8 +4,10 @@
  *   unsupported id -> -KVM_EOPNOTSUPP (sent even with replies off);
  *   not allowed by the host -> -KVM_EPERM (likewise);
  *   VM commands run here; vCPU messages are checked (vCPU header padding is
- *   fatal, bad index -22, not-yet-started vCPU -11) and queued as jobs on
- *   their vCPU, which is then kicked.
+ *   fatal, bad index -22, not-yet-started or halted vCPU -11) and queued as
+ *   jobs on their vCPU, which is then kicked.  A halted vCPU never runs a job,
+ *   so nothing is queued to it: one stopped vCPU must not fill its ring and
+ *   leave the receive path BUSY for good.
  */
 #include "internal.h"
 
@@ -61,6 +63,13 @@ static enum kvmi_disp vcpu_message(struct kvmi_vm *vm, const struct kvmi_msg_hdr
      * commands are refused on a not-yet-started vCPU. */
     if (h->id != KVMI_EVENT_REPLY && kvmi_arch_vcpu_uninitialized(vm, vh.vcpu)) {
         kvmi_reply(vm, vm->gen, vm->out, h, -KVM_EAGAIN, 0, disabled, false, false, -1);
+        return KVMI_DISP_OK;
+    }
+    if (kvmi_arch_vcpu_halted(vm, vh.vcpu)) {
+        if (h->id == KVMI_EVENT_REPLY) /* it stopped while its event was out: nobody waits */
+            kvmi_arch_log(vm, "event reply for a halted vCPU dropped", vh.vcpu);
+        else
+            kvmi_reply(vm, vm->gen, vm->out, h, -KVM_EAGAIN, 0, disabled, false, false, -1);
         return KVMI_DISP_OK;
     }
     if (!kvmi_job_push(vm, vh.vcpu, vm->rx_buf, sizeof(*h) + h->size, vm->gen, disabled))

@@ -114,12 +114,19 @@ enum kvmi_verdict kvmi_send_vcpu_event(struct kvmi_vm *vm, unsigned vcpu, uint8_
         v->wait_state = KVMI_WAIT_NONE;
         return KVMI_V_CONTINUE;
     }
+    uint64_t t0 = kvmi_arch_now_ms(vm);
     while (v->wait_state == KVMI_WAIT_PENDING) {
         kvmi_run_jobs(vm, vcpu);
         if (v->wait_state != KVMI_WAIT_PENDING)
             break;
         if (kvmi_load(&vm->gen) != gen || !kvmi_session_active(vm)) {
             v->wait_state = KVMI_WAIT_FAILED; /* introspection ended: CONTINUE */
+            break;
+        }
+        if (kvmi_deadline_passed(vm, t0, vm->cfg.reply_timeout_ms)) {
+            /* No answer in time: the session ends, the guest goes on (CONTINUE). */
+            kvmi_fatal(vm, "event reply timed out (ms)", vm->cfg.reply_timeout_ms);
+            v->wait_state = KVMI_WAIT_FAILED;
             break;
         }
         kvmi_arch_poll(vm, (int)vcpu);

@@ -18,6 +18,10 @@ size_t kvmi_rx(struct kvmi_vm *vm, const void *data, size_t len)
     const uint8_t *p = data;
     size_t used = 0;
 
+    /* Also called with len 0 whenever the transport may send: the place to
+     * answer what a vCPU that halted meanwhile left in its ring. */
+    if (kvmi_load(&vm->state) == KVMI_ST_ACTIVE)
+        kvmi_refuse_halted_jobs(vm);
     if (vm->rx_pending) {
         if (kvmi_load(&vm->state) == KVMI_ST_ACTIVE && kvmi_dispatch(vm) == KVMI_DISP_BUSY)
             return 0;

@@ -36,6 +36,8 @@ int kvmi_handshake_send(struct kvmi_vm *vm)
         kvmi_send_unlock(vm);
         if (rc != -KVM_EAGAIN)
             return rc;
+        if (kvmi_deadline_passed(vm, vm->hs_start_ms, vm->cfg.handshake_timeout_ms))
+            return -KVM_EFAULT; /* kvmi_connected ends the session */
         kvmi_arch_poll(vm, -1);
     }
 }

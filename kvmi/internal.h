@@ -70,6 +70,8 @@ static inline void kvmi_send_unlock(struct kvmi_vm *vm)
 
 /* conn.c */
 void kvmi_fatal(struct kvmi_vm *vm, const char *why, int64_t value);
+/* conn.c: timeout_ms (0 = never) has passed since start_ms. */
+bool kvmi_deadline_passed(struct kvmi_vm *vm, uint64_t start_ms, uint32_t timeout_ms);
 void kvmi_session_start(struct kvmi_vm *vm);
 
 /* send.c: send one complete message of session `gen`; waits (polling) for
@@ -109,6 +111,9 @@ bool kvmi_job_pop(struct kvmi_vcpu *v, struct kvmi_job_hdr *jh);
 void kvmi_job_clear(struct kvmi_vcpu *v);
 bool kvmi_job_pending(struct kvmi_vcpu *v);
 void kvmi_run_jobs(struct kvmi_vm *vm, unsigned vcpu);
+/* Receive context: answers -KVM_EAGAIN to every job queued on a vCPU that has
+ * since halted (it never runs them), so that none waits for ever. */
+void kvmi_refuse_halted_jobs(struct kvmi_vm *vm);
 
 /* vcpu_cmds.c */
 void kvmi_vcpu_command(struct kvmi_vm *vm, unsigned vcpu, const struct kvmi_job_hdr *jh);

@@ -89,6 +89,30 @@ bool kvmi_job_pending(struct kvmi_vcpu *v)
     return pending;
 }
 
+void kvmi_refuse_halted_jobs(struct kvmi_vm *vm)
+{
+    unsigned n = kvmi_arch_vcpu_count(vm);
+    for (unsigned i = 0; i < n && i < vm->max_vcpus; i++) {
+        struct kvmi_vcpu *v = &vm->vcpus[i];
+        if (!kvmi_arch_vcpu_halted(vm, i) || !kvmi_job_pending(v))
+            continue;
+        /* The vCPU stopped with work queued and will never run it: the receive
+         * context consumes its ring now (nobody else does any more). */
+        struct kvmi_job_hdr jh;
+        while (kvmi_job_pop(v, &jh)) {
+            struct kvmi_msg_hdr h;
+            memcpy(&h, v->job, sizeof(h));
+            if (jh.gen != kvmi_load(&vm->gen))
+                continue;
+            if (h.id == KVMI_EVENT_REPLY)
+                kvmi_arch_log(vm, "event reply for a halted vCPU dropped", i);
+            else
+                kvmi_reply(vm, jh.gen, vm->out, &h, -KVM_EAGAIN, 0, jh.replies_disabled, false,
+                           false, -1);
+        }
+    }
+}
+
 void kvmi_run_jobs(struct kvmi_vm *vm, unsigned vcpu)
 {
     struct kvmi_vcpu *v = &vm->vcpus[vcpu];

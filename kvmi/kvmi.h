@@ -41,6 +41,14 @@ struct kvmi_config {
      * (KVM_INTROSPECTION_COMMAND/EVENT); kvmi_default_config() allows all. */
     uint64_t allow_commands;
     uint64_t allow_events;
+    /* Deadlines in milliseconds of kvmi_arch_now_ms(); 0 = none (the default
+     * of kvmi_default_config).  Each one that expires ends the session (as a
+     * fatal protocol error would), never the guest: the introspector's reply
+     * to a vCPU's event, room to send one message, the handshake from
+     * kvmi_connected() to the introspector's whole answer. */
+    uint32_t reply_timeout_ms;
+    uint32_t send_timeout_ms;
+    uint32_t handshake_timeout_ms;
 };
 
 /* Result of an event for the exit handler that raised it. */
@@ -108,6 +116,7 @@ struct kvmi_vm {
     uint32_t rx_have;
     bool rx_pending;
     uint32_t hs_size, hs_have;
+    uint64_t hs_start_ms; /* kvmi_arch_now_ms() at kvmi_connected() */
     uint8_t hs_reply[sizeof(struct kvmi_introspector2qemu)];
     struct kvmi_qemu2introspector hs_sent;
     uint8_t rx_buf[KVMI_RX_BUF_SIZE];
@@ -147,6 +156,11 @@ size_t kvmi_rx(struct kvmi_vm *vm, const void *data, size_t len);
  * restored by each vCPU at its next kvmi_vcpu_service().  Ready for
  * kvmi_connected() again at once. */
 void kvmi_disconnected(struct kvmi_vm *vm);
+
+/* Any context, often (bare metal: every poll): ends a handshake that has
+ * outlived cfg.handshake_timeout_ms.  The other deadlines are checked by the
+ * waits themselves. */
+void kvmi_check_deadlines(struct kvmi_vm *vm);
 
 /* True from the handshake's end until the session ends or is being closed. */
 bool kvmi_session_active(struct kvmi_vm *vm);

@@ -40,9 +40,21 @@ unsigned kvmi_arch_vcpu_count(struct kvmi_vm *vm);
  * still call kvmi_vcpu_service() (pause requests) without entering the guest. */
 bool kvmi_arch_vcpu_uninitialized(struct kvmi_vm *vm, unsigned vcpu);
 
+/* True once the vCPU has stopped for good (a fatal guest event, a hypervisor
+ * fault on its core, or parked after CRASH): it never runs a job again, so its
+ * commands and pause requests get -KVM_EAGAIN at once instead of filling its
+ * ring (docs/protocol.md). */
+bool kvmi_arch_vcpu_halted(struct kvmi_vm *vm, unsigned vcpu);
+
 /* [vCPU] General-purpose registers, as KVM_GET_REGS/KVM_SET_REGS. */
 int kvmi_arch_get_regs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_regs *regs);
 int kvmi_arch_set_regs(struct kvmi_vm *vm, unsigned vcpu, const struct kvm_regs *regs);
+
+/* [vCPU] Whether kvmi_arch_set_regs would accept these registers now: 0, or
+ * -KVM_EINVAL for a value the vCPU cannot run with (bare metal: the VM-entry
+ * rules on RIP and RFLAGS).  SET_REGISTERS answers with it, so a bad value is
+ * refused when it is sent rather than dropped when the event's reply applies it. */
+int kvmi_arch_check_regs(struct kvmi_vm *vm, unsigned vcpu, const struct kvm_regs *regs);
 
 /* [vCPU] Segment/control registers, as KVM_GET_SREGS (interrupt_bitmap = the
  * pending external interrupt, if any). */
@@ -106,6 +118,10 @@ int kvmi_arch_set_page_access(struct kvmi_vm *vm, uint64_t gfn, uint8_t access);
 
 /* Guest TSC frequency in Hz, 0 if unknown. */
 uint64_t kvmi_arch_tsc_hz(struct kvmi_vm *vm);
+
+/* Monotonic milliseconds (any origin) for the session's deadlines; bare metal:
+ * the TSC. */
+uint64_t kvmi_arch_now_ms(struct kvmi_vm *vm);
 
 /* 64 unpredictable bits (handshake nonce); RDRAND on bare metal. */
 uint64_t kvmi_arch_random(struct kvmi_vm *vm);

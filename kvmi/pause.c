@@ -31,6 +31,8 @@ void kvmi_cmd_pause_vcpu(struct kvmi_vm *vm, const struct kvmi_msg_hdr *h, const
         force = true; /* "the introspection tool expects a reply" */
     } else if (vh.vcpu >= kvmi_arch_vcpu_count(vm) || vh.vcpu >= vm->max_vcpus)
         err = -KVM_EINVAL;
+    else if (kvmi_arch_vcpu_halted(vm, vh.vcpu))
+        err = -KVM_EAGAIN; /* it would never send the PAUSE event (docs/protocol.md) */
     else {
         struct kvmi_vcpu *v = &vm->vcpus[vh.vcpu];
         /* Only this context increments, so check-then-add cannot overshoot. */

@@ -8,12 +8,14 @@
  * the room appears only when someone polls the NIC, possibly the core that
  * would be spinning on this lock.  Nor across a system call: the arch only
  * queues the bytes (kvmi_arch.h), and a waiter yields through
- * kvmi_arch_relax() after a short spin (internal.h).
+ * kvmi_arch_relax() after a short spin (internal.h).  Waiting for room has a
+ * deadline (cfg.send_timeout_ms) that ends the session.
  */
 #include "internal.h"
 
 int kvmi_send(struct kvmi_vm *vm, uint32_t gen, const void *msg, size_t len, int poll_vcpu)
 {
+    uint64_t t0 = kvmi_arch_now_ms(vm);
     for (;;) {
         int rc;
         kvmi_send_lock(vm);
@@ -28,6 +30,11 @@ int kvmi_send(struct kvmi_vm *vm, uint32_t gen, const void *msg, size_t len, int
         }
         if (rc != -KVM_EAGAIN)
             return rc;
+        if (kvmi_deadline_passed(vm, t0, vm->cfg.send_timeout_ms)) {
+            /* The introspector stopped reading: end the session, not the sender. */
+            kvmi_fatal(vm, "send timed out (ms)", vm->cfg.send_timeout_ms);
+            return -KVM_EFAULT;
+        }
         kvmi_arch_poll(vm, poll_vcpu);
     }
 }

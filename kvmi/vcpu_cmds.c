@@ -192,12 +192,16 @@ static void set_registers(struct job *j)
 {
     /* Only meaningful while an event waits for its reply: the registers are
      * applied when that reply arrives (events.c).  Otherwise dropped but
-     * still answered 0, as in KVM. */
-    if (j->v->wait_state == KVMI_WAIT_PENDING) {
-        memcpy(&j->v->pending_regs, j->req, sizeof(struct kvm_regs));
+     * still answered 0, as in KVM.  Values the vCPU could not run with are
+     * refused (-KVM_EINVAL) and never applied (docs/protocol.md). */
+    struct kvm_regs regs;
+    memcpy(&regs, j->req, sizeof(regs));
+    int err = kvmi_arch_check_regs(j->vm, j->idx, &regs);
+    if (!err && j->v->wait_state == KVMI_WAIT_PENDING) {
+        j->v->pending_regs = regs;
         j->v->regs_pending = true;
     }
-    reply(j, 0, 0, false);
+    reply(j, err, 0, false);
 }
 
 static void get_cpuid(struct job *j)

@@ -5,6 +5,7 @@
  * an entry and the unhook trigger.
  */
 
+#include "vmx/entry_rules.h"
 #include "vmx/gwalk.h"
 #include "kvmi/kvmi_arch.h"
 #include "log.h"
@@ -131,6 +132,18 @@ int kvmi_hv_wrmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
                 return -1;
         }
     }
+    /* The value (the guest's, or the introspector's from its reply) against the VM-entry rules and
+     * WRMSR's own: refused with #GP, as the CPU would, never a failed VM entry. */
+    struct entry_state s;
+    vmx_entry_state(&s);
+    const char *why = entry_check_msr(&s, msr, *val);
+    if (why) {
+        static unsigned logged;
+        if (logged++ < 16)
+            log_warn("kvmi: vCPU %u: MSR 0x%x <- 0x%llx refused (#GP): %s", v->index, msr,
+                     (unsigned long long)*val, why);
+        return -1;
+    }
     if (!in_vmcs)
         return 0;
     /* Only KVMI makes these exit: the value belongs in the VMCS, never in
@@ -155,15 +168,9 @@ bool kvmi_hv_xsetbv(struct vcpu *v, uint64_t val)
     return vd != KVMI_V_FAIL;
 }
 
-static int walk_read8(void *ctx, uint64_t gpa, uint64_t *val)
-{
-    (void)ctx;
-    *val = gpa_hidden(gpa) ? 0 : *(volatile uint64_t *)(uintptr_t)gpa;
-    return 0;
-}
-
 /* Guest-physical address of a guest-linear one through the guest's paging
- * (~0 when it does not translate). */
+ * (~0 when it does not translate, or when a table the guest points at is not
+ * guest RAM: gwalk_read_ram never reads MMIO, a hole or the region). */
 uint64_t khv_gla_to_gpa(uint64_t gla)
 {
     if (!(khv_guest_cr(0) & CR0_PG))
@@ -172,8 +179,9 @@ uint64_t khv_gla_to_gpa(uint64_t gla)
                            vmread(VMCS_GUEST_EFER)};
     if (!(vmread(VMCS_ENTRY_CTLS) & ENTRY_IA32E_GUEST))
         r.efer &= ~EFER_LMA;
+    struct gwalk_ram ram = {g_bi, 0}; /* root mode's identity map */
     uint64_t gpa;
-    return gwalk(&r, gla, walk_read8, NULL, &gpa) ? ~0ull : gpa;
+    return gwalk(&r, gla, gwalk_read_ram, &ram, &gpa) ? ~0ull : gpa;
 }
 
 /* #DB of a TF step: past the instruction it ends the step (and is the

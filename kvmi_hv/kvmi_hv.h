@@ -38,6 +38,8 @@ void kvmi_hv_start(struct boot_info *bi);
 void kvmi_hv_print_stats(void);
 /* True once kvmi_hv_start() attached the engine to a transport. */
 bool kvmi_hv_on(void);
+/* Every vCPU's periodic poll: the session deadlines no wait watches (the handshake). */
+void kvmi_hv_poll(void);
 
 /* The hooks below, for vmx_set_hooks() (its poll field is left NULL). */
 extern const struct vmx_hooks kvmi_hv_vmx_hooks;

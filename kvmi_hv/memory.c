@@ -27,24 +27,20 @@ uint64_t kvmi_arch_max_gfn(struct kvmi_vm *vm)
     return top ? (top >> 12) - 1 : 0;
 }
 
-/* Guest memory the tool may touch: a memory-map range that is not MMIO,
- * not the hypervisor region, not the xAPIC page. */
-static bool gpa_is_guest_memory(uint64_t gpa)
+/* Guest memory the tool may touch: guest RAM in the memory map (bi_guest_ram:
+ * no MMIO, reserved range, hole or address above the map, not the hypervisor
+ * region), never the xAPIC page.  The engine keeps [gpa, gpa + size) in one page. */
+static bool gpa_is_guest_memory(uint64_t gpa, size_t size)
 {
-    if (gpa_hidden(gpa) || (gpa & ~0xfffull) == g_vmx.apic_base)
+    if ((gpa & ~0xfffull) == g_vmx.apic_base)
         return false;
-    for (uint32_t i = 0; i < g_bi->nmem; i++) {
-        const struct bi_mem_range *m = &g_bi->mem[i];
-        if (gpa >= m->base && gpa - m->base < m->size)
-            return bi_mem_is_ram(m->type) && m->type != BI_HV_REGION;
-    }
-    return false;
+    return bi_guest_ram(g_bi, gpa, size ? size : 1);
 }
 
 int kvmi_arch_read_phys(struct kvmi_vm *vm, uint64_t gpa, void *buf, size_t size)
 {
     (void)vm;
-    if (!gpa_is_guest_memory(gpa))
+    if (!gpa_is_guest_memory(gpa, size))
         return -KVM_ENOENT;
     memcpy(buf, (const void *)(uintptr_t)gpa, size); /* identity-mapped in root mode */
     return 0;
@@ -53,7 +49,7 @@ int kvmi_arch_read_phys(struct kvmi_vm *vm, uint64_t gpa, void *buf, size_t size
 int kvmi_arch_write_phys(struct kvmi_vm *vm, uint64_t gpa, const void *buf, size_t size)
 {
     (void)vm;
-    if (!gpa_is_guest_memory(gpa))
+    if (!gpa_is_guest_memory(gpa, size))
         return -KVM_ENOENT;
     memcpy((void *)(uintptr_t)gpa, buf, size);
     return 0;
@@ -72,7 +68,7 @@ int kvmi_arch_set_page_access(struct kvmi_vm *vm, uint64_t gfn, uint8_t access)
 {
     (void)vm;
     uint64_t gpa = gfn << 12;
-    if (gfn > kvmi_arch_max_gfn(vm) || !gpa_is_guest_memory(gpa))
+    if (gfn > kvmi_arch_max_gfn(vm) || !gpa_is_guest_memory(gpa, PAGE_SIZE))
         return -KVM_EINVAL;
     spin_lock(&khv_ept_lock);
     struct kvmi_rights_entry *slot = kvmi_rights_slot(&khv_rights, gfn, access != EPT_RWX);

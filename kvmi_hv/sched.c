@@ -16,6 +16,13 @@ uint64_t kvmi_arch_tsc_hz(struct kvmi_vm *vm)
     return g_bi->tsc_hz;
 }
 
+uint64_t kvmi_arch_now_ms(struct kvmi_vm *vm)
+{
+    (void)vm;
+    uint64_t per_ms = g_bi->tsc_hz / 1000;
+    return rdtsc() / (per_ms ? per_ms : 1);
+}
+
 uint64_t kvmi_arch_random(struct kvmi_vm *vm)
 {
     (void)vm;
@@ -61,6 +68,12 @@ __attribute__((noreturn)) void khv_park(struct vcpu *v)
 }
 
 /* ---- scheduling ----------------------------------------------------------------------------- */
+
+void kvmi_hv_poll(void)
+{
+    if (khv_running)
+        kvmi_check_deadlines(&g_kvmi);
+}
 
 void kvmi_arch_kick(struct kvmi_vm *vm, unsigned vcpu, bool wait)
 {

@@ -65,6 +65,9 @@ void kvmi_hv_start(struct boot_info *bi)
         default_uuid(cfg.uuid, bi);
     strncpy(cfg.name, c->name[0] ? c->name : "hv", sizeof(cfg.name) - 1);
     cfg.start_time = 0; /* no wall clock in VMX root (QEMU kvmi-v6 sends 0 too) */
+    cfg.reply_timeout_ms = c->reply_timeout_ms;
+    cfg.send_timeout_ms = c->send_timeout_ms;
+    cfg.handshake_timeout_ms = c->handshake_timeout_ms;
     if (c->has_key) {
         cfg.key_len = 0;
         while (cfg.key_len < sizeof(c->key) && c->key[cfg.key_len])

@@ -6,6 +6,8 @@
  */
 #include <string.h>
 
+#include "log.h"
+#include "vmx/entry_rules.h"
 #include "vmx/mtrr.h"
 #include "vmx/vmx_insn.h"
 #include "vmx/vmx_int.h"
@@ -29,6 +31,19 @@ bool kvmi_arch_vcpu_uninitialized(struct kvmi_vm *vm, unsigned vcpu)
     return !v || v->state == VCPU_OFF;
 }
 
+/* Stopped for good: vmx_fatal, a root-mode fault on its core (panic), or
+ * parked after the introspector's CRASH. */
+bool kvmi_arch_vcpu_halted(struct kvmi_vm *vm, unsigned vcpu)
+{
+    (void)vm;
+    struct vcpu *v = vc(vcpu);
+    if (!v)
+        return false;
+    /* never launched (a CPU the loader parked, vmx/launch.c) serves nothing either */
+    uint32_t st = __atomic_load_n(&v->state, __ATOMIC_ACQUIRE);
+    return st == VCPU_HALTED || st == VCPU_OFF;
+}
+
 int kvmi_arch_get_regs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_regs *o)
 {
     (void)vm;
@@ -46,11 +61,28 @@ int kvmi_arch_get_regs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_regs *o)
     return 0;
 }
 
+/* RIP and RFLAGS against the VM-entry rules (vmx/entry_rules.h): a value VM entry would refuse
+ * never reaches the VMCS.  RSP has no entry rule. */
+int kvmi_arch_check_regs(struct kvmi_vm *vm, unsigned vcpu, const struct kvm_regs *i)
+{
+    (void)vm, (void)vcpu;
+    struct entry_state s;
+    vmx_entry_state(&s);
+    const char *why = entry_check_rip(&s, i->rip);
+    if (!why)
+        why = entry_check_rflags(&s, i->rflags);
+    if (!why)
+        return 0;
+    log_warn("kvmi: SET_REGISTERS on vCPU %u refused: %s (RIP 0x%llx RFLAGS 0x%llx)", vcpu, why,
+             (unsigned long long)i->rip, (unsigned long long)i->rflags);
+    return -KVM_EINVAL;
+}
+
 int kvmi_arch_set_regs(struct kvmi_vm *vm, unsigned vcpu, const struct kvm_regs *i)
 {
     (void)vm;
     struct guest_regs *r = vc(vcpu)->regs;
-    if (!r)
+    if (!r || kvmi_arch_check_regs(vm, vcpu, i))
         return -KVM_EINVAL;
     r->rax = i->rax, r->rbx = i->rbx, r->rcx = i->rcx, r->rdx = i->rdx;
     r->rsi = i->rsi, r->rdi = i->rdi, r->rbp = i->rbp;
@@ -58,9 +90,7 @@ int kvmi_arch_set_regs(struct kvmi_vm *vm, unsigned vcpu, const struct kvm_regs 
     r->r12 = i->r12, r->r13 = i->r13, r->r14 = i->r14, r->r15 = i->r15;
     vmwrite(VMCS_GUEST_RSP, i->rsp);
     vmwrite(VMCS_GUEST_RIP, i->rip);
-    /* bit 1 is fixed to 1 and reserved bits must be 0, or VM entry fails (SDM Vol. 3C 27.3.1.4
-     * Checks on Guest RIP, RFLAGS, and SSP) */
-    vmwrite(VMCS_GUEST_RFLAGS, (i->rflags & 0x3f7fd7ull) | 2);
+    vmwrite(VMCS_GUEST_RFLAGS, i->rflags);
     return 0;
 }
 

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <string.h>
+#include <time.h>
 
 #include "sim.h"
 #include "x86_arch.h"
@@ -22,6 +23,21 @@ bool kvmi_arch_vcpu_uninitialized(struct kvmi_vm *vm, unsigned vcpu)
     (void)vm;
     (void)vcpu;
     return false;
+}
+
+/* Simulated vCPUs run until the simulator exits. */
+bool kvmi_arch_vcpu_halted(struct kvmi_vm *vm, unsigned vcpu)
+{
+    (void)vm;
+    (void)vcpu;
+    return false;
+}
+
+/* The simulated CPU runs with any register values. */
+int kvmi_arch_check_regs(struct kvmi_vm *vm, unsigned vcpu, const struct kvm_regs *regs)
+{
+    (void)vm, (void)vcpu, (void)regs;
+    return 0;
 }
 
 int kvmi_arch_get_regs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_regs *regs)
@@ -194,6 +210,14 @@ int kvmi_arch_set_page_access(struct kvmi_vm *vm, uint64_t gfn, uint8_t access)
         return -KVM_EINVAL;
     __atomic_store_n(&g_sim.access[gfn], access, __ATOMIC_RELEASE);
     return 0;
+}
+
+uint64_t kvmi_arch_now_ms(struct kvmi_vm *vm)
+{
+    (void)vm;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 uint64_t kvmi_arch_tsc_hz(struct kvmi_vm *vm)

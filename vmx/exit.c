@@ -6,6 +6,7 @@
  * VMCS dump and the controlled halt for what cannot be survived.
  */
 #include "core.h"
+#include "entry_rules.h"
 #include "fmt.h"
 #include "log.h"
 #include "vmx.h"
@@ -279,13 +280,50 @@ void vmcs_dump(struct vcpu *v)
 /* What cannot be survived: say everything, then stop this CPU for good (never a silent hang). */
 void vmx_fatal(struct vcpu *v, const char *why)
 {
+    /* Halted first: kicks and KVMI stop waiting for it while the dump is logged. */
+    __atomic_store_n(&v->state, VCPU_HALTED, __ATOMIC_RELEASE);
     log_error("FATAL on vCPU %u: %s", v->index, why);
     vmcs_dump(v);
     vmx_print_stats(v);
-    v->state = VCPU_HALTED;
     log_error("vCPU %u halted", v->index);
     for (;;)
         __asm__ volatile("cli; hlt");
+}
+
+/* What the guest sees in CR0/CR4: owned bits from the read shadow (SDM Vol. 3C 25.6.6 Guest/Host
+ * Masks and Read Shadows for CR0 and CR4). */
+static uint64_t guest_visible_cr(uint32_t real, uint32_t mask, uint32_t shadow)
+{
+    uint64_t m = vmread(mask);
+    return (vmread(real) & ~m) | (vmread(shadow) & m);
+}
+
+void vmx_entry_state(struct entry_state *s)
+{
+    const struct vmx_cpu_facts *f = &g_vmx.facts;
+    *s = (struct entry_state){
+        .cr0 = guest_visible_cr(VMCS_GUEST_CR0, VMCS_CR0_GUEST_HOST_MASK, VMCS_CR0_READ_SHADOW),
+        .cr4 = guest_visible_cr(VMCS_GUEST_CR4, VMCS_CR4_GUEST_HOST_MASK, VMCS_CR4_READ_SHADOW),
+        .efer = vmread(VMCS_GUEST_EFER),
+        .ia32e = vmread(VMCS_ENTRY_CTLS) & ENTRY_IA32E_GUEST,
+        .cs_l = vmread(VMCS_GUEST_CS_AR) & (1u << 13),
+        .cs_limit = (uint32_t)vmread(VMCS_GUEST_CS_LIMIT),
+        .cr0_fixed1 = f->cr0_fixed1,
+        .cr4_fixed1 = f->cr4_fixed1,
+        .phys_bits = g_vmx.phys_bits,
+    };
+}
+
+/* panic() on a CPU that runs a vCPU (a root-mode fault while handling its exit): the vCPU is
+ * stopped for good, as after vmx_fatal, so kicks stop waiting for it and KVMI refuses its work. */
+void vmx_cpu_panicked(void)
+{
+    struct cpu *c = this_cpu();
+    struct vcpu *v = c ? c->vcpu : NULL;
+    if (!v || v->state == VCPU_OFF)
+        return;
+    __atomic_store_n(&v->state, VCPU_HALTED, __ATOMIC_RELEASE);
+    log_error("vCPU %u halted", v->index);
 }
 
 void vmx_resume_failed(struct guest_regs *r)

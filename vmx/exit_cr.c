@@ -6,6 +6,7 @@
  * clear CR3-load/store exiting.
  */
 #include "core.h"
+#include "entry_rules.h"
 #include "log.h"
 #include "vmx.h"
 #include "vmx_insn.h"
@@ -33,11 +34,28 @@ static void update_lma(uint64_t old_cr0, uint64_t new_cr0)
     vmwrite(VMCS_ENTRY_CTLS, entry);
 }
 
+/* A new CR value, the guest's or the introspector's (KVMI_EVENT_CR reply), is judged by the
+ * VM-entry rules before it reaches the VMCS (entry_rules.h): refused with #GP, as MOV to CR would
+ * be, never a failed VM entry. */
+static bool cr_value_ok(struct vcpu *v, unsigned cr, uint64_t val)
+{
+    static unsigned logged;
+    struct entry_state s;
+    vmx_entry_state(&s);
+    const char *why = cr == 0   ? entry_check_cr0(&s, val)
+                      : cr == 4 ? entry_check_cr4(&s, val)
+                                : entry_check_cr3(&s, val);
+    if (why && logged < 16) {
+        logged++;
+        log_warn("vCPU %u: CR%u <- 0x%llx refused (#GP): %s", v->index, cr, (unsigned long long)val,
+                 why);
+    }
+    return !why;
+}
+
 static bool guest_write_cr0(struct vcpu *v, uint64_t val)
 {
-    (void)v;
-    if ((val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) ||
-        ((val & (1ull << 29)) && !(val & (1ull << 30)))) /* NW without CD */
+    if (!cr_value_ok(v, 0, val))
         return false;
     uint64_t old = vmread(VMCS_CR0_READ_SHADOW);
     vmwrite(VMCS_CR0_READ_SHADOW, val);
@@ -50,7 +68,7 @@ static bool guest_write_cr4(struct vcpu *v, uint64_t val)
 {
     const struct vmx_cpu_facts *f = &g_vmx.facts;
     /* VMX is hidden: setting VMXE faults as on a CPU without it; so do unsupported bits. */
-    if (!cr4_write_allowed(val, f->cr4_fixed1))
+    if (!cr4_write_allowed(val, f->cr4_fixed1) || !cr_value_ok(v, 4, val))
         return false;
     vmwrite(VMCS_CR4_READ_SHADOW, val);
     vmwrite(VMCS_GUEST_CR4, vmx_guest_cr4(val));
@@ -75,7 +93,8 @@ void exit_cr(struct vcpu *v)
         else if (cr == 4)
             ok = vmx_hooks.cr_write(v, 4, vmread(VMCS_CR4_READ_SHADOW), &val) &&
                  guest_write_cr4(v, val);
-        else if (cr == 3 && !vmx_hooks.cr_write(v, 3, vmread(VMCS_GUEST_CR3), &val))
+        else if (cr == 3 && (!vmx_hooks.cr_write(v, 3, vmread(VMCS_GUEST_CR3), &val) ||
+                             !cr_value_ok(v, 3, val)))
             ok = false;
         else if (cr == 3) {
             vmwrite(VMCS_GUEST_CR3, val & ~(1ull << 63));

@@ -3,6 +3,8 @@
  * here (the guest just executed from or wrote to the address); rights and
  * accessed/dirty bits are left alone.
  */
+#include <string.h>
+
 #include "gwalk.h"
 #include "x86_arch.h"
 
@@ -72,4 +74,35 @@ int gwalk(const struct gwalk_regs *r, uint64_t gla, gwalk_read_fn read, void *ct
         table = e & ADDR52;
     }
     return GWALK_NOT_PRESENT;
+}
+
+int gwalk_read_ram(void *ctx, uint64_t gpa, uint64_t *val)
+{
+    const struct gwalk_ram *ram = ctx;
+    if ((gpa & 7) || !bi_guest_ram(ram->bi, gpa, 8))
+        return -1;
+    *val = *(const volatile uint64_t *)(ram->host_base + (uintptr_t)gpa);
+    return 0;
+}
+
+int gwalk_read_linear(const struct gwalk_regs *r, const struct gwalk_ram *ram, uint64_t gla,
+                      void *buf, unsigned len)
+{
+    uint8_t *out = buf;
+    while (len) {
+        uint64_t gpa;
+        int rc = gwalk(r, gla, gwalk_read_ram, (void *)ram, &gpa);
+        if (rc)
+            return rc;
+        unsigned chunk = (unsigned)(0x1000 - (gla & 0xfff));
+        if (chunk > len)
+            chunk = len;
+        if (!bi_guest_ram(ram->bi, gpa, chunk))
+            return GWALK_BAD_MEMORY;
+        memcpy(out, (const void *)(ram->host_base + (uintptr_t)gpa), chunk);
+        out += chunk;
+        gla += chunk;
+        len -= chunk;
+    }
+    return GWALK_OK;
 }

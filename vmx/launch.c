@@ -154,6 +154,7 @@ int vmx_init(struct boot_info *bi, uint64_t host_cr3)
     /* Root-mode NMIs are kicks; a #GP of a safe_* helper returns -1. */
     trap_set_nmi_handler(vmx_root_nmi);
     trap_set_fixup(extable_fixup);
+    panic_set_hook(vmx_cpu_panicked);
     struct vmx_cpu_facts *f = &g_vmx.facts;
     vmx_caps_read(f);
     int missing = vmx_caps_check(f, report_refusal, NULL);

@@ -4,7 +4,9 @@
  *   - kick(): request word + NMI IPI (NMI exiting is on, so the target
  *     leaves guest mode; in root mode the NMI arms a zero VMX-preemption
  *     timer so the next entry exits at once, SDM Vol. 3C 27.7.4 VMX-Preemption
- *     Timer);
+ *     Timer); a kick that waits never waits for a halted vCPU, nor longer
+ *     than KICK_WAIT_MS of TSC time (logged), so one stuck core cannot stall
+ *     the network service or the other vCPUs;
  *   - the per-vCPU job queue, drained before every entry;
  *   - software INIT / SIPI (apic.c queues them): a vCPU after INIT waits in
  *     root mode, serving jobs, until a SIPI starts it in real mode;
@@ -71,6 +73,15 @@ static void drain_jobs(struct vcpu *v)
     }
 }
 
+/* How long a kick waits for its acknowledgement.  Every root-mode wait acknowledges kicks as it
+ * polls, so a live vCPU answers within one exit; a vCPU that does not in this time is stuck. */
+#define KICK_WAIT_MS 2000u
+
+static bool vcpu_running(struct vcpu *v)
+{
+    return __atomic_load_n(&v->state, __ATOMIC_ACQUIRE) == VCPU_RUNNING;
+}
+
 void kick(struct vcpu *v, bool wait)
 {
     struct vcpu *self = this_vcpu();
@@ -82,11 +93,18 @@ void kick(struct vcpu *v, bool wait)
         self->stats.kicks_sent++;
     __atomic_add_fetch(&v->nmi_sent, 1, __ATOMIC_SEQ_CST);
     apic_send_nmi(v->apic_id);
-    if (!wait)
+    if (!wait || !vcpu_running(v))
         return;
     /* Out of guest mode = it acknowledged this kick (or a later one), or it is
-     * parked in root mode (wait-for-SIPI, halted) and serves requests there. */
-    while (__atomic_load_n(&v->kick_ack, __ATOMIC_ACQUIRE) < seq && v->state == VCPU_RUNNING) {
+     * parked in root mode (wait-for-SIPI) and serves requests there, or it is
+     * halted for good and never will. */
+    uint64_t t0 = rdtsc(), limit = g_bi->tsc_hz / 1000 * KICK_WAIT_MS;
+    while (__atomic_load_n(&v->kick_ack, __ATOMIC_ACQUIRE) < seq && vcpu_running(v)) {
+        if (rdtsc() - t0 > limit) {
+            log_warn("kick of vCPU %u not acknowledged in %u ms (TSC): going on", v->index,
+                     KICK_WAIT_MS);
+            return;
+        }
         /* Two vCPUs kicking each other with wait would wait forever for the other's
          * acknowledgement: we are out of guest mode too, so acknowledge our own kicks
          * (their requests are served before our next entry). */

@@ -17,6 +17,7 @@ ALL_TARGETS += $(VMX_PURE_CORE_OBJS) $(VMX_CAPS_EFI_OBJS)
 
 # The VMX core: launch on every CPU, exit handlers, INIT/SIPI, kicks.
 VMX_CORE_SRCS := vmx/launch.c vmx/hide.c vmx/exit.c vmx/requests.c vmx/apic.c vmx/guest.c vmx/gwalk.c \
+	vmx/entry_rules.c \
 	vmx/insn.c vmx/exit_cpuid.c vmx/exit_msr.c vmx/exit_cr.c vmx/exit_xsetbv.c vmx/exit_io.c \
 	vmx/exit_ept.c vmx/exit_vmcall.c vmx/xcr0.c vmx/policy.c vmx/msr_policy.c vmx/hooks.c vmx/power.c vmx/step.c \
 	vmx/vmx_entry.S
@@ -38,8 +39,10 @@ UNIT_TESTS += ept_view
 ept_view_SRCS := test/unit/test_ept_view.c vmx/ept_view.c vmx/ept.c
 UNIT_TESTS += vmx_insn vmx_gwalk vmx_xcr0
 vmx_insn_SRCS := test/unit/test_insn.c vmx/insn.c
-vmx_gwalk_SRCS := test/unit/test_gwalk.c vmx/gwalk.c
+vmx_gwalk_SRCS := test/unit/test_gwalk.c vmx/gwalk.c core/boot_info.c
 vmx_xcr0_SRCS := test/unit/test_xcr0.c vmx/xcr0.c
+UNIT_TESTS += vmx_entry_rules
+vmx_entry_rules_SRCS := test/unit/test_entry_rules.c vmx/entry_rules.c
 UNIT_TESTS += vmx_policy
 vmx_policy_SRCS := test/unit/test_vmx_policy.c vmx/policy.c
 UNIT_TESTS += msr_policy

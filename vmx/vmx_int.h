@@ -45,6 +45,11 @@ void vmx_inject_exception(struct vcpu *v, unsigned vector, bool has_error, uint3
 #define inject_ud(v) vmx_inject_exception(v, 6, false, 0)
 void vmx_set_proc_ctls(struct vcpu *v, uint32_t set, uint32_t clear);
 __attribute__((noreturn)) void vmx_fatal(struct vcpu *v, const char *why);
+struct entry_state;
+/* The current VMCS's guest state as entry_rules.h judges new values against it. */
+void vmx_entry_state(struct entry_state *s);
+/* panic()'s hook (core/panic.c): marks the vCPU of the panicking CPU halted. */
+void vmx_cpu_panicked(void);
 void vmcs_dump(struct vcpu *v);
 const char *exit_reason_name(unsigned reason);
 void vmx_idle_wait(struct vcpu *v);

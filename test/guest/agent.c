@@ -17,6 +17,7 @@ static const struct probe probes[] = {
     {"nmi", probe_nmi},
     {"kvmi", probe_kvmi},
     {"hostile", probe_hostile},
+    {"hostilehalt", probe_hostile_halt},
     {"dma", probe_dma},
     {"power", probe_power},
     {"pfstress", probe_pfstress},
@@ -153,7 +154,7 @@ static int parse_options(struct agent *a, char *reason, size_t size)
             a->opt.entryfail = v;
         else if (key_is(tok, "kvmi", &val) && parse_int(val, &v) == 0 && v <= 2)
             a->opt.kvmi = v;
-        else if (key_is(tok, "hostile", &val) && parse_int(val, &v) == 0 && v <= 1)
+        else if (key_is(tok, "hostile", &val) && parse_int(val, &v) == 0 && v <= 2)
             a->opt.hostile = v;
         else if (key_is(tok, "dma", &val) && parse_int(val, &v) == 0 && v <= 2)
             a->opt.dma = v;
@@ -173,7 +174,7 @@ static int parse_options(struct agent *a, char *reason, size_t size)
         } else {
             str_printf(reason, size,
                        "bad option '%s' (cpus=N vmx=0|1 e1000=0|1 shutdown=0|1 "
-                       "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1|2 hostile=0|1 dma=0|1|2 "
+                       "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1|2 hostile=0|1|2 dma=0|1|2 "
                        "power=0..5 pfstress=N evbench=N logport=0|1 secret=YEK)",
                        tok);
             return -1;

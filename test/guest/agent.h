@@ -30,7 +30,8 @@ struct agent_options {
     int nmis;         /* nmis=N: NMI self-IPIs per AP, with kicks from the BSP when hv=1 */
     int entryfail;    /* entryfail=1: last, ask the hypervisor to fail a VM entry (never returns) */
     int kvmi;         /* kvmi=1: the KVMI scenario's guest half, 2: the demo (probe_kvmi.c) */
-    int hostile;      /* hostile=1: attacks on the hypervisor (probe_hostile.c) */
+    int hostile;      /* hostile=1: attacks on the hypervisor (probe_hostile.c); 2: one vCPU
+                       * halted by a store the hypervisor cannot decode (probe_halt.c) */
     int power;        /* power=1..5: ask the machine to power off, reset or sleep (probe_power.c) */
     int dma;          /* dma=1|2: aim e1000 DMA at hv-dmatest.efi's region (probe_dma.c) */
     int pfstress;     /* pfstress=N: N stores and calls per CPU on restricted pages */
@@ -79,6 +80,7 @@ enum verdict probe_entryfail(struct agent *a, char *reason, size_t size);
 enum verdict probe_pci(struct agent *a, char *reason, size_t size);
 enum verdict probe_kvmi(struct agent *a, char *reason, size_t size);
 enum verdict probe_hostile(struct agent *a, char *reason, size_t size);
+enum verdict probe_hostile_halt(struct agent *a, char *reason, size_t size);
 enum verdict probe_dma(struct agent *a, char *reason, size_t size);
 enum verdict probe_power(struct agent *a, char *reason, size_t size);
 enum verdict probe_pfstress(struct agent *a, char *reason, size_t size);

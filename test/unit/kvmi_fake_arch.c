@@ -20,6 +20,11 @@ bool kvmi_arch_vcpu_uninitialized(struct kvmi_vm *vm, unsigned vcpu)
     (void)vm;
     return F.uninit[vcpu];
 }
+bool kvmi_arch_vcpu_halted(struct kvmi_vm *vm, unsigned vcpu)
+{
+    (void)vm;
+    return F.halted[vcpu];
+}
 int kvmi_arch_get_regs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_regs *regs)
 {
     (void)vm;
@@ -31,6 +36,11 @@ int kvmi_arch_set_regs(struct kvmi_vm *vm, unsigned vcpu, const struct kvm_regs 
     (void)vm;
     F.regs[vcpu] = *regs;
     return 0;
+}
+int kvmi_arch_check_regs(struct kvmi_vm *vm, unsigned vcpu, const struct kvm_regs *regs)
+{
+    (void)vm, (void)vcpu;
+    return (regs->rflags & 2) ? 0 : -KVM_EINVAL; /* the fake CPU's one rule: RFLAGS bit 1 */
 }
 int kvmi_arch_get_sregs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_sregs *sregs)
 {
@@ -158,10 +168,16 @@ void kvmi_arch_kick(struct kvmi_vm *vm, unsigned vcpu, bool wait)
     if (wait)
         F.kick_waits[vcpu]++;
 }
+uint64_t kvmi_arch_now_ms(struct kvmi_vm *vm)
+{
+    (void)vm;
+    return F.now_ms;
+}
 void kvmi_arch_poll(struct kvmi_vm *vm, int vcpu)
 {
     (void)vm;
     F.polls++;
+    F.now_ms += F.poll_ms;
     if (F.polls > 100000)
         fake_fail("engine polls forever");
     if (vcpu >= 0 && F.on_poll)

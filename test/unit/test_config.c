@@ -48,6 +48,9 @@ static void test_defaults(void **state)
     assert_int_equal(c.peer_ip, 0x0a000202);
     assert_false(c.has_key);
     assert_string_equal(c.name, "hv-guest");
+    assert_int_equal(c.reply_timeout_ms, 300000);
+    assert_int_equal(c.send_timeout_ms, 30000);
+    assert_int_equal(c.handshake_timeout_ms, 10000);
 }
 
 static void test_full_file(void **state)
@@ -68,6 +71,9 @@ static void test_full_file(void **state)
                        "name = box-17\n"
                        "uuid = 00112233-4455-6677-8899-aabbccddeeff\n"
                        "unhook_timeout_ms = 2500\n"
+                       "reply_timeout_ms = 0\n"
+                       "send_timeout_ms = 1500\n"
+                       "handshake_timeout_ms = 3600000\n"
                        "poll_interval_us = 200\n"
                        "cpuid_hypervisor_bit = yes\n"
                        "chain = \\EFI\\debian\\grubx64.efi\n";
@@ -90,6 +96,9 @@ static void test_full_file(void **state)
     assert_int_equal(c.uuid[0], 0x00);
     assert_int_equal(c.uuid[15], 0xff);
     assert_int_equal(c.unhook_timeout_ms, 2500);
+    assert_int_equal(c.reply_timeout_ms, 0); /* no deadline */
+    assert_int_equal(c.send_timeout_ms, 1500);
+    assert_int_equal(c.handshake_timeout_ms, 3600000);
     assert_int_equal(c.poll_interval_us, 200);
     assert_true(c.cpuid_hv_bit);
     assert_string_equal(c.chain, "\\EFI\\debian\\grubx64.efi");
@@ -134,6 +143,9 @@ static void test_bad_values(void **state)
     static const char *const bad[] = {
         "memory = 8\n",
         "memory = 99999\n",
+        "reply_timeout_ms = 3600001\n",
+        "send_timeout_ms = -1\n",
+        "handshake_timeout_ms = soon\n",
         "memory = 12abc\n",
         "serial = com9\n",
         "nic = 00:3\n",

@@ -167,6 +167,64 @@ static void test_send_retries_when_no_room(void **state)
     assert_true(F.polls >= 3);
 }
 
+/* An introspector that stops reading: the wait for send room ends the session at its deadline
+ * (the fake clock moves 10 ms per poll), and the sender returns. */
+static void test_send_deadline_ends_session(void **state)
+{
+    (void)state;
+    struct kvmi_config cfg;
+    kvmi_default_config(&cfg);
+    cfg.send_timeout_ms = 500;
+    fake_setup(2, &cfg, true);
+    F.poll_ms = 10;
+    F.send_eagain = 1000000; /* never any room */
+    cmd(KVMI_GET_VERSION, NULL, 0);
+    assert_true(F.closed);
+    assert_false(kvmi_session_active(&VM));
+    assert_true(F.polls >= 50 && F.polls <= 51);
+    assert_true(F.now_ms >= 500);
+    F.send_eagain = 0;
+}
+
+/* The handshake: an introspector that connects and never answers is dropped at the deadline;
+ * one that answers in time is not. */
+static void test_handshake_deadline(void **state)
+{
+    (void)state;
+    struct kvmi_config cfg;
+    kvmi_default_config(&cfg);
+    cfg.handshake_timeout_ms = 1000;
+    fake_setup(1, &cfg, false);
+    F.now_ms = 5000;
+    assert_int_equal(kvmi_connected(&VM), 0);
+    F.now_ms = 5999;
+    kvmi_check_deadlines(&VM);
+    assert_false(F.closed);
+    F.now_ms = 6000;
+    kvmi_check_deadlines(&VM);
+    assert_true(F.closed);
+    assert_false(kvmi_session_active(&VM));
+    /* a new connection gets a new deadline; answered in time, the session lives on */
+    kvmi_disconnected(&VM);
+    F.closed = false;
+    F.out_len = F.out_rd = 0;
+    assert_int_equal(kvmi_connected(&VM), 0);
+    F.now_ms = 6500;
+    struct kvmi_introspector2qemu r = {.struct_size = 24};
+    assert_int_equal(feed(&r, sizeof(r)), sizeof(r));
+    assert_true(kvmi_session_active(&VM));
+    F.now_ms = 100000;
+    kvmi_check_deadlines(&VM);
+    assert_false(F.closed);
+    /* without a deadline (0), a silent introspector is never dropped by time */
+    kvmi_default_config(&cfg);
+    fake_setup(1, &cfg, false);
+    assert_int_equal(kvmi_connected(&VM), 0);
+    F.now_ms = 1ull << 40;
+    kvmi_check_deadlines(&VM);
+    assert_false(F.closed);
+}
+
 /* ---- unsupported, allow masks, checks ---------------------------------------- */
 
 static void test_unsupported_ids_even_with_replies_off(void **state)
@@ -724,6 +782,8 @@ int main(void)
         cmocka_unit_test(test_pause_eperm_sent_with_replies_off),
         cmocka_unit_test(test_pause_all_batch_one_reply),
         cmocka_unit_test(test_disconnect_resets_and_reconnects),
+        cmocka_unit_test(test_send_deadline_ends_session),
+        cmocka_unit_test(test_handshake_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 struct fake {
     unsigned nr_vcpus;
     bool uninit[FAKE_VCPUS];
+    bool halted[FAKE_VCPUS];
     uint8_t out[FAKE_OUT_SIZE];
     size_t out_len, out_rd;
     bool closed;
@@ -43,6 +44,8 @@ struct fake {
     /* called by kvmi_arch_poll(); must make progress or the test fails */
     void (*on_poll)(int vcpu);
     int polls;
+    uint64_t now_ms;  /* kvmi_arch_now_ms() */
+    uint32_t poll_ms; /* how far each kvmi_arch_poll() moves it */
 };
 
 extern struct fake F;

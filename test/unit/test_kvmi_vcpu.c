@@ -61,6 +61,64 @@ static void test_vcpu_index_and_uninitialized(void **state)
     assert_true(F.closed);
 }
 
+/* A halted vCPU (stopped for good) answers every command at once with -KVM_EAGAIN instead of
+ * queueing it: 500 commands never fill its ring (the receive path would return BUSY for good), and
+ * the VM commands and the other vCPU still answer. */
+static void test_halted_vcpu_refuses_commands(void **state)
+{
+    (void)state;
+    setup2();
+    F.halted[1] = true;
+    int kicks = F.kicks[1];
+    for (int i = 0; i < 500; i++) {
+        uint32_t s = vcmd(KVMI_GET_VCPU_INFO, 1, NULL, 0);
+        assert_int_equal(expect_reply(KVMI_GET_VCPU_INFO, s, NULL, 0), -KVM_EAGAIN);
+    }
+    assert_int_equal(F.kicks[1], kicks); /* nothing queued, nobody kicked */
+    assert_false(kvmi_vcpu_has_work(&VM, 1));
+    struct kvmi_get_version_reply ver;
+    uint32_t s = cmd(KVMI_GET_VERSION, NULL, 0);
+    assert_int_equal(expect_reply(KVMI_GET_VERSION, s, &ver, sizeof(ver)), 0);
+    assert_int_equal(ver.version, 1);
+    s = vcmd(KVMI_GET_VCPU_INFO, 0, NULL, 0);
+    kvmi_vcpu_service(&VM, 0);
+    assert_int_equal(expect_reply(KVMI_GET_VCPU_INFO, s, NULL, 0), 0);
+    /* a pause would never produce its event */
+    uint8_t b[16] = {0};
+    b[0] = 1; /* vCPU 1 */
+    b[8] = 1; /* wait */
+    s = cmd(KVMI_PAUSE_VCPU, b, 16);
+    assert_int_equal(expect_reply(KVMI_PAUSE_VCPU, s, NULL, 0), -KVM_EAGAIN);
+    assert_int_equal(VM.vcpus[1].pause_requests, 0);
+    /* an event reply for it is dropped, the session goes on */
+    event_reply(7, 1, KVMI_EVENT_ACTION_CONTINUE, NULL, 0);
+    assert_false(F.closed);
+    assert_true(no_more());
+    F.halted[1] = false;
+}
+
+/* Commands queued before their vCPU halted are answered -KVM_EAGAIN by the receive context (the
+ * next kvmi_rx, even an empty one), never left waiting. */
+static void test_jobs_of_a_vcpu_that_halts_are_refused(void **state)
+{
+    (void)state;
+    setup2();
+    uint32_t s[3];
+    for (int i = 0; i < 3; i++)
+        s[i] = vcmd(KVMI_GET_VCPU_INFO, 1, NULL, 0);
+    assert_true(no_more()); /* queued */
+    assert_true(kvmi_vcpu_has_work(&VM, 1));
+    kvmi_rx(&VM, NULL, 0);
+    assert_true(no_more()); /* still running: its jobs are its own */
+    F.halted[1] = true;
+    kvmi_rx(&VM, NULL, 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(expect_reply(KVMI_GET_VCPU_INFO, s[i], NULL, 0), -KVM_EAGAIN);
+    assert_false(kvmi_vcpu_has_work(&VM, 1));
+    assert_true(no_more());
+    F.halted[1] = false;
+}
+
 static void test_vcpu_command_is_a_job_run_by_the_vcpu(void **state)
 {
     (void)state;
@@ -294,11 +352,16 @@ static void test_set_registers_outside_event_dropped(void **state)
 {
     (void)state;
     setup2();
-    struct kvm_regs r = {.rip = 0x9999};
+    struct kvm_regs r = {.rip = 0x9999, .rflags = 2};
     uint32_t s = vcmd(KVMI_SET_REGISTERS, 0, &r, sizeof(r));
     kvmi_vcpu_service(&VM, 0);
     assert_int_equal(expect_reply(KVMI_SET_REGISTERS, s, NULL, 0), 0);
     assert_int_equal(F.regs[0].rip, 0x1000);
+    /* a value the vCPU cannot run with is refused even when it would be dropped */
+    r.rflags = 0;
+    s = vcmd(KVMI_SET_REGISTERS, 0, &r, sizeof(r));
+    kvmi_vcpu_service(&VM, 0);
+    assert_int_equal(expect_reply(KVMI_SET_REGISTERS, s, NULL, 0), -KVM_EINVAL);
 }
 
 /* ---- events --------------------------------------------------------------------- */
@@ -325,8 +388,14 @@ static void script_reply(int vcpu)
     assert_int_equal(S.ev_hdr.id, KVMI_EVENT);
     if (S.set_regs) {
         struct kvm_regs r = F.regs[vcpu];
-        r.rip = 0x4242;
+        r.rip = 0x5353;
+        r.rflags = 0; /* bit 1 clear: refused, and not applied at the reply */
         uint32_t s = vcmd(KVMI_SET_REGISTERS, (uint16_t)vcpu, &r, sizeof(r));
+        kvmi_run_jobs(&VM, (unsigned)vcpu);
+        assert_int_equal(expect_reply(KVMI_SET_REGISTERS, s, NULL, 0), -KVM_EINVAL);
+        r.rip = 0x4242;
+        r.rflags = 0x202;
+        s = vcmd(KVMI_SET_REGISTERS, (uint16_t)vcpu, &r, sizeof(r));
         kvmi_run_jobs(&VM, (unsigned)vcpu);
         assert_int_equal(expect_reply(KVMI_SET_REGISTERS, s, NULL, 0), 0);
         assert_int_equal(F.regs[vcpu].rip, 0x1000 + vcpu); /* not yet */
@@ -413,7 +482,28 @@ static void test_set_registers_applied_at_reply(void **state)
     S.set_regs = true;
     assert_int_equal(kvmi_event_xsetbv(&VM, 1), KVMI_V_CONTINUE);
     assert_int_equal(F.regs[1].rip, 0x4242);
+    assert_int_equal(F.regs[1].rflags, 0x202);
     assert_int_equal(S.ev_hdr.size, 544);
+}
+
+/* An introspector that never replies to an event: at the deadline the session ends and the vCPU
+ * goes on (CONTINUE), instead of waiting for ever. */
+static void test_event_reply_deadline(void **state)
+{
+    (void)state;
+    struct kvmi_config cfg;
+    kvmi_default_config(&cfg);
+    cfg.reply_timeout_ms = 2000;
+    fake_setup(2, &cfg, true);
+    kvmi_vcpu_service(&VM, 0);
+    kvmi_vcpu_service(&VM, 1);
+    assert_int_equal(control_events(1, KVMI_EVENT_XSETBV, 1), 0);
+    F.on_poll = NULL; /* nobody answers */
+    F.poll_ms = 100;
+    assert_int_equal(kvmi_event_xsetbv(&VM, 1), KVMI_V_CONTINUE);
+    assert_true(F.closed);
+    assert_false(kvmi_session_active(&VM));
+    assert_true(F.polls >= 20 && F.polls <= 21);
 }
 
 static void expect_fatal_reply(const void *spec, size_t spec_len, uint32_t seq_delta, uint16_t pad1,
@@ -685,6 +775,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vcpu_header_padding_is_fatal),
         cmocka_unit_test(test_vcpu_index_and_uninitialized),
+        cmocka_unit_test(test_halted_vcpu_refuses_commands),
+        cmocka_unit_test(test_jobs_of_a_vcpu_that_halts_are_refused),
         cmocka_unit_test(test_vcpu_command_is_a_job_run_by_the_vcpu),
         cmocka_unit_test(test_replies_off_sampled_at_dispatch),
         cmocka_unit_test(test_back_pressure_when_ring_full),
@@ -696,6 +788,7 @@ int main(void)
         cmocka_unit_test(test_set_registers_outside_event_dropped),
         cmocka_unit_test(test_cr_event_and_reply),
         cmocka_unit_test(test_set_registers_applied_at_reply),
+        cmocka_unit_test(test_event_reply_deadline),
         cmocka_unit_test(test_fatal_event_replies),
         cmocka_unit_test(test_unexpected_event_reply_is_fatal),
         cmocka_unit_test(test_pf_event_and_singlestep),
