@@ -123,7 +123,10 @@ enum kvmi_verdict kvmi_send_vcpu_event(struct kvmi_vm *vm, unsigned vcpu, uint8_
             v->wait_state = KVMI_WAIT_FAILED; /* introspection ended: CONTINUE */
             break;
         }
-        if (kvmi_deadline_passed(vm, t0, vm->cfg.reply_timeout_ms)) {
+        /* A PAUSE_VCPU event is the tool holding the vCPU on purpose, for as
+         * long as it likes (as with KVM): only other events have a deadline. */
+        if (event != KVMI_EVENT_PAUSE_VCPU &&
+            kvmi_deadline_passed(vm, t0, vm->cfg.reply_timeout_ms)) {
             /* No answer in time: the session ends, the guest goes on (CONTINUE). */
             kvmi_fatal(vm, "event reply timed out (ms)", vm->cfg.reply_timeout_ms);
             v->wait_state = KVMI_WAIT_FAILED;
