@@ -24,7 +24,7 @@ $(CORE_ELF): $(LWIP_OBJS) $(NET_OBJS)
 
 UNIT_TESTS += net_pci net_pci_guard net_txring net_diag net_stack net_e1000 net_kvmi
 net_pci_SRCS    := test/unit/test_net_pci.c net/pci.c net/nic_ids.c core/config.c
-net_pci_guard_SRCS := test/unit/test_net_pci_guard.c net/pci_guard.c net/pci.c
+net_pci_guard_SRCS := test/unit/test_net_pci_guard.c test/unit/pci_model.c net/pci_guard.c net/pci.c
 net_txring_SRCS := test/unit/test_net_txring.c net/txring.c
 net_diag_SRCS   := test/unit/test_net_diag.c net/diag.c net/txring.c
 net_e1000_SRCS  := test/unit/test_net_e1000.c net/e1000.c net/nic_ids.c

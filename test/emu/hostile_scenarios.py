@@ -159,9 +159,9 @@ SCENARIOS = [
         agent_args="cpus=2 hostile=1",
         timeout=600,
         ready=[r"kvmi: engine up for 2 vCPU\(s\)"],
-        expect=[r"kvmi: engine up for 2 vCPU\(s\)",
-                r"net: guest config accesses filtered: NIC hidden, \d+ function\(s\) on its path "
+        expect=[r"net: guest config accesses filtered: NIC hidden, \d+ function\(s\) on its path "
                 r"protected",
+                r"kvmi: engine up for 2 vCPU\(s\)",
                 r"hv: \[cpu\d+\] vCPU \d: MTRR 0x20[0-9a-f] <- 0x[0-9a-f]+ dropped: it would retype "
                 r"the hypervisor's region",
                 r"HVTEST-RESULT: PASS"],

@@ -1,12 +1,9 @@
 /*
- * Unit tests of net/pci_guard.c: the guest's config accesses against a
- * model chipset (host bridge with PCIEXBAR, a root port, the NIC behind it,
- * another device).  The model does what the hardware does: a dword at 0xCF8
- * is CONFIG_ADDRESS, any other access is split into bytes (a misaligned
- * access is split by the CPU), a byte of 0xCFC-0xCFF with the enable bit set
- * reaches the addressed function's config space, everything else is plain
- * I/O.  It counts every byte of the NIC's config space it is asked for: the
- * property under test is that no guest access ever makes it count.
+ * Unit tests of net/pci_guard.c: the guest's config accesses against the
+ * model chipset of pci_model.h (host bridge with PCIEXBAR, a root port, the
+ * NIC behind it, another device), which counts every byte of the NIC's
+ * config space it is asked for: the property under test is that no guest
+ * access ever makes it count.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -17,136 +14,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "net/pci.h"
-#include "net/pci_guard.h"
+#include "pci_model.h"
 
-/* ---- the model chipset ---------------------------------------------------- */
 
-enum { F_HOST, F_PORT, F_NIC, F_OTHER, NFUNC };
-static const uint16_t func_bdf[NFUNC] = {PCI_BDF(0, 0, 0), PCI_BDF(0, 0x1c, 0), PCI_BDF(1, 0, 0),
-                                         PCI_BDF(0, 3, 0)};
-static uint8_t cfg[NFUNC][4096];
-static uint32_t hw_cf8;
-static uint8_t plain[0x40]; /* ports 0xCE0-0xD1F */
-static unsigned nic_touched;
-static pthread_mutex_t hw_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static int func_of(uint16_t bdf)
-{
-    for (int i = 0; i < NFUNC; i++)
-        if (func_bdf[i] == bdf)
-            return i;
-    return -1;
-}
-
-static void put32(int f, unsigned off, uint32_t v)
-{
-    memcpy(&cfg[f][off], &v, 4);
-}
-
-static uint32_t get32(int f, unsigned off)
-{
-    uint32_t v;
-    memcpy(&v, &cfg[f][off], 4);
-    return v;
-}
-
-static void model_reset(bool q35)
-{
-    memset(cfg, 0, sizeof(cfg));
-    memset(plain, 0, sizeof(plain));
-    hw_cf8 = 0;
-    put32(F_HOST, 0x00, q35 ? 0x29c08086 : 0x12378086);
-    put32(F_HOST, 0x08, 0x06000002);
-    if (q35)
-        put32(F_HOST, 0x60, 0xb0000001); /* PCIEXBAR: 256 MiB at 0xb0000000, enabled */
-    else
-        put32(F_HOST, 0x60, 0x02020202); /* i440FX: DRAM row boundaries */
-    put32(F_PORT, 0x00, 0x29408086);
-    put32(F_PORT, 0x04, 0x00100007); /* capabilities; I/O, memory, bus master */
-    put32(F_PORT, 0x08, 0x06040000);
-    put32(F_PORT, 0x0c, 0x00810000); /* type 1, multi-function */
-    put32(F_PORT, 0x18, 0x00010100); /* primary 0, secondary 1, subordinate 1 */
-    put32(F_PORT, 0x1c, 0x0000f0f0);
-    put32(F_PORT, 0x20, 0xfeb0fe80); /* memory window 0xfe800000-0xfebfffff */
-    put32(F_PORT, 0x34, 0x40);
-    put32(F_PORT, 0x40, 0x00428010); /* PCI Express, next 0x80 */
-    put32(F_PORT, 0x80, 0x00000001); /* power management, last */
-    for (unsigned i = 0; i < 256; i++)
-        cfg[F_NIC][i] = (uint8_t)(0xa0 + (i & 0xf));
-    put32(F_NIC, 0x00, 0x10d38086);
-    put32(F_NIC, 0x10, 0xfeb80000);
-    put32(F_OTHER, 0x00, 0x10001af4);
-    put32(F_OTHER, 0x08, 0x02000000);
-    nic_touched = 0;
-}
-
-/* one byte of the bus, the mutex held */
-static uint8_t byte_io(uint16_t p, bool write, uint8_t v)
-{
-    if (p >= 0xcfc && p <= 0xcff && (hw_cf8 & PCI_CF8_ENABLE)) {
-        int f = func_of(PCI_CF8_BDF(hw_cf8));
-        unsigned off = PCI_CF8_REG(hw_cf8) + (p & 3u);
-        if (f == F_NIC)
-            nic_touched++;
-        if (f < 0)
-            return 0xff;
-        if (write)
-            cfg[f][off] = v;
-        return cfg[f][off];
-    }
-    if (p < 0xce0 || p >= 0xce0 + sizeof(plain))
-        return 0xff;
-    if (write)
-        plain[p - 0xce0] = v;
-    return plain[p - 0xce0];
-}
-
-static uint32_t hw_in(void *ctx, uint16_t port, unsigned size)
-{
-    (void)ctx;
-    uint32_t r = 0;
-    pthread_mutex_lock(&hw_mu);
-    if (port == 0xcf8 && size == 4)
-        r = hw_cf8;
-    else
-        for (unsigned i = 0; i < size; i++)
-            r |= (uint32_t)byte_io((uint16_t)(port + i), false, 0) << (8 * i);
-    pthread_mutex_unlock(&hw_mu);
-    return r;
-}
-
-static void hw_out(void *ctx, uint16_t port, unsigned size, uint32_t v)
-{
-    (void)ctx;
-    pthread_mutex_lock(&hw_mu);
-    if (port == 0xcf8 && size == 4)
-        hw_cf8 = v;
-    else
-        for (unsigned i = 0; i < size; i++)
-            byte_io((uint16_t)(port + i), true, (uint8_t)(v >> (8 * i)));
-    pthread_mutex_unlock(&hw_mu);
-}
-
-static const struct pci_port_ops hw = {hw_in, hw_out, NULL};
-
-/* the hypervisor's own boot-time accessor (pci_cfg_ops): straight to the model */
-static uint32_t f_read(void *ctx, uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off)
-{
-    (void)ctx;
-    int f = func_of(PCI_BDF(bus, dev, fn));
-    return f < 0 ? 0xffffffffu : get32(f, off & 0xffc);
-}
-
-static void f_write(void *ctx, uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off, uint32_t v)
-{
-    (void)ctx;
-    int f = func_of(PCI_BDF(bus, dev, fn));
-    if (f >= 0)
-        put32(f, off & 0xffc, v);
-}
-
-static const struct pci_cfg_ops ops = {f_read, f_write, NULL};
 static const struct pci_dev nic = {.bus = 1, .dev = 0, .fn = 0};
 static const struct pci_mcfg mcfg = {1, {{.base = 0xb0000000, .start_bus = 0, .end_bus = 255}}};
 static struct pci_guard g;
@@ -156,21 +26,17 @@ static int setup_q35(void **state)
     (void)state;
     model_reset(true);
     pci_guard_init(&g);
-    if (pci_guard_for_nic(&g, &ops, &nic, &mcfg) != 2) /* the root port and PCIEXBAR */
+    if (pci_guard_for_nic(&g, &model_cfg_ops, &nic, &mcfg) != 2) /* the root port and PCIEXBAR */
         return -1;
-    nic_touched = 0;
+    model_nic_touched = 0;
     return 0;
 }
 
 static uint32_t gio(uint16_t port, unsigned size, bool write, uint32_t val)
 {
-    return pci_guard_port_access(&g, &hw, port, size, write, val);
+    return pci_guard_port_access(&g, &model_ports, port, size, write, val);
 }
 
-static uint32_t cf8_of(int f, unsigned reg)
-{
-    return PCI_CF8_ENABLE | (uint32_t)func_bdf[f] << 8 | reg;
-}
 
 /* ---- verdicts ------------------------------------------------------------------- */
 
@@ -184,7 +50,7 @@ static void test_port_verdict_table(void **state)
             for (int w = 0; w < 2; w++) {
                 uint64_t keep;
                 enum pci_verdict v =
-                    pci_guard_port_verdict(&g, cf8_of(F_NIC, 0), port, size, w, &keep);
+                    pci_guard_port_verdict(&g, model_cf8_of(F_NIC, 0), port, size, w, &keep);
                 unsigned last = port + size - 1u;
                 enum pci_verdict want = port == 0xcf8 && size == 4       ? PCI_CFG_ADDR
                                         : last < 0xcfc                   ? PCI_PASS
@@ -199,34 +65,34 @@ static void test_port_verdict_table(void **state)
     assert_int_equal(n, 48);
     uint64_t keep;
     /* the straddling accesses of the attack are judged byte by byte */
-    assert_int_equal(pci_guard_port_verdict(&g, cf8_of(F_NIC, 0), 0xcfb, 4, false, &keep),
+    assert_int_equal(pci_guard_port_verdict(&g, model_cf8_of(F_NIC, 0), 0xcfb, 4, false, &keep),
                      PCI_SPLIT);
-    assert_int_equal(pci_guard_port_verdict(&g, cf8_of(F_NIC, 0), 0xcfa, 4, true, &keep),
+    assert_int_equal(pci_guard_port_verdict(&g, model_cf8_of(F_NIC, 0), 0xcfa, 4, true, &keep),
                      PCI_SPLIT);
-    assert_int_equal(pci_guard_port_verdict(&g, cf8_of(F_NIC, 0), 0xcf9, 4, false, &keep),
+    assert_int_equal(pci_guard_port_verdict(&g, model_cf8_of(F_NIC, 0), 0xcf9, 4, false, &keep),
                      PCI_SPLIT);
-    assert_int_equal(pci_guard_port_verdict(&g, cf8_of(F_NIC, 0), 0xcfb, 2, false, &keep),
+    assert_int_equal(pci_guard_port_verdict(&g, model_cf8_of(F_NIC, 0), 0xcfb, 2, false, &keep),
                      PCI_SPLIT);
     /* another device passes; the enable bit clear is plain I/O */
-    assert_int_equal(pci_guard_port_verdict(&g, cf8_of(F_OTHER, 0), 0xcfc, 4, true, &keep),
+    assert_int_equal(pci_guard_port_verdict(&g, model_cf8_of(F_OTHER, 0), 0xcfc, 4, true, &keep),
                      PCI_PASS);
     assert_int_equal(
-        pci_guard_port_verdict(&g, cf8_of(F_NIC, 0) & ~PCI_CF8_ENABLE, 0xcfc, 4, false, &keep),
+        pci_guard_port_verdict(&g, model_cf8_of(F_NIC, 0) & ~PCI_CF8_ENABLE, 0xcfc, 4, false, &keep),
         PCI_PASS);
     /* reserved and low bits of CONFIG_ADDRESS do not make another function */
     assert_int_equal(
-        pci_guard_port_verdict(&g, cf8_of(F_NIC, 0x10) | 0x7f000003, 0xcfe, 2, false, &keep),
+        pci_guard_port_verdict(&g, model_cf8_of(F_NIC, 0x10) | 0x7f000003, 0xcfe, 2, false, &keep),
         PCI_HIDE);
     /* the root port's bus numbers: a filtered write, its latency timer byte free */
-    assert_int_equal(pci_guard_port_verdict(&g, cf8_of(F_PORT, 0x18), 0xcfc, 4, true, &keep),
+    assert_int_equal(pci_guard_port_verdict(&g, model_cf8_of(F_PORT, 0x18), 0xcfc, 4, true, &keep),
                      PCI_FILTER);
     assert_int_equal(keep, 0x00ffffff);
-    assert_int_equal(pci_guard_port_verdict(&g, cf8_of(F_PORT, 0x18), 0xcfd, 2, true, &keep),
+    assert_int_equal(pci_guard_port_verdict(&g, model_cf8_of(F_PORT, 0x18), 0xcfd, 2, true, &keep),
                      PCI_FILTER);
     assert_int_equal(keep, 0xffff);
-    assert_int_equal(pci_guard_port_verdict(&g, cf8_of(F_PORT, 0x18), 0xcff, 1, true, &keep),
+    assert_int_equal(pci_guard_port_verdict(&g, model_cf8_of(F_PORT, 0x18), 0xcff, 1, true, &keep),
                      PCI_PASS);
-    assert_int_equal(pci_guard_port_verdict(&g, cf8_of(F_PORT, 0x18), 0xcfc, 4, false, &keep),
+    assert_int_equal(pci_guard_port_verdict(&g, model_cf8_of(F_PORT, 0x18), 0xcfc, 4, false, &keep),
                      PCI_PASS);
 }
 
@@ -240,13 +106,13 @@ static void test_no_access_reaches_the_nic(void **state)
     (void)state;
     static const uint32_t regs[] = {0x00, 0x04, 0x10, 0x3c, 0xfc, 0x01, 0x03, 0x7f000000};
     uint8_t before[256];
-    memcpy(before, cfg[F_NIC], sizeof(before));
+    memcpy(before, model_cfg[F_NIC], sizeof(before));
     unsigned n = 0, leaks = 0;
     for (unsigned r = 0; r < sizeof(regs) / sizeof(regs[0]); r++)
         for (uint16_t port = 0xcf4; port <= 0xd00; port++)
             for (unsigned size = 1; size <= 4; size *= 2)
                 for (int w = 0; w < 2; w++) {
-                    gio(0xcf8, 4, true, cf8_of(F_NIC, 0) | regs[r]);
+                    gio(0xcf8, 4, true, model_cf8_of(F_NIC, 0) | regs[r]);
                     uint32_t got = gio(port, size, w, 0x00000000);
                     for (unsigned i = 0; !w && i < size; i++) {
                         unsigned p = port + i;
@@ -255,14 +121,14 @@ static void test_no_access_reaches_the_nic(void **state)
                     }
                     n++;
                 }
-    if (nic_touched || leaks)
+    if (model_nic_touched || leaks)
         print_error("%u of the NIC's config bytes touched, %u bytes read not all ones, in %u "
                     "accesses\n",
-                    nic_touched, leaks, n);
+                    model_nic_touched, leaks, n);
     assert_int_equal(n, 8 * 13 * 3 * 2);
-    assert_int_equal(nic_touched, 0);
+    assert_int_equal(model_nic_touched, 0);
     assert_int_equal(leaks, 0);
-    assert_memory_equal(before, cfg[F_NIC], sizeof(before));
+    assert_memory_equal(before, model_cfg[F_NIC], sizeof(before));
     assert_true(g.hidden_reads > 0 && g.dropped_writes > 0);
 }
 
@@ -270,7 +136,7 @@ static void test_no_access_reaches_the_nic(void **state)
 static void test_straddling_accesses(void **state)
 {
     (void)state;
-    gio(0xcf8, 4, true, cf8_of(F_NIC, 0));
+    gio(0xcf8, 4, true, model_cf8_of(F_NIC, 0));
     /* inl 0xCFB: 0xCFB is a piece of CONFIG_ADDRESS (all ones), 0xCFC-0xCFE the NIC (hidden) */
     assert_int_equal(gio(0xcfb, 4, false, 0), 0xffffffffu);
     assert_int_equal(gio(0xcfa, 4, false, 0), 0xffffffffu);
@@ -278,47 +144,47 @@ static void test_straddling_accesses(void **state)
     assert_int_equal(gio(0xcfb, 2, false, 0), 0xffff);
     assert_int_equal(gio(0xcf9, 2, false, 0), 0x0000); /* plain I/O at 0xCF9-0xCFA */
     /* outl 0xCFB/0xCFA/0xCF9 aimed at BAR0: dropped */
-    gio(0xcf8, 4, true, cf8_of(F_NIC, 0x10));
+    gio(0xcf8, 4, true, model_cf8_of(F_NIC, 0x10));
     gio(0xcfb, 4, true, 0x00000000);
     gio(0xcfa, 4, true, 0x00000000);
     gio(0xcf9, 4, true, 0x00000000);
     gio(0xcfb, 2, true, 0x0000);
-    assert_int_equal(get32(F_NIC, 0x10), 0xfeb80000);
-    assert_int_equal(nic_touched, 0);
+    assert_int_equal(model_get32(F_NIC, 0x10), 0xfeb80000);
+    assert_int_equal(model_nic_touched, 0);
     /* the guest's CONFIG_ADDRESS is the shadow, untouched by the pieces */
-    assert_int_equal(gio(0xcf8, 4, false, 0), cf8_of(F_NIC, 0x10));
+    assert_int_equal(gio(0xcf8, 4, false, 0), model_cf8_of(F_NIC, 0x10));
 }
 
 /* Everything else behaves as the hardware does. */
 static void test_other_accesses_unchanged(void **state)
 {
     (void)state;
-    gio(0xcf8, 4, true, cf8_of(F_OTHER, 0));
+    gio(0xcf8, 4, true, model_cf8_of(F_OTHER, 0));
     assert_int_equal(gio(0xcfc, 4, false, 0), 0x10001af4);
     assert_int_equal(gio(0xcfe, 2, false, 0), 0x1000);
     assert_int_equal(gio(0xcfd, 1, false, 0), 0x1a);
     /* a straddling read of another device gives its bytes where the data window is */
     assert_int_equal(gio(0xcfb, 4, false, 0), 0x001af4ffu);
-    gio(0xcf8, 4, true, cf8_of(F_OTHER, 0x40));
+    gio(0xcf8, 4, true, model_cf8_of(F_OTHER, 0x40));
     gio(0xcfc, 4, true, 0x12345678);
-    assert_int_equal(get32(F_OTHER, 0x40), 0x12345678);
+    assert_int_equal(model_get32(F_OTHER, 0x40), 0x12345678);
     gio(0xcfe, 2, true, 0xabcd);
-    assert_int_equal(get32(F_OTHER, 0x40), 0xabcd5678);
+    assert_int_equal(model_get32(F_OTHER, 0x40), 0xabcd5678);
     /* the reset control register at 0xCF9 is plain I/O and gets the guest's byte */
     gio(0xcf9, 1, true, 0x06);
-    assert_int_equal(plain[0xcf9 - 0xce0], 0x06);
+    assert_int_equal(model_plain[0xcf9 - 0xce0], 0x06);
     assert_int_equal(gio(0xcf9, 1, false, 0), 0x06);
     /* the real CONFIG_ADDRESS is the guest's whenever a data access is made */
-    hw_cf8 = cf8_of(F_NIC, 0); /* as if the hypervisor had used it meanwhile */
+    model_cf8 = model_cf8_of(F_NIC, 0); /* as if the hypervisor had used it meanwhile */
     assert_int_equal(gio(0xcfc, 4, false, 0), 0xabcd5678);
-    assert_int_equal(nic_touched, 0);
+    assert_int_equal(model_nic_touched, 0);
     /* an unassigned function reads all ones; the enable bit clear is plain I/O */
     gio(0xcf8, 4, true, PCI_CF8_ENABLE | PCI_BDF(5, 1, 0) << 8);
     assert_int_equal(gio(0xcfc, 4, false, 0), 0xffffffffu);
-    gio(0xcf8, 4, true, cf8_of(F_NIC, 0) & ~PCI_CF8_ENABLE);
+    gio(0xcf8, 4, true, model_cf8_of(F_NIC, 0) & ~PCI_CF8_ENABLE);
     gio(0xcfc, 1, true, 0x42);
-    assert_int_equal(plain[0xcfc - 0xce0], 0x42);
-    assert_int_equal(nic_touched, 0);
+    assert_int_equal(model_plain[0xcfc - 0xce0], 0x42);
+    assert_int_equal(model_nic_touched, 0);
 }
 
 /* The registers that would move or cut off the NIC keep their values. */
@@ -326,18 +192,18 @@ static void test_path_protected(void **state)
 {
     (void)state;
     uint8_t before[256];
-    memcpy(before, cfg[F_PORT], sizeof(before));
+    memcpy(before, model_cfg[F_PORT], sizeof(before));
     /* bus numbers: renumbering would make the NIC answer at another bus */
-    gio(0xcf8, 4, true, cf8_of(F_PORT, 0x18));
+    gio(0xcf8, 4, true, model_cf8_of(F_PORT, 0x18));
     gio(0xcfc, 4, true, 0x40020200);
     gio(0xcfd, 1, true, 0x05);
     gio(0xcfe, 2, true, 0x4005);
     gio(0xcfb, 4, true, 0); /* straddling: bytes 0xCFC-0xCFE are bus numbers */
-    assert_int_equal(get32(F_PORT, 0x18), 0x40010100); /* latency timer is the guest's */
+    assert_int_equal(model_get32(F_PORT, 0x18), 0x40010100); /* latency timer is the guest's */
     /* command: I/O, memory and bus master stay on; INTx disable is the guest's */
-    gio(0xcf8, 4, true, cf8_of(F_PORT, 0x04));
+    gio(0xcf8, 4, true, model_cf8_of(F_PORT, 0x04));
     gio(0xcfc, 2, true, 0x0400);
-    assert_int_equal(get32(F_PORT, 0x04) & 0xffff, 0x0407);
+    assert_int_equal(model_get32(F_PORT, 0x04) & 0xffff, 0x0407);
     /* windows, secondary bus reset, link disable, power state */
     static const struct {
         unsigned reg, port, size;
@@ -346,25 +212,25 @@ static void test_path_protected(void **state)
              {0x28, 0xcfc, 4, 1},    {0x2c, 0xcfc, 4, 1},          {0x30, 0xcfc, 4, 1},
              {0x3c, 0xcfe, 2, 0x40}, {0x50, 0xcfc, 2, 0x10},       {0x84, 0xcfc, 1, 3}};
     for (unsigned i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
-        gio(0xcf8, 4, true, cf8_of(F_PORT, w[i].reg));
+        gio(0xcf8, 4, true, model_cf8_of(F_PORT, w[i].reg));
         gio((uint16_t)w[i].port, w[i].size, true, w[i].val);
         gio((uint16_t)(w[i].port - 1), 4, true, w[i].val << 8); /* and straddling */
     }
     before[0x04 + 1] = 0x04; /* the INTx disable bit set above */
     before[0x18 + 3] = 0x40; /* the latency timer */
-    assert_memory_equal(before, cfg[F_PORT], 0x40);
-    assert_int_equal(get32(F_PORT, 0x50) & 0x10, 0);
-    assert_int_equal(get32(F_PORT, 0x84) & 3, 0);
+    assert_memory_equal(before, model_cfg[F_PORT], 0x40);
+    assert_int_equal(model_get32(F_PORT, 0x50) & 0x10, 0);
+    assert_int_equal(model_get32(F_PORT, 0x84) & 3, 0);
     /* Q35's PCIEXBAR: moving ECAM would open a window onto the NIC */
-    gio(0xcf8, 4, true, cf8_of(F_HOST, 0x60));
+    gio(0xcf8, 4, true, model_cf8_of(F_HOST, 0x60));
     gio(0xcfc, 4, true, 0xc0000001);
     gio(0xcfc, 1, true, 0);
-    gio(0xcf8, 4, true, cf8_of(F_HOST, 0x64));
+    gio(0xcf8, 4, true, model_cf8_of(F_HOST, 0x64));
     gio(0xcfc, 4, true, 1);
-    assert_int_equal(get32(F_HOST, 0x60), 0xb0000001);
-    assert_int_equal(get32(F_HOST, 0x64), 0);
+    assert_int_equal(model_get32(F_HOST, 0x60), 0xb0000001);
+    assert_int_equal(model_get32(F_HOST, 0x64), 0);
     /* reads of those registers are the hardware's */
-    gio(0xcf8, 4, true, cf8_of(F_HOST, 0x60));
+    gio(0xcf8, 4, true, model_cf8_of(F_HOST, 0x60));
     assert_int_equal(gio(0xcfc, 4, false, 0), 0xb0000001);
     assert_true(g.filtered_writes > 0);
 }
@@ -376,23 +242,23 @@ static void test_pciexbar_only_where_it_is(void **state)
     (void)state;
     model_reset(false);
     pci_guard_init(&g);
-    assert_int_equal(pci_guard_for_nic(&g, &ops, &nic, NULL), 1);
+    assert_int_equal(pci_guard_for_nic(&g, &model_cfg_ops, &nic, NULL), 1);
     uint16_t f[8];
     assert_int_equal(pci_guard_functions(&g, f, 8), 1);
     assert_int_equal(f[0], PCI_BDF(0, 0x1c, 0));
-    gio(0xcf8, 4, true, cf8_of(F_HOST, 0x60));
+    gio(0xcf8, 4, true, model_cf8_of(F_HOST, 0x60));
     gio(0xcfc, 4, true, 0x03030303);
-    assert_int_equal(get32(F_HOST, 0x60), 0x03030303);
+    assert_int_equal(model_get32(F_HOST, 0x60), 0x03030303);
 
     model_reset(true);
-    put32(F_HOST, 0x60, 0xe0000001);
+    model_put32(F_HOST, 0x60, 0xe0000001);
     pci_guard_init(&g);
-    assert_int_equal(pci_guard_for_nic(&g, &ops, &nic, &mcfg), 1);
+    assert_int_equal(pci_guard_for_nic(&g, &model_cfg_ops, &nic, &mcfg), 1);
     /* a NIC on bus 0 has no bridge on its path */
     model_reset(true);
     pci_guard_init(&g);
     struct pci_dev on0 = {.bus = 0, .dev = 3, .fn = 0};
-    assert_int_equal(pci_guard_for_nic(&g, &ops, &on0, &mcfg), 1);
+    assert_int_equal(pci_guard_for_nic(&g, &model_cfg_ops, &on0, &mcfg), 1);
 }
 
 /* ---- two vCPUs ------------------------------------------------------------------- */
@@ -407,8 +273,8 @@ static void *flipper(void *arg)
     while (!race_go)
         ;
     for (int i = 0; i < RACE_ROUNDS; i++) {
-        gio(0xcf8, 4, true, cf8_of(F_NIC, 0));
-        gio(0xcf8, 4, true, cf8_of(F_OTHER, 0));
+        gio(0xcf8, 4, true, model_cf8_of(F_NIC, 0));
+        gio(0xcf8, 4, true, model_cf8_of(F_OTHER, 0));
     }
     return NULL;
 }
@@ -434,16 +300,16 @@ static void test_cf8_race(void **state)
     pthread_t a, b;
     race_go = 0;
     race_bad = 0;
-    gio(0xcf8, 4, true, cf8_of(F_OTHER, 0));
+    gio(0xcf8, 4, true, model_cf8_of(F_OTHER, 0));
     assert_int_equal(pthread_create(&a, NULL, flipper, NULL), 0);
     assert_int_equal(pthread_create(&b, NULL, reader, NULL), 0);
     race_go = 1;
     pthread_join(a, NULL);
     pthread_join(b, NULL);
-    if (nic_touched || race_bad)
-        print_error("race: %u NIC bytes touched, %u reads neither device nor ones\n", nic_touched,
+    if (model_nic_touched || race_bad)
+        print_error("race: %u NIC bytes touched, %u reads neither device nor ones\n", model_nic_touched,
                     race_bad);
-    assert_int_equal(nic_touched, 0);
+    assert_int_equal(model_nic_touched, 0);
     assert_int_equal(race_bad, 0);
 }
 
