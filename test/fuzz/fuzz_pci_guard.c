@@ -53,8 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     model_nic_touched = 0;
     for (size_t i = 1; i + 7 <= n; i += 7) {
         const uint8_t *op = d + i;
-        uint32_t val = (uint32_t)op[3] | (uint32_t)op[4] << 8 | (uint32_t)op[5] << 16 |
-                       (uint32_t)op[6] << 24;
+        uint32_t val =
+            (uint32_t)op[3] | (uint32_t)op[4] << 8 | (uint32_t)op[5] << 16 | (uint32_t)op[6] << 24;
         if (op[0] & 2)
             pci_guard_port_access(&g, &model_ports, 0xcf8, 4, true,
                                   model_cf8_of(op[1] % NFUNC, op[2] & 0xfc) | (val & 0x7f000003));
@@ -71,8 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
         if ((op[0] & 4) && np) {
             uint64_t keep;
             uint64_t a = pages[op[1] % (np < 8 ? np : 8)] + (val & 0xfff);
-            if (pci_guard_ecam_verdict(&g, &m, a, 1u << (op[2] % 4), op[0] & 1, &keep) !=
-                PCI_HIDE)
+            if (pci_guard_ecam_verdict(&g, &m, a, 1u << (op[2] % 4), op[0] & 1, &keep) != PCI_HIDE)
                 abort();
         }
     }

@@ -5,7 +5,7 @@
 #include "pci_model.h"
 
 const uint16_t model_bdf[NFUNC] = {PCI_BDF(0, 0, 0), PCI_BDF(0, 0x1c, 0), PCI_BDF(1, 0, 0),
-                                         PCI_BDF(0, 3, 0)};
+                                   PCI_BDF(0, 3, 0)};
 uint8_t model_cfg[NFUNC][4096];
 uint32_t model_cf8;
 uint8_t model_plain[0x40];

@@ -24,7 +24,7 @@ extern uint8_t model_cfg[NFUNC][4096];
 extern uint32_t model_cf8;
 extern uint8_t model_plain[0x40]; /* ports 0xCE0-0xD1F */
 extern unsigned model_nic_touched;
-extern const struct pci_port_ops model_ports; /* the guest's accesses, as the hardware does them */
+extern const struct pci_port_ops model_ports;  /* the guest's accesses, as the hardware does them */
 extern const struct pci_cfg_ops model_cfg_ops; /* the hypervisor's own boot-time accessor */
 
 /* Puts every function in its reset state; q35 = the host bridge has PCIEXBAR at 0xb0000000. */

@@ -16,7 +16,6 @@
 
 #include "pci_model.h"
 
-
 static const struct pci_dev nic = {.bus = 1, .dev = 0, .fn = 0};
 static const struct pci_mcfg mcfg = {1, {{.base = 0xb0000000, .start_bus = 0, .end_bus = 255}}};
 static struct pci_guard g;
@@ -36,7 +35,6 @@ static uint32_t gio(uint16_t port, unsigned size, bool write, uint32_t val)
 {
     return pci_guard_port_access(&g, &model_ports, port, size, write, val);
 }
-
 
 /* ---- verdicts ------------------------------------------------------------------- */
 
@@ -76,9 +74,9 @@ static void test_port_verdict_table(void **state)
     /* another device passes; the enable bit clear is plain I/O */
     assert_int_equal(pci_guard_port_verdict(&g, model_cf8_of(F_OTHER, 0), 0xcfc, 4, true, &keep),
                      PCI_PASS);
-    assert_int_equal(
-        pci_guard_port_verdict(&g, model_cf8_of(F_NIC, 0) & ~PCI_CF8_ENABLE, 0xcfc, 4, false, &keep),
-        PCI_PASS);
+    assert_int_equal(pci_guard_port_verdict(&g, model_cf8_of(F_NIC, 0) & ~PCI_CF8_ENABLE, 0xcfc, 4,
+                                            false, &keep),
+                     PCI_PASS);
     /* reserved and low bits of CONFIG_ADDRESS do not make another function */
     assert_int_equal(
         pci_guard_port_verdict(&g, model_cf8_of(F_NIC, 0x10) | 0x7f000003, 0xcfe, 2, false, &keep),
@@ -307,8 +305,8 @@ static void test_cf8_race(void **state)
     pthread_join(a, NULL);
     pthread_join(b, NULL);
     if (model_nic_touched || race_bad)
-        print_error("race: %u NIC bytes touched, %u reads neither device nor ones\n", model_nic_touched,
-                    race_bad);
+        print_error("race: %u NIC bytes touched, %u reads neither device nor ones\n",
+                    model_nic_touched, race_bad);
     assert_int_equal(model_nic_touched, 0);
     assert_int_equal(race_bad, 0);
 }
