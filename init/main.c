@@ -24,29 +24,35 @@ extern char __image_start[], __image_end[];
 
 static struct cpu *bsp_cpu;
 
-/* Config-space accesses of the guest, filtered so the NIC's function does
- * not answer (net/pci.c). */
-static bool nic_cfg_access(uint16_t port, unsigned size, bool write, uint32_t *val)
+/* The guest's config-space accesses, performed by net/ (net/pci_guard.c). */
+static uint32_t nic_cfg_port(uint16_t port, unsigned size, bool write, uint32_t val)
 {
-    struct pci_hide *h = net_pci_hide();
-    return h && pci_hide_cfg_access(h, port, size, write, val);
+    return net_pci_port_access(port, size, write, val);
+}
+
+static uint64_t nic_cfg_mmio(uint64_t gpa, unsigned size, bool write, uint64_t val)
+{
+    return net_pci_ecam_access(gpa, size, write, val);
 }
 
 /* The guest must never reach the NIC: vmx/ hides what net/ found. */
 static int hide_nic(void)
 {
-    struct pci_hide *h = net_pci_hide();
     const struct pci_dev *d = net_nic_dev();
-    if (!h || !d)
+    if (!d || !net_pci_guarding())
         return 0;
     struct vmx_hidden_dev hd = {
         .name = "NIC",
         .bus = d->bus,
         .dev = d->dev,
         .fn = d->fn,
-        .ecam_page = pci_hide_ecam_page(h),
-        .cfg_access = nic_cfg_access,
+        .cfg_port = nic_cfg_port,
+        .cfg_mmio = nic_cfg_mmio,
     };
+    hd.necam = net_pci_ecam_pages(true, hd.ecam_page, VMX_HIDDEN_ECAM);
+    hd.nguarded = net_pci_ecam_pages(false, hd.guarded_page, VMX_GUARDED_ECAM);
+    if (hd.necam > VMX_HIDDEN_ECAM || hd.nguarded > VMX_GUARDED_ECAM)
+        return -1; /* a page left out would leave the NIC reachable */
     for (unsigned i = 0; i < 6; i++) {
         if (d->bar[i] && d->bar_size[i])
             hd.bar[hd.nbar++] = (struct vmx_hidden_bar){

@@ -30,7 +30,7 @@ test_kvmi_vcpu_SRCS := test/unit/test_kvmi_vcpu.c test/unit/test_kvmi_fake.c tes
 FUZZ_CC := clang
 FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -Iinclude -I. -DHV_HOST
-FUZZ_TIME ?= 60
+FUZZ_TIME ?= 20
 TEST_TARGETS += test-fuzz
 # The platform is the unit tests' fake (test/unit/kvmi_fake_arch.c).
 FUZZ_SRCS := test/fuzz/fuzz_kvmi_rx.c test/unit/kvmi_fake_arch.c $(KVMI_SRCS)
@@ -38,12 +38,16 @@ $(B)/fuzz/fuzz_kvmi_rx: $(FUZZ_SRCS) $(wildcard kvmi/*.h test/unit/test_kvmi_fak
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itest/unit -o $@ $(FUZZ_SRCS)
 
-# Bounded run from a generated seed corpus; any crash, leak or hang fails.
+# Bounded run; any crash, leak or hang fails.  The corpus is kept between
+# runs (build/fuzz/kvmi_rx/corpus) so coverage accumulates; the generated
+# seeds are written only when it is absent or empty.
 .PHONY: test-fuzz
 test-fuzz: $(B)/fuzz/fuzz_kvmi_rx | $(DEPS_STAMP)
-	@rm -rf $(B)/fuzz/corpus && python3 test/fuzz/gen_seeds.py $(B)/fuzz/corpus
+	@d=$(B)/fuzz/kvmi_rx; mkdir -p $$d/corpus; \
+		if [ -z "$$(ls -A $$d/corpus)" ]; then python3 test/fuzz/gen_seeds.py $$d/corpus; fi
 	@$(B)/fuzz/fuzz_kvmi_rx -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
-		-max_len=20000 -print_final_stats=1 $(B)/fuzz/corpus >$(B)/fuzz/last.log 2>&1; \
-		rc=$$?; tail -6 $(B)/fuzz/last.log; \
-		if [ $$rc != 0 ]; then echo "test-fuzz: FAILED (see $(B)/fuzz/last.log)"; exit 1; fi
+		-max_len=20000 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/kvmi_rx/ \
+		$(B)/fuzz/kvmi_rx/corpus >$(B)/fuzz/kvmi_rx/last.log 2>&1; \
+		rc=$$?; tail -6 $(B)/fuzz/kvmi_rx/last.log; \
+		if [ $$rc != 0 ]; then echo "test-fuzz: FAILED (see $(B)/fuzz/kvmi_rx/last.log)"; exit 1; fi
 	@echo "test-fuzz: no crash, leak or hang in $(FUZZ_TIME) s"

@@ -17,7 +17,6 @@
 #include <stdint.h>
 
 struct boot_info;
-struct pci_hide;
 struct net_stream_handler;
 
 /*
@@ -52,9 +51,27 @@ void service_poll(void);
  */
 struct net_stream *net_transport_open(const struct net_stream_handler *h);
 
-/* The hiding state of the dedicated NIC (for the VMX I/O-exit and EPT
- * code), NULL before net_boot() or without a NIC. */
-struct pci_hide *net_pci_hide(void);
+/*
+ * The guest's PCI configuration accesses, performed by the hypervisor so
+ * that the dedicated NIC does not exist for the guest and nothing on its
+ * path can be moved (net/pci_guard.h).  net_pci_guarding(): true once
+ * net_boot() brought a NIC up and set the guard.
+ */
+bool net_pci_guarding(void);
+
+/* A guest access of size bytes at port (covering any byte of 0xCF8-0xCFF),
+ * performed; returns what a read gives. */
+uint32_t net_pci_port_access(uint16_t port, unsigned size, bool write, uint32_t val);
+
+/* ECAM pages (addresses of 4 KiB pages, up to max into out; returns how
+ * many there are, more than max if some were left out): hidden = the NIC's function in every MCFG
+ * entry and alias (the guest must get a page of all ones there), else the pages of the functions
+ * with protected registers (the guest reads them, its writes go to net_pci_ecam_access). */
+unsigned net_pci_ecam_pages(bool hidden, uint64_t *out, unsigned max);
+
+/* A guest access of size bytes (1, 2, 4, 8) at ECAM address gpa, performed
+ * through the filter; returns what a read gives. */
+uint64_t net_pci_ecam_access(uint64_t gpa, unsigned size, bool write, uint64_t val);
 
 struct pci_dev;
 /* The dedicated NIC (BARs and their sizes), NULL when there is none. */

@@ -1,6 +1,6 @@
 /*
- * pci.c - PCI enumeration, NIC selection, MCFG parsing and the hiding
- * logic (see pci.h).  Pure: hardware access only through pci_cfg_ops, and
+ * pci.c - PCI enumeration, NIC selection, MCFG parsing and ECAM addresses
+ * (see pci.h).  Pure: hardware access only through pci_cfg_ops, and
  * ACPI tables read at their identity-mapped physical address.  Also linked
  * into the EFI loader (for pci_select_nic), so it needs no libc beyond
  * memset/memcpy, which gnu-efi's libefi has.
@@ -213,8 +213,9 @@ static const struct acpi_hdr *table_at(uint64_t addr)
     return h;
 }
 
-bool pci_ecam_from_acpi(uint64_t rsdp_addr, struct pci_ecam *out)
+bool pci_mcfg_from_acpi(uint64_t rsdp_addr, struct pci_mcfg *out)
 {
+    out->n = 0;
     if (!rsdp_addr)
         return false;
     const struct acpi_rsdp *r = (const struct acpi_rsdp *)(uintptr_t)rsdp_addr;
@@ -239,18 +240,19 @@ bool pci_ecam_from_acpi(uint64_t rsdp_addr, struct pci_ecam *out)
             return false;
         size_t m = (t->length - hdr) / sizeof(struct mcfg_entry);
         const uint8_t *e = (const uint8_t *)t + hdr;
-        for (size_t j = 0; j < m; j++) {
+        for (size_t j = 0; j < m && out->n < PCI_MCFG_MAX; j++) {
             struct mcfg_entry me;
             memcpy(&me, e + j * sizeof(me), sizeof(me));
-            if (me.segment != 0 || me.end_bus < me.start_bus || !me.base)
+            if (me.end_bus < me.start_bus || !me.base || (me.base & 0xfffff))
                 continue;
-            out->base = me.base;
-            out->segment = 0;
-            out->start_bus = me.start_bus;
-            out->end_bus = me.end_bus;
-            return true;
+            out->e[out->n++] = (struct pci_ecam){
+                .base = me.base,
+                .segment = me.segment,
+                .start_bus = me.start_bus,
+                .end_bus = me.end_bus,
+            };
         }
-        return false;
+        return out->n > 0;
     }
     return false;
 }
@@ -259,50 +261,62 @@ uint64_t pci_ecam_addr(const struct pci_ecam *e, uint8_t bus, uint8_t dev, uint8
 {
     if (!e || !e->base || bus < e->start_bus || bus > e->end_bus || dev > 31 || fn > 7)
         return 0;
-    /* Base covers start_bus: 1 MiB per bus, 32 KiB per device, 4 KiB per function. */
-    return e->base + ((uint64_t)(bus - e->start_bus) << 20) + ((uint64_t)dev << 15) +
-           ((uint64_t)fn << 12);
+    /* The base is bus 0's: 1 MiB per bus, 32 KiB per device, 4 KiB per function (PCIe 3.0
+     * 7.2.2 Table 7-1). */
+    return e->base + ((uint64_t)bus << 20) + ((uint64_t)dev << 15) + ((uint64_t)fn << 12);
 }
 
-/* ---- hiding ---------------------------------------------------------------- */
-
-void pci_hide_init(struct pci_hide *h, const struct pci_dev *d, const struct pci_ecam *ecam)
+uint64_t pci_mcfg_addr(const struct pci_mcfg *m, uint8_t bus, uint8_t dev, uint8_t fn)
 {
-    memset(h, 0, sizeof(*h));
-    if (!d)
-        return;
-    h->active = true;
-    h->bus = d->bus;
-    h->dev = d->dev;
-    h->fn = d->fn;
-    h->ecam_page = pci_ecam_addr(ecam, d->bus, d->dev, d->fn);
-}
-
-bool pci_hide_cfg_access(struct pci_hide *h, uint16_t port, unsigned size, bool write,
-                         uint32_t *val)
-{
-    if (port == 0xcf8 && size == 4) {
-        if (write)
-            __atomic_store_n(&h->cf8, *val, __ATOMIC_RELAXED);
-        return false;
+    for (unsigned i = 0; m && i < m->n; i++) {
+        uint64_t a = m->e[i].segment == 0 ? pci_ecam_addr(&m->e[i], bus, dev, fn) : 0;
+        if (a)
+            return a;
     }
-    if (!h->active || port < 0xcfc || port > 0xcff)
-        return false;
-    uint32_t a = __atomic_load_n(&h->cf8, __ATOMIC_RELAXED);
-    /* CONFIG_ADDRESS: enable bit 31, bus 23:16, device 15:11, function 10:8 (PCI 3.0 3.2.2.3.2). */
-    if (!(a & 0x80000000u) || ((a >> 16) & 0xff) != h->bus || ((a >> 11) & 0x1f) != h->dev ||
-        ((a >> 8) & 7) != h->fn)
-        return false;
-    if (write) {
-        h->dropped_writes++;
-    } else {
-        *val = size == 4 ? 0xffffffffu : size == 2 ? 0xffffu : 0xffu;
-        h->hidden_reads++;
-    }
-    return true;
+    return 0;
 }
 
-uint64_t pci_hide_ecam_page(const struct pci_hide *h)
+unsigned pci_mcfg_pages(const struct pci_mcfg *m, uint8_t bus, uint8_t dev, uint8_t fn,
+                        uint64_t *out, unsigned max)
 {
-    return h->active ? h->ecam_page : 0;
+    unsigned k = 0;
+    for (unsigned i = 0; m && i < m->n; i++) {
+        const struct pci_ecam *e = &m->e[i];
+        uint64_t a = e->segment == 0 ? pci_ecam_addr(e, bus, dev, fn) : 0;
+        if (!a)
+            continue;
+        if (k < max)
+            out[k] = a;
+        k++;
+        if (e->start_bus) {
+            if (k < max)
+                out[k] = a - ((uint64_t)e->start_bus << 20);
+            k++;
+        }
+    }
+    return k;
+}
+
+unsigned pci_mcfg_decode(const struct pci_mcfg *m, uint64_t addr, uint16_t *bdf, uint16_t *off,
+                         unsigned max)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; m && i < m->n; i++) {
+        const struct pci_ecam *e = &m->e[i];
+        if (e->segment != 0 || addr < e->base)
+            continue;
+        uint64_t rel = addr - e->base;
+        uint64_t bus = rel >> 20;
+        /* base + bus MiB, the reading every OS uses */
+        if (bus >= e->start_bus && bus <= e->end_bus && k < max) {
+            bdf[k] = (uint16_t)(rel >> 12);
+            off[k++] = (uint16_t)(rel & 0xfff);
+        }
+        /* base + (bus - start) MiB, firmware that counts from the start bus */
+        if (e->start_bus && bus <= (uint64_t)(e->end_bus - e->start_bus) && k < max) {
+            bdf[k] = (uint16_t)((rel >> 12) + ((uint64_t)e->start_bus << 8));
+            off[k++] = (uint16_t)(rel & 0xfff);
+        }
+    }
+    return k;
 }

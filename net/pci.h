@@ -1,12 +1,12 @@
 /*
  * pci.h - PCI configuration space for the dedicated NIC: enumeration over
  * a config-space accessor (legacy 0xCF8/0xCFC or ECAM from the ACPI MCFG
- * table), choice of the NIC from the config, and the logic that hides that
- * device from the guest (to be called by the VMX I/O-exit handler).
+ * table), choice of the NIC from the config, and where ECAM decodes a
+ * function.
  *
- * The enumeration, selection, MCFG parsing and hiding logic are pure code,
- * host-tested (test/unit/test_net_pci.c); pci_io.c supplies the hardware
- * accessors in the core.
+ * The enumeration, selection and MCFG parsing are pure code, host-tested
+ * (test/unit/test_net_pci.c); pci_guard.h judges and performs the guest's
+ * config accesses; pci_io.c supplies the hardware accessors in the core.
  */
 #ifndef HV_PCI_H
 #define HV_PCI_H
@@ -26,6 +26,9 @@
 #define PCI_CMD_MASTER    (1u << 2)
 #define PCI_CMD_INTX_OFF  (1u << 10)
 #define PCI_CLASS_NETWORK 0x02
+
+/* A function of segment 0: bus 15:8, device 7:3, function 2:0. */
+#define PCI_BDF(b, d, f) ((uint16_t)((unsigned)(b) << 8 | (unsigned)(d) << 3 | (unsigned)(f)))
 
 /* Reads and writes one aligned dword of a function's config space. */
 struct pci_cfg_ops {
@@ -77,53 +80,44 @@ int pci_select_nic(const struct hv_config *c, const struct pci_dev *devs, int n,
 /* ---- ECAM (PCI Express memory-mapped config) from the ACPI MCFG table --- */
 
 struct pci_ecam {
-    uint64_t base; /* address of bus start_bus, device 0, function 0 */
+    uint64_t base; /* address of bus 0 (PCI Firmware 3.0 4.1.2, as Linux and FreeBSD read it) */
     uint16_t segment;
     uint8_t start_bus, end_bus;
+};
+
+#define PCI_MCFG_MAX 16
+struct pci_mcfg {
+    unsigned n;
+    struct pci_ecam e[PCI_MCFG_MAX];
 };
 
 /*
  * Finds the MCFG table from the RSDP (ACPI 1.0 RSDT or 2.0+ XSDT; tables
  * are reached at their physical address, which the core identity-maps) and
- * returns the segment-0 range in *out.  False if there is no RSDP, no MCFG,
- * a bad checksum or no segment-0 entry.
+ * stores every usable entry (any segment; up to PCI_MCFG_MAX) in *out.
+ * False if there is no RSDP, no MCFG, a bad checksum or no usable entry.
  */
-bool pci_ecam_from_acpi(uint64_t rsdp, struct pci_ecam *out);
+bool pci_mcfg_from_acpi(uint64_t rsdp, struct pci_mcfg *out);
 
-/* Address of a function's 4 KiB ECAM config page, 0 if outside the range. */
+/* Address of a function's 4 KiB ECAM config page in e, 0 if outside the range. */
 uint64_t pci_ecam_addr(const struct pci_ecam *e, uint8_t bus, uint8_t dev, uint8_t fn);
 
-/* ---- hiding the dedicated NIC from the guest ------------------------------ */
-
-struct pci_hide {
-    bool active;
-    uint8_t bus, dev, fn;
-    uint32_t cf8;       /* last CONFIG_ADDRESS the guest wrote (global, like the chipset's) */
-    uint64_t ecam_page; /* the device's ECAM page, 0 if no ECAM */
-    uint64_t hidden_reads, dropped_writes;
-};
-
-void pci_hide_init(struct pci_hide *h, const struct pci_dev *d, const struct pci_ecam *ecam);
+/* The same in the first segment-0 entry of m whose bus range holds bus; 0 if none. */
+uint64_t pci_mcfg_addr(const struct pci_mcfg *m, uint8_t bus, uint8_t dev, uint8_t fn);
 
 /*
- * For the VMX I/O-exit handler, on every guest access to ports
- * 0xCF8-0xCFF (size 1, 2 or 4 bytes).  Returns true if the access was
- * emulated here (a read gets *val; a write is dropped): the handler must
- * then skip the instruction without touching the hardware.  Returns false
- * if the handler must perform the access on the hardware itself.  Guest
- * dword writes to 0xCF8 are recorded (and passed through); data accesses
- * at 0xCFC-0xCFF aimed at the hidden function read all ones ("no device")
- * and writes to it are dropped.  Byte accesses to 0xCF9 (reset control)
- * are not CONFIG_ADDRESS and are passed through.
+ * Every page at which segment 0's ECAM may decode bus:dev.fn: in each
+ * segment-0 entry whose range holds bus, base + bus MiB and, when the entry
+ * starts above bus 0, the alias base + (bus - start) MiB of firmware that
+ * counts from the start bus.  Up to max into out; returns how many there
+ * are (more than max: some were left out).
  */
-bool pci_hide_cfg_access(struct pci_hide *h, uint16_t port, unsigned size, bool write,
-                         uint32_t *val);
+unsigned pci_mcfg_pages(const struct pci_mcfg *m, uint8_t bus, uint8_t dev, uint8_t fn,
+                        uint64_t *out, unsigned max);
 
-/*
- * The guest-physical page the EPT must not map to the device's real ECAM
- * page (the VMX side maps a page of 0xFF bytes read-only instead, and
- * drops writes).  0 if there is no ECAM.
- */
-uint64_t pci_hide_ecam_page(const struct pci_hide *h);
+/* The inverse: the functions (PCI_BDF) and byte offsets addr may address in
+ * segment 0's ECAM, by either reading above.  Up to max; returns how many. */
+unsigned pci_mcfg_decode(const struct pci_mcfg *m, uint64_t addr, uint16_t *bdf, uint16_t *off,
+                         unsigned max);
 
 #endif

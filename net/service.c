@@ -26,8 +26,7 @@
 
 static spinlock_t svc_lock = SPINLOCK_INIT;
 static volatile bool ready;
-static struct pci_hide hide;
-static struct pci_ecam ecam;
+static struct pci_mcfg mcfg;
 static struct pci_cfg_ops cfg;
 static struct pci_dev devs[MAX_PCI];
 static struct pci_dev *nic_dev;
@@ -46,11 +45,6 @@ static uint64_t busy_tsc, busy_polls;
 bool net_up(void)
 {
     return ready;
-}
-
-struct pci_hide *net_pci_hide(void)
-{
-    return nic_dev ? &hide : NULL;
 }
 
 const struct pci_dev *net_nic_dev(void)
@@ -195,12 +189,12 @@ void net_boot(struct boot_info *bi)
         return;
     }
     net_time_init(bi->tsc_hz);
-    bool have_ecam = pci_ecam_from_acpi(bi->acpi_rsdp, &ecam);
-    pci_io_ops(&cfg, have_ecam ? &ecam : NULL);
+    bool have_ecam = pci_mcfg_from_acpi(bi->acpi_rsdp, &mcfg);
+    pci_io_ops(&cfg, have_ecam ? &mcfg : NULL);
     int n = pci_scan(&cfg, devs, MAX_PCI);
     if (have_ecam)
         log_info("net: %d PCI functions (ECAM at 0x%llx, buses %u-%u)", n,
-                 (unsigned long long)ecam.base, ecam.start_bus, ecam.end_bus);
+                 (unsigned long long)mcfg.e[0].base, mcfg.e[0].start_bus, mcfg.e[0].end_bus);
     else
         log_info("net: %d PCI functions (0xCF8/0xCFC; no ACPI MCFG)", n);
     int i = choose(bi, n);
@@ -230,7 +224,17 @@ void net_boot(struct boot_info *bi)
     log_info("net: %s MAC %02x:%02x:%02x:%02x:%02x:%02x, link %s", m->name, nic->mac[0],
              nic->mac[1], nic->mac[2], nic->mac[3], nic->mac[4], nic->mac[5],
              nic->ops->link_up(nic) ? "up" : "down");
-    pci_hide_init(&hide, nic_dev, have_ecam ? &ecam : NULL);
+    int guarded = pci_io_guard(&cfg, nic_dev, have_ecam ? &mcfg : NULL);
+    if (guarded < 0) {
+        log_error("net: too many registers to protect on the NIC's path; no network");
+        nic->ops->stop(nic);
+        disable_device(nic_dev);
+        nic_dev = NULL;
+        return;
+    }
+    log_info("net: guest config accesses filtered: NIC hidden, %d function(s) on its path "
+             "protected, %u MCFG entr%s",
+             guarded, mcfg.n, mcfg.n == 1 ? "y" : "ies");
     if (netif_glue_start(nic, conf)) {
         log_error("net: lwIP interface setup failed; no network");
         nic->ops->stop(nic);

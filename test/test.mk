@@ -2,4 +2,5 @@
 
 include test/guest/guest.mk
 include test/emu/emu.mk
+include test/fuzz/fuzz.mk
 include test/linux/linux.mk

@@ -4,8 +4,10 @@
  *   - writes to the xAPIC page, which is read-only so that ICR writes can be
  *     seen (apic.c decodes and emulates the store);
  *   - writes into the hidden hypervisor region (mapped read-only onto a zero
- *     page) or the hidden NIC's BARs/ECAM page (read-only onto a page of
- *     0xff, hide.c): the store is decoded only for its length and dropped.
+ *     page) or the hidden NIC's BARs/ECAM pages (read-only onto a page of
+ *     0xff, hide.c): the store is decoded only for its length and dropped;
+ *   - writes to the ECAM pages of the functions on the NIC's path (mapped
+ *     read-only onto themselves, hide.c): performed through the PCI filter.
  * Anything else is a hypervisor bug or a guest touching what is not there:
  * it is diagnosed (GPA, GLA, RIP, qualification) with a VMCS dump and the
  * vCPU stops, never a silent hang.
@@ -65,6 +67,8 @@ void exit_ept_violation(struct vcpu *v)
         diagnose(v, "APIC write not decoded", q, gpa);
         vmx_fatal(v, "cannot emulate a write to the APIC page");
     }
+    if ((q & EPT_VIOL_WRITE) && vmx_guarded_write(v, gpa))
+        return;
     if ((q & EPT_VIOL_WRITE) && (gpa_hidden(gpa) || vmx_hidden_device_gpa(gpa))) {
         struct insn_store s;
         if (guest_decode_store(v, &s)) {

@@ -203,19 +203,32 @@ struct vmx_hidden_bar {
     unsigned index; /* BAR number, for the log */
     bool io;        /* I/O ports, else memory */
 };
+#define VMX_HIDDEN_ECAM  16
+#define VMX_GUARDED_ECAM 32
 struct vmx_hidden_dev {
     const char *name; /* for the log */
     uint8_t bus, dev, fn;
     unsigned nbar;
     struct vmx_hidden_bar bar[VMX_HIDDEN_BARS];
-    uint64_t ecam_page; /* its 4 KiB ECAM config page, 0 if none */
-    /* Every guest access to ports 0xCF8-0xCFF: true = answered here (*val
-     * holds what a read returns), false = perform it unchanged. */
-    bool (*cfg_access)(uint16_t port, unsigned size, bool write, uint32_t *val);
+    /* its 4 KiB ECAM config pages, one per MCFG entry and alias: the guest
+     * gets a page of all ones there */
+    unsigned necam;
+    uint64_t ecam_page[VMX_HIDDEN_ECAM];
+    /* ECAM pages of other functions whose writes are filtered: the guest
+     * reads the device, its writes go to cfg_mmio */
+    unsigned nguarded;
+    uint64_t guarded_page[VMX_GUARDED_ECAM];
+    /* Every guest access that covers a byte of ports 0xCF8-0xCFF, performed
+     * here (a read returns its value). */
+    uint32_t (*cfg_port)(uint16_t port, unsigned size, bool write, uint32_t val);
+    /* A guest access of size bytes (1, 2, 4, 8) at gpa in a guarded page,
+     * performed here (a read returns its value). */
+    uint64_t (*cfg_mmio)(uint64_t gpa, unsigned size, bool write, uint64_t val);
 };
 
 /* Hides the device from the guest (vmx/hide.c): its config space, BARs
- * and ECAM page.  BSP, after vmx_init(), before any launch. */
+ * and ECAM pages, and write-protects the guarded pages.  BSP, after
+ * vmx_init(), before any launch. */
 int vmx_hide_device(const struct vmx_hidden_dev *d);
 
 /* Maps [base, base + len) for the guest as a read-only page of all ones

@@ -86,6 +86,7 @@ bool gpa_hidden(uint64_t gpa);
 /* hide.c: the dedicated NIC is invisible to the guest */
 bool vmx_hidden_device_gpa(uint64_t gpa);
 bool vmx_hide_io(struct vcpu *v, uint16_t port, unsigned size, bool in);
+bool vmx_guarded_write(struct vcpu *v, uint64_t gpa);
 
 /* vmx_entry.S */
 int safe_rdmsr(uint32_t msr, uint64_t *out);

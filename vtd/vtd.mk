@@ -29,15 +29,18 @@ $(B)/fuzz/fuzz_dmar: test/fuzz/fuzz_dmar.c vtd/acpi_find.c vtd/dmar.c core/acpi_
 		core/acpi_power.c
 
 # Runs before test-fuzz's own run (a prerequisite), so `make test-fuzz`
-# covers both; a crash, leak or hang fails.
-FUZZ_DMAR_TIME ?= 20
+# covers both; a crash, leak or hang fails.  The corpus is kept between runs
+# (build/fuzz/dmar/corpus); seeds are written only when it is absent or empty.
+FUZZ_DMAR_TIME ?= 10
 .PHONY: test-fuzz-dmar
 test-fuzz: test-fuzz-dmar
 test-fuzz-dmar: $(B)/fuzz/fuzz_dmar | $(DEPS_STAMP)
-	@rm -rf $(B)/fuzz/dmar-corpus && python3 test/fuzz/gen_dmar_seeds.py $(B)/fuzz/dmar-corpus
+	@d=$(B)/fuzz/dmar; mkdir -p $$d/corpus; \
+		if [ -z "$$(ls -A $$d/corpus)" ]; then python3 test/fuzz/gen_dmar_seeds.py $$d/corpus; fi
 	@$(B)/fuzz/fuzz_dmar -max_total_time=$(FUZZ_DMAR_TIME) -timeout=10 -rss_limit_mb=2048 \
-		-max_len=8192 -print_final_stats=1 $(B)/fuzz/dmar-corpus >$(B)/fuzz/dmar.log 2>&1; \
-		rc=$$?; tail -6 $(B)/fuzz/dmar.log; \
-		if [ $$rc != 0 ]; then echo "test-fuzz-dmar: FAILED (see $(B)/fuzz/dmar.log)"; exit 1; fi
+		-max_len=8192 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/dmar/ \
+		$(B)/fuzz/dmar/corpus >$(B)/fuzz/dmar/last.log 2>&1; \
+		rc=$$?; tail -6 $(B)/fuzz/dmar/last.log; \
+		if [ $$rc != 0 ]; then echo "test-fuzz-dmar: FAILED (see $(B)/fuzz/dmar/last.log)"; exit 1; fi
 	@echo "test-fuzz-dmar: no crash, leak or hang in $(FUZZ_DMAR_TIME) s"
 include test/dma/dma.mk

@@ -61,6 +61,17 @@ def pause_resume_all(dom: kc.Domain, n: int) -> None:
         dom.reply(ev, w.ACTION_CONTINUE)
 
 
+def nic_address(log: str) -> tuple[int, int]:
+    """The NIC's CONFIG_ADDRESS and its ECAM page (0 without an MCFG), from the hypervisor's log:
+    the guest cannot find them, they are hidden from it."""
+    m = re.search(r"net: NIC ([0-9a-f]{2}):([0-9a-f]{2})\.([0-7]) ", log)
+    ks.check(m is not None, "no 'net: NIC' line in the serial log")
+    bus, dev, fn = (int(x, 16) for x in m.groups())
+    bdf = bus << 8 | dev << 3 | fn
+    e = re.search(r"ECAM at (0x[0-9a-f]+), buses", log)
+    return 0x80000000 | bdf << 8, (int(e.group(1), 16) + (bdf << 12)) if e else 0
+
+
 def _host_hostile(r: net_run.Run) -> None:
     r.listener.settimeout(300)
     conn, peer = r.listener.accept()
@@ -75,6 +86,9 @@ def _host_hostile(r: net_run.Run) -> None:
     ks.check(reg is not None, "no 'reserved region' line in the serial log")
     region = int(reg.group(1), 16)
     dom.write_physical(mailbox + 16, region.to_bytes(8, "little"))
+    cf8, ecam = nic_address(r.text())
+    dom.write_physical(mailbox + 24, cf8.to_bytes(8, "little"))
+    dom.write_physical(mailbox + 32, ecam.to_bytes(8, "little"))
     dom.write_physical(mailbox, HOSTILE_GO.to_bytes(8, "little"))
     ks.wait_serial(r, r"AGENT: hostile: attacks done", 300)
     # A reply comes after every event the hypervisor sent before it.
@@ -121,6 +135,15 @@ AGENT_EXPECT = [rf"AGENT: hostile: debug hypercall {fn}: #UD 1 time\(s\), regist
     r"AGENT: hostile: IA32_MISC_ENABLE.XD_DISABLE: refused",
     r"AGENT: hostile: TSC written 2\^40 ahead: reads",
     r"AGENT: hostile: MSR attacks refused: (\d+) of \1",
+    r"AGENT: hostile: the hypervisor's NIC at CONFIG_ADDRESS 0x80[0-9a-f]{6} \(from the host\)",
+    r"AGENT: hostile: the NIC's config space at every size and offset: hidden",
+    r"AGENT: hostile: straddling reads inl 0xCFB/0xCFA/0xCF9, inw 0xCFB: hidden",
+    r"AGENT: hostile: straddling writes to the NIC's command and BAR0: hidden",
+    r"AGENT: hostile: CONFIG_ADDRESS race: 1500 reads while the AP flipped \d+ times: "
+    r"\d+ host bridge \(0x[0-9a-f]+\), \d+ all ones, 0 other",
+    r"AGENT: hostile: a two-vCPU CONFIG_ADDRESS race: hidden",
+    r"AGENT: hostile: ECAM writes to the NIC: (hidden|not applicable \(no MCFG: no ECAM\))",
+    r"AGENT: hostile: PCI attacks failed: (\d+) of \1",
     r"AGENT: hostile: attacks done",
     r"AGENT: probe hostile: PASS",
     r"HVTEST-RESULT: PASS",
@@ -260,7 +283,8 @@ SCENARIOS = [
         name="bochs-hostile-2cpu",
         doc="the product's configuration under attack from ring 0: every debug hypercall "
         "gets #UD, no UNHOOK reaches the introspector (neither from a hypercall nor from "
-        "port 0x8900 at power-off), the session and both vCPUs still answer",
+        "port 0x8900 at power-off), the MSR and PCI configuration attacks fail, the session "
+        "and both vCPUs still answer (so the NIC was neither stopped nor moved)",
         conf="connect = 10.0.2.2:{port}\nreconnect_ms = 500\nname = bochs-hostile\n",
         debug=False,
         guest_ports=[],
@@ -269,7 +293,9 @@ SCENARIOS = [
         agent_args="cpus=2 hostile=1",
         timeout=600,
         ready=[r"kvmi: engine up for 2 vCPU\(s\)"],
-        expect=[r"kvmi: engine up for 2 vCPU\(s\)",
+        expect=[r"net: guest config accesses filtered: NIC hidden, \d+ function\(s\) on its path "
+                r"protected",
+                r"kvmi: engine up for 2 vCPU\(s\)",
                 r"hv: \[cpu\d+\] vCPU \d: MTRR 0x20[0-9a-f] <- 0x[0-9a-f]+ dropped: it would retype "
                 r"the hypervisor's region",
                 r"HVTEST-RESULT: PASS"],

@@ -81,6 +81,10 @@ enum verdict probe_pci(struct agent *a, char *reason, size_t size);
 enum verdict probe_kvmi(struct agent *a, char *reason, size_t size);
 enum verdict probe_hostile(struct agent *a, char *reason, size_t size);
 enum verdict probe_hostile_halt(struct agent *a, char *reason, size_t size);
+/* probe_hostile_pci.c: the PCI attacks, nic = the NIC's CONFIG_ADDRESS, ecam_page its ECAM
+ * page or 0 */
+enum verdict hostile_pci(struct agent *a, uint32_t nic, uint64_t ecam_page, char *reason,
+                         size_t size);
 enum verdict probe_dma(struct agent *a, char *reason, size_t size);
 enum verdict probe_power(struct agent *a, char *reason, size_t size);
 enum verdict probe_pfstress(struct agent *a, char *reason, size_t size);

@@ -24,7 +24,11 @@
  *    debug store (RTIT_CTL, RTIT_OUTPUT_BASE, DS_AREA, PEBS_ENABLE): #GP; XD
  *    disable through IA32_MISC_ENABLE: #GP; a TSC write moves the guest's TSC
  *    only (the guest reads the new value; the host then checks the hypervisor
- *    still serves).
+ *    still serves);
+ *  - PCI configuration (probe_hostile_pci.c): the NIC's config space through
+ *    every port access, straddling ones included, a two-vCPU CONFIG_ADDRESS
+ *    race, ECAM writes; the host puts the NIC's CONFIG_ADDRESS and ECAM page
+ *    in the mailbox's fourth and fifth words.
  */
 #include "agent.h"
 #include "cpu.h"
@@ -305,6 +309,9 @@ enum verdict probe_hostile(struct agent *a, char *reason, size_t size)
     enum verdict vm = msr_attacks(region, reason, size);
     if (v == PROBE_PASS)
         v = vm;
+    enum verdict vp = hostile_pci(a, (uint32_t)mailbox[3], mailbox[4], reason, size);
+    if (v == PROBE_PASS)
+        v = vp;
     AGENT_LOG("hostile: attacks done");
     if (agent_wait_word(&mailbox[1], HOSTILE_GO) && v == PROBE_PASS) {
         str_printf(reason, size, "the introspector never confirmed its checks");

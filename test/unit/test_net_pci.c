@@ -1,4 +1,4 @@
-/* Unit tests of net/pci.c: enumeration, NIC selection, MCFG, hiding. */
+/* Unit tests of net/pci.c: enumeration, NIC selection, MCFG. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -205,82 +205,29 @@ static uint64_t build_acpi(bool xsdt, bool with_mcfg, uint16_t seg)
 static void test_mcfg(void **state)
 {
     (void)state;
-    struct pci_ecam e;
-    assert_false(pci_ecam_from_acpi(0, &e));
-    assert_true(pci_ecam_from_acpi(build_acpi(true, true, 0), &e));
-    assert_int_equal(e.base, 0xb0000000);
-    assert_int_equal(e.end_bus, 0xff);
-    assert_int_equal(pci_ecam_addr(&e, 0, 2, 0), 0xb0010000);
-    assert_int_equal(pci_ecam_addr(&e, 1, 0, 1), 0xb0101000);
-    assert_false(pci_ecam_from_acpi(build_acpi(true, false, 0), &e)); /* no MCFG */
-    assert_false(pci_ecam_from_acpi(build_acpi(true, true, 1), &e));  /* segment 1 only */
+    struct pci_mcfg m;
+    assert_false(pci_mcfg_from_acpi(0, &m));
+    assert_true(pci_mcfg_from_acpi(build_acpi(true, true, 0), &m));
+    assert_int_equal(m.n, 1);
+    assert_int_equal(m.e[0].base, 0xb0000000);
+    assert_int_equal(m.e[0].end_bus, 0xff);
+    assert_int_equal(pci_ecam_addr(&m.e[0], 0, 2, 0), 0xb0010000);
+    assert_int_equal(pci_ecam_addr(&m.e[0], 1, 0, 1), 0xb0101000);
+    assert_int_equal(pci_mcfg_addr(&m, 1, 0, 1), 0xb0101000);
+    assert_false(pci_mcfg_from_acpi(build_acpi(true, false, 0), &m)); /* no MCFG */
+    /* a segment-1 entry is kept, but segment 0's addresses are not in it */
+    assert_true(pci_mcfg_from_acpi(build_acpi(true, true, 1), &m));
+    assert_int_equal(m.e[0].segment, 1);
+    assert_int_equal(pci_mcfg_addr(&m, 0, 2, 0), 0);
     /* 32-bit machines: the RSDT must only be used when (x86: tables are < 4 GiB) */
     if ((uintptr_t)acpi < 0x100000000ull) {
-        assert_true(pci_ecam_from_acpi(build_acpi(false, true, 0), &e));
-        assert_int_equal(e.base, 0xb0000000);
+        assert_true(pci_mcfg_from_acpi(build_acpi(false, true, 0), &m));
+        assert_int_equal(m.e[0].base, 0xb0000000);
     }
     /* a corrupted table checksum is refused */
     uint64_t r = build_acpi(true, true, 0);
     acpi[512 + 20] ^= 1;
-    assert_false(pci_ecam_from_acpi(r, &e));
-}
-
-/* ---- hiding ------------------------------------------------------------------ */
-
-static void test_hide(void **state)
-{
-    (void)state;
-    struct pci_dev d = {.bus = 0, .dev = 2, .fn = 0};
-    struct pci_ecam e = {.base = 0xb0000000, .start_bus = 0, .end_bus = 255};
-    struct pci_hide h;
-    pci_hide_init(&h, &d, &e);
-    assert_int_equal(pci_hide_ecam_page(&h), 0xb0010000);
-
-    uint32_t v = 0x80001000;                                   /* 00:02.0 offset 0 */
-    assert_false(pci_hide_cfg_access(&h, 0xcf8, 4, true, &v)); /* passed through, recorded */
-    v = 0x12345678;
-    assert_true(pci_hide_cfg_access(&h, 0xcfc, 4, false, &v));
-    assert_int_equal(v, 0xffffffffu);
-    assert_true(pci_hide_cfg_access(&h, 0xcfe, 2, false, &v));
-    assert_int_equal(v, 0xffff);
-    assert_true(pci_hide_cfg_access(&h, 0xcfd, 1, false, &v));
-    assert_int_equal(v, 0xff);
-    v = 0x6; /* command: bus master + memory: dropped */
-    assert_true(pci_hide_cfg_access(&h, 0xcfc, 4, true, &v));
-    assert_int_equal(h.dropped_writes, 1);
-    assert_int_equal(h.hidden_reads, 3);
-
-    /* another device: pass through */
-    v = 0x80000800; /* 00:01.0 */
-    assert_false(pci_hide_cfg_access(&h, 0xcf8, 4, true, &v));
-    assert_false(pci_hide_cfg_access(&h, 0xcfc, 4, false, &v));
-    /* same device and function number on another bus, or another function */
-    v = 0x80011000;
-    pci_hide_cfg_access(&h, 0xcf8, 4, true, &v);
-    assert_false(pci_hide_cfg_access(&h, 0xcfc, 4, false, &v));
-    v = 0x80001100;
-    pci_hide_cfg_access(&h, 0xcf8, 4, true, &v);
-    assert_false(pci_hide_cfg_access(&h, 0xcfc, 4, false, &v));
-    /* enable bit clear: not a config cycle */
-    v = 0x00001000;
-    pci_hide_cfg_access(&h, 0xcf8, 4, true, &v);
-    assert_false(pci_hide_cfg_access(&h, 0xcfc, 4, false, &v));
-    /* a byte write to 0xCF9 (reset control) is not CONFIG_ADDRESS */
-    v = 0x80001000;
-    pci_hide_cfg_access(&h, 0xcf8, 4, true, &v);
-    v = 0x06;
-    assert_false(pci_hide_cfg_access(&h, 0xcf9, 1, true, &v));
-    assert_int_equal(h.cf8, 0x80001000);
-    assert_true(pci_hide_cfg_access(&h, 0xcfc, 4, false, &v));
-    /* other ports are never ours */
-    assert_false(pci_hide_cfg_access(&h, 0x3f8, 1, false, &v));
-
-    /* nothing hidden without a NIC */
-    pci_hide_init(&h, NULL, NULL);
-    v = 0x80001000;
-    pci_hide_cfg_access(&h, 0xcf8, 4, true, &v);
-    assert_false(pci_hide_cfg_access(&h, 0xcfc, 4, false, &v));
-    assert_int_equal(pci_hide_ecam_page(&h), 0);
+    assert_false(pci_mcfg_from_acpi(r, &m));
 }
 
 /* BARs that decode like hardware: the low bits below the size read as 0. */
@@ -347,7 +294,6 @@ int main(void)
         cmocka_unit_test_setup(test_select, setup),
         cmocka_unit_test(test_models),
         cmocka_unit_test(test_mcfg),
-        cmocka_unit_test(test_hide),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
