@@ -11,7 +11,10 @@
  *   power=5  a sleep (an SLP_TYP no \_Sx declares): the hypervisor refuses
  *            it; the probe must find WAK_STS set as after a wake, clear it,
  *            and go on once the host wrote the go word again (third word).
- * For 1-4 the result line comes first: the machine goes away with the write.
+ *   power=6  a triple fault: interrupts off, an IDT of limit 0, then UD2:
+ *            the #UD cannot be delivered (#GP), nor that (#DF), so the CPU
+ *            shuts down, which a chipset turns into a platform reset.
+ * For 1-4 and 6 the result line comes first: the machine goes away with it.
  */
 #include "agent.h"
 #include "cpu.h"
@@ -57,8 +60,8 @@ static enum verdict sleep_refused(volatile uint64_t *mb, uint16_t cnt, uint16_t 
 
 enum verdict probe_power(struct agent *a, char *reason, size_t size)
 {
-    if (a->opt.power < 1 || a->opt.power > 5) {
-        str_printf(reason, size, "needs power=1..5");
+    if (a->opt.power < 1 || a->opt.power > 6) {
+        str_printf(reason, size, "needs power=1..6");
         return PROBE_SKIP;
     }
     volatile uint64_t *mb = agent_low_pages(a, 1);
@@ -76,9 +79,13 @@ enum verdict probe_power(struct agent *a, char *reason, size_t size)
     unsigned typ5 = (unsigned)(mb[1] >> 32) & 7;
     if (a->opt.power == 5)
         return sleep_refused(mb, cnt, evt, reason, size);
-    static const char *const what[] = {"", "S5 power-off through PM1a_CNT", "reset through 0xcf9",
+    static const char *const what[] = {"",
+                                       "S5 power-off through PM1a_CNT",
+                                       "reset through 0xcf9",
                                        "reset through the keyboard controller",
-                                       "fast reset through port 0x92"};
+                                       "fast reset through port 0x92",
+                                       "",
+                                       "triple fault"};
     AGENT_LOG("power: %s", what[a->opt.power]);
     ser_printf("HVTEST-RESULT: PASS the agent asked for the %s\n", what[a->opt.power]);
     switch (a->opt.power) {
@@ -96,6 +103,14 @@ enum verdict probe_power(struct agent *a, char *reason, size_t size)
         outb(0x92, inb(0x92) & ~1u);
         outb(0x92, inb(0x92) | 1u);
         break;
+    case 6: {
+        struct __attribute__((packed)) {
+            uint16_t limit;
+            uint64_t base;
+        } null_idt = {0, 0};
+        __asm__ volatile("cli; lidt %0; ud2" : : "m"(null_idt) : "memory");
+        break;
+    }
     }
     for (uint64_t n = 0; n < (1ull << 34); n++)
         cpu_relax();

@@ -332,6 +332,13 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
     f->p_lvl2_lat = 101;
     f->p_lvl3_lat = 1001;
     f->flags = 1u << 0 | 1u << 2 | 1u << 4 | 1u << 5; /* WBINVD, C1, no power/sleep buttons */
+    /* RESET_REG_SUP: the reset register is the PIIX's reset control 0xcf9 (system I/O, byte
+     * access), written 6 (full reset, as a real PIIX4 board's FADT says); Linux's reboot=acpi
+     * takes this path (ACPI 6.5 4.8.3.6 Reset Register). */
+    f->flags |= 1u << 10;
+    static const UINT8 reset_gas[12] = {1, 8, 0, 1, 0xf9, 0x0c};
+    CopyMem(f->reset_reg, (void *)reset_gas, sizeof reset_gas);
+    f->reset_value = 6;
     header(&f->h, "FACP", sizeof *f, 3);
     f->h.checksum = checksum(f, sizeof *f);
 
