@@ -208,6 +208,15 @@ enum power_action power_classify_mem(const struct acpi_power *p, uint64_t gpa, u
     return byte == p->reset_value ? POWER_RESET : POWER_NONE;
 }
 
+bool power_wak_shift(const struct acpi_power *p, uint16_t port, unsigned size, unsigned *shift)
+{
+    uint32_t hi = (uint32_t)p->pm1a_evt + 1;
+    if (!p->pm1a_evt || size < 1 || size > 4 || port > hi || (uint32_t)port + size <= hi)
+        return false;
+    *shift = 8 * (hi - port);
+    return true;
+}
+
 void power_ports(const struct acpi_power *p, uint16_t out[12], unsigned *n)
 {
     unsigned k = 0;

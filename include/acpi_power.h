@@ -67,6 +67,12 @@ enum power_action power_classify(const struct acpi_power *p, uint16_t port, unsi
 enum power_action power_classify_mem(const struct acpi_power *p, uint64_t gpa, unsigned size,
                                      uint64_t val);
 
+/* Does an access of size bytes (1, 2, 4) at port cover the PM1a status
+ * register's high byte, which holds WAK_STS (bit 15)?  *shift: that byte's
+ * bit position in the access.  A refused sleep shows the guest WAK_STS there
+ * as after a wake (ACPI 6.5 4.8.3.1.1 PM1 Status Registers). */
+bool power_wak_shift(const struct acpi_power *p, uint16_t port, unsigned size, unsigned *shift);
+
 /* The ports to intercept: writes *n ports (at most 12) to out. */
 void power_ports(const struct acpi_power *p, uint16_t out[12], unsigned *n);
 

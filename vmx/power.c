@@ -31,17 +31,6 @@
 /* A refused sleep: WAK_STS reads as set until the guest clears it. */
 static volatile uint32_t wake_pending;
 
-/* Does an access of size bytes at port cover the PM1a status register's high byte (WAK_STS)?
- * *shift: that byte's position in the access. */
-static bool covers_wak(const struct acpi_power *p, uint16_t port, unsigned size, unsigned *shift)
-{
-    uint32_t hi = (uint32_t)p->pm1a_evt + 1;
-    if (!p->pm1a_evt || port > hi || (uint32_t)port + size <= hi)
-        return false;
-    *shift = 8 * (hi - port);
-    return true;
-}
-
 /* The reset register in memory space when launch accepted it (vmx_power_init); 0: none. */
 static uint64_t reset_mem;
 
@@ -54,7 +43,7 @@ bool vmx_power_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
 {
     const struct acpi_power *p = &g_bi->power;
     unsigned shift;
-    if (covers_wak(p, port, size, &shift) && ((val >> shift) & (WAK_STS >> 8)))
+    if (power_wak_shift(p, port, size, &shift) && ((val >> shift) & (WAK_STS >> 8)))
         __atomic_store_n(&wake_pending, 0, __ATOMIC_RELEASE); /* write-1-to-clear */
     uint8_t prev92 = port == PORT_SYSCTL_A ? inb(PORT_SYSCTL_A) : 0;
     enum power_action a = power_classify(p, port, size, val, prev92);
@@ -80,7 +69,7 @@ uint32_t vmx_power_in(uint16_t port, unsigned size, uint32_t val)
 {
     const struct acpi_power *p = &g_bi->power;
     unsigned shift;
-    if (__atomic_load_n(&wake_pending, __ATOMIC_ACQUIRE) && covers_wak(p, port, size, &shift))
+    if (__atomic_load_n(&wake_pending, __ATOMIC_ACQUIRE) && power_wak_shift(p, port, size, &shift))
         val |= (WAK_STS >> 8) << shift;
     return val;
 }

@@ -160,6 +160,32 @@ static void test_reset_in_memory(void **state)
     assert_int_equal(power_classify_mem(&p, 0xcf9, 1, 6), POWER_NONE);
 }
 
+/* Where a refused sleep's WAK_STS (PM1a status bit 15) shows in an IN of
+ * the status block: the high byte's place in every width and alignment. */
+static void test_wak_shift(void **state)
+{
+    (void)state;
+    uint8_t f[276];
+    struct acpi_power p;
+    unsigned shift = 99;
+    assert_null(acpi_power_parse(f, fadt(f, 0), dsdt, sizeof(dsdt), &p));
+    assert_true(power_wak_shift(&p, 0xb000, 2, &shift)); /* inw: bits 15:8 */
+    assert_int_equal(shift, 8);
+    assert_true(power_wak_shift(&p, 0xb001, 1, &shift)); /* inb of the high byte */
+    assert_int_equal(shift, 0);
+    assert_true(power_wak_shift(&p, 0xb000, 4, &shift)); /* inl with PM1 enable above */
+    assert_int_equal(shift, 8);
+    assert_true(power_wak_shift(&p, 0xaffe, 4, &shift));
+    assert_int_equal(shift, 24);
+    assert_false(power_wak_shift(&p, 0xb000, 1, &shift)); /* the low byte only */
+    assert_false(power_wak_shift(&p, 0xb002, 2, &shift)); /* PM1 enable */
+    assert_false(power_wak_shift(&p, 0xaffd, 4, &shift)); /* ends below the high byte */
+    assert_false(power_wak_shift(&p, 0xb000, 0, &shift));
+    struct acpi_power none = {0};
+    assert_false(power_wak_shift(&none, 0x0, 2, &shift)); /* no status block: never */
+    assert_false(power_wak_shift(&none, 0x1, 1, &shift));
+}
+
 static void test_ports(void **state)
 {
     (void)state;
@@ -180,9 +206,9 @@ static void test_ports(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),    cmocka_unit_test(test_truncated_dsdt_is_ignored),
-        cmocka_unit_test(test_classify), cmocka_unit_test(test_reset_in_memory),
-        cmocka_unit_test(test_ports),
+        cmocka_unit_test(test_parse),     cmocka_unit_test(test_truncated_dsdt_is_ignored),
+        cmocka_unit_test(test_classify),  cmocka_unit_test(test_reset_in_memory),
+        cmocka_unit_test(test_wak_shift), cmocka_unit_test(test_ports),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
