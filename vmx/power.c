@@ -95,6 +95,9 @@ bool vmx_power_mem_write(struct vcpu *v, uint64_t gpa)
 {
     if (!reset_mem || (gpa & ~0xfffull) != (reset_mem & ~0xfffull))
         return false;
+    /* A device hidden after launch (the NIC's BARs) keeps its own rule: dropped. */
+    if (gpa_hidden(gpa) || vmx_hidden_device_gpa(gpa))
+        return false;
     struct insn_store s;
     if (!guest_decode_store(v, &s) || s.xchg)
         return false;
