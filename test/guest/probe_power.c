@@ -14,6 +14,11 @@
  *   power=6  a triple fault: interrupts off, an IDT of limit 0, then UD2:
  *            the #UD cannot be delivered (#GP), nor that (#DF), so the CPU
  *            shuts down, which a chipset turns into a platform reset.
+ *   power=7  the FADT reset register in memory space (acpitab.efi resetmem;
+ *            its address in the fourth word): a store of another value must
+ *            land as written with no reset asked, then the reset value (6),
+ *            which the hypervisor holds for UNHOOK; Bochs has no register
+ *            there, so the machine runs on and the byte must read 6.
  * For 1-4 and 6 the result line comes first: the machine goes away with it.
  */
 #include "agent.h"
@@ -58,10 +63,37 @@ static enum verdict sleep_refused(volatile uint64_t *mb, uint16_t cnt, uint16_t 
     return PROBE_PASS;
 }
 
+static enum verdict reset_in_memory(volatile uint64_t *mb, char *reason, size_t size)
+{
+    uint64_t at = mb[3];
+    if (!at || at >= (1ull << 32)) {
+        str_printf(reason, size, "no reset register address from the host (0x%lx)", at);
+        return PROBE_FAIL;
+    }
+    volatile uint8_t *reg = (volatile uint8_t *)(uintptr_t)at;
+    *reg = 0x11;
+    uint8_t got = *reg;
+    AGENT_LOG("power: 0x11 stored at the reset register 0x%lx, reads 0x%x", at, got);
+    if (got != 0x11) {
+        str_printf(reason, size, "a store of 0x11 to 0x%lx reads back 0x%x", at, got);
+        return PROBE_FAIL;
+    }
+    AGENT_LOG("power: storing the reset value 6 at 0x%lx", at);
+    *reg = 6;
+    got = *reg;
+    AGENT_LOG("power: reset value stored, reads 0x%x; running on (no reset register in Bochs)",
+              got);
+    if (got != 6) {
+        str_printf(reason, size, "the reset value's store reads back 0x%x", got);
+        return PROBE_FAIL;
+    }
+    return PROBE_PASS;
+}
+
 enum verdict probe_power(struct agent *a, char *reason, size_t size)
 {
-    if (a->opt.power < 1 || a->opt.power > 6) {
-        str_printf(reason, size, "needs power=1..6");
+    if (a->opt.power < 1 || a->opt.power > 7) {
+        str_printf(reason, size, "needs power=1..7");
         return PROBE_SKIP;
     }
     volatile uint64_t *mb = agent_low_pages(a, 1);
@@ -79,6 +111,8 @@ enum verdict probe_power(struct agent *a, char *reason, size_t size)
     unsigned typ5 = (unsigned)(mb[1] >> 32) & 7;
     if (a->opt.power == 5)
         return sleep_refused(mb, cnt, evt, reason, size);
+    if (a->opt.power == 7)
+        return reset_in_memory(mb, reason, size);
     static const char *const what[] = {"",
                                        "S5 power-off through PM1a_CNT",
                                        "reset through 0xcf9",
