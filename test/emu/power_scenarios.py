@@ -169,7 +169,7 @@ def host_no_unhook(r: net_run.Run) -> None:
 def host_reset_mem(r: net_run.Run) -> None:
     """The FADT reset register in memory (acpitab.efi resetmem): a store of
     another value is no reset; the reset value is, after UNHOOK and the close."""
-    m = ks.wait_serial(r, r"ACPITAB: reset register in memory at 0x([0-9a-f]+) \(value 6\)", 60)
+    m = ks.wait_serial(r, r"ACPITAB: reset register in memory at 0x([0-9a-fA-F]+) \(value 6\)", 60)
     at = int(m.group(1), 16)
     page = hv_line(r, r"EPT: the FADT reset register's page (0x[0-9a-f]+) is read-only")
     ks.check(int(page.group(1), 16) == at & ~0xFFF,
