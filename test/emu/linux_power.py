@@ -236,6 +236,9 @@ def scenario(p: Path, timeout: int) -> run.Scenario:
         forbid=lr.LINUX_BAD + lr.HV_BAD + [r"the platform did not reset",
                                            r"guest shutdown through port 0x8900"],
         guest_ports=[4444], host=host_for(p), release=GO,
+        # The result line comes before the power-off, which may wait
+        # unhook_timeout_ms of emulated TSC (tens of host seconds under load).
+        launcher_args=["--grace", "300"],
         launcher_says=r"powered off" if p.off == "acpi" else None,
         stop_after_host=p.off == "reboot")
 
