@@ -43,6 +43,8 @@ bool vmx_power_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
 {
     const struct acpi_power *p = &g_bi->power;
     unsigned shift;
+    if (size < 4)
+        val &= (1u << (8 * size)) - 1; /* only what the OUT writes (RAX's upper bytes are not) */
     if (power_wak_shift(p, port, size, &shift) && ((val >> shift) & (WAK_STS >> 8)))
         __atomic_store_n(&wake_pending, 0, __ATOMIC_RELEASE); /* write-1-to-clear */
     uint8_t prev92 = port == PORT_SYSCTL_A ? inb(PORT_SYSCTL_A) : 0;
