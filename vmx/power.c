@@ -61,7 +61,9 @@ bool vmx_power_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
     }
     log_info("vCPU %u: the guest asks for %s (port 0x%x <- 0x%x%s)", v->index, power_action_name(a),
              port, val,
-             a == POWER_RESET && port == p->reset_port ? ", the FADT reset register" : "");
+             a == POWER_RESET && port == p->reset_port && (val & 0xff) == p->reset_value
+                 ? ", the FADT reset register"
+                 : "");
     vmx_hooks.power(v, a);
     log_info("vCPU %u: %s proceeds", v->index, power_action_name(a));
     return true;
