@@ -61,4 +61,7 @@ void power_find(struct boot_info *bi)
              p->pm1a_cnt, p->pm1a_evt, p->pm1b_cnt, p->hw_reduced ? " (hardware-reduced)" : "",
              p->reset_port, p->sx_valid & 8 ? "yes" : "no", p->sx_valid & 16 ? "yes" : "no",
              p->sx_valid & 32 ? "yes" : "no", p->slp_typa[5]);
+    if (p->reset_mem)
+        log_info("power: the FADT reset register is in memory at 0x%llx (value 0x%x)",
+                 (unsigned long long)p->reset_mem, p->reset_value);
 }

@@ -20,6 +20,7 @@
 #define FADT_SLEEP_CONTROL 244
 #define FLAG_RESET_REG_SUP (1u << 10)
 #define FLAG_HW_REDUCED    (1u << 20)
+#define GAS_SYSTEM_MEMORY  0
 #define GAS_SYSTEM_IO      1
 
 #define SLP_EN_PM1  (1u << 13)
@@ -42,6 +43,16 @@ static uint16_t gas_port(const uint8_t *t, size_t len, size_t off)
         return 0;
     uint64_t a = le(t + off + 4, 8);
     return a && a <= 0xffff ? (uint16_t)a : 0;
+}
+
+/* A memory address from a Generic Address Structure at off, 0 when absent or not memory.
+ * Only below the 48-bit guest-physical limit the EPT walks (and never page 0). */
+static uint64_t gas_mem(const uint8_t *t, size_t len, size_t off)
+{
+    if (off + 12 > len || t[off] != GAS_SYSTEM_MEMORY)
+        return 0;
+    uint64_t a = le(t + off + 4, 8);
+    return a >= 0x1000 && a < (1ull << 48) ? a : 0;
 }
 
 static uint16_t legacy_port(const uint8_t *t, size_t len, size_t off)
@@ -125,6 +136,7 @@ const char *acpi_power_parse(const uint8_t *fadt, size_t len, const uint8_t *dsd
     p->sleep_ctl = gas_port(fadt, len, FADT_SLEEP_CONTROL);
     if ((flags & FLAG_RESET_REG_SUP) && len >= FADT_RESET_VALUE + 1) {
         p->reset_port = gas_port(fadt, len, FADT_RESET_REG);
+        p->reset_mem = gas_mem(fadt, len, FADT_RESET_REG);
         p->reset_value = fadt[FADT_RESET_VALUE];
     }
     if (dsdt)
@@ -185,6 +197,24 @@ enum power_action power_classify(const struct acpi_power *p, uint16_t port, unsi
     if (size == 1 && port == PORT_KBC_CMD && (val & 0xff) == 0xfe)
         return POWER_RESET;
     return POWER_NONE;
+}
+
+enum power_action power_classify_mem(const struct acpi_power *p, uint64_t gpa, unsigned size,
+                                     uint64_t val)
+{
+    if (!p->reset_mem || size < 1 || size > 8 || gpa > p->reset_mem || p->reset_mem - gpa >= size)
+        return POWER_NONE;
+    uint8_t byte = (uint8_t)(val >> (8 * (p->reset_mem - gpa)));
+    return byte == p->reset_value ? POWER_RESET : POWER_NONE;
+}
+
+bool power_wak_shift(const struct acpi_power *p, uint16_t port, unsigned size, unsigned *shift)
+{
+    uint32_t hi = (uint32_t)p->pm1a_evt + 1;
+    if (!p->pm1a_evt || size < 1 || size > 4 || port > hi || (uint32_t)port + size <= hi)
+        return false;
+    *shift = 8 * (hi - port);
+    return true;
 }
 
 void power_ports(const struct acpi_power *p, uint16_t out[12], unsigned *n)

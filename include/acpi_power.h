@@ -38,7 +38,8 @@ struct acpi_power {
     uint8_t sx_valid; /* bit n: \_Sn was found */
     uint8_t slp_typa[6], slp_typb[6];
     uint8_t hw_reduced;
-    uint8_t pad[1];
+    uint8_t pad[5];
+    uint64_t reset_mem; /* FADT RESET_REG when in memory space (its byte's address); 0: none */
 };
 
 /* Fills *p from the FADT and the DSDT it points to (dsdt may be NULL: then
@@ -60,6 +61,17 @@ uint64_t acpi_fadt_dsdt(const uint8_t *fadt, size_t fadt_len);
  * edge). */
 enum power_action power_classify(const struct acpi_power *p, uint16_t port, unsigned size,
                                  uint32_t val, uint8_t prev92);
+
+/* A guest store of size bytes (1-8) of val at guest-physical gpa: a reset
+ * when it writes the reset value into the memory-space reset register. */
+enum power_action power_classify_mem(const struct acpi_power *p, uint64_t gpa, unsigned size,
+                                     uint64_t val);
+
+/* Does an access of size bytes (1, 2, 4) at port cover the PM1a status
+ * register's high byte, which holds WAK_STS (bit 15)?  *shift: that byte's
+ * bit position in the access.  A refused sleep shows the guest WAK_STS there
+ * as after a wake (ACPI 6.5 4.8.3.1.1 PM1 Status Registers). */
+bool power_wak_shift(const struct acpi_power *p, uint16_t port, unsigned size, unsigned *shift);
 
 /* The ports to intercept: writes *n ports (at most 12) to out. */
 void power_ports(const struct acpi_power *p, uint16_t out[12], unsigned *n);

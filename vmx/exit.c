@@ -460,7 +460,7 @@ void vmx_exit_handler(struct guest_regs *r)
         spin_unlock(&v->lock);
         break;
     case EXIT_REASON_TRIPLE_FAULT:
-        vmx_fatal(v, "guest triple fault");
+        vmx_power_triple_fault(v);
     default: {
         char msg[96];
         fmt_sn(msg, sizeof(msg), "unhandled exit reason %u (%s)", basic, exit_reason_name(basic));

@@ -1,8 +1,10 @@
 /*
  * exit_ept.c - EPT violations and misconfigurations (SDM Vol. 3C 29.3.3 EPT-Induced VM Exits; exit
- * qualification 28.2.1, Table 28-7).  Two violations are expected:
+ * qualification 28.2.1, Table 28-7).  Three violations are expected:
  *   - writes to the xAPIC page, which is read-only so that ICR writes can be
  *     seen (apic.c decodes and emulates the store);
+ *   - writes to the page of an FADT reset register in memory space, which is
+ *     read-only so that the reset can be seen (power.c emulates the store);
  *   - writes into the hidden hypervisor region (mapped read-only onto a zero
  *     page) or the hidden NIC's BARs/ECAM pages (read-only onto a page of
  *     0xff, hide.c): the store is decoded only for its length and dropped;
@@ -68,6 +70,8 @@ void exit_ept_violation(struct vcpu *v)
         vmx_fatal(v, "cannot emulate a write to the APIC page");
     }
     if ((q & EPT_VIOL_WRITE) && vmx_guarded_write(v, gpa))
+        return;
+    if ((q & EPT_VIOL_WRITE) && vmx_power_mem_write(v, gpa)) /* the FADT reset register's page */
         return;
     if ((q & EPT_VIOL_WRITE) && (gpa_hidden(gpa) || vmx_hidden_device_gpa(gpa))) {
         struct insn_store s;

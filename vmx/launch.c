@@ -111,6 +111,17 @@ static int build_ept(struct boot_info *bi)
     if (rc)
         log_warn("EPT: cannot write-protect the APIC page 0x%llx (%d)",
                  (unsigned long long)g_vmx.apic_base, rc);
+    /* The FADT reset register's page read-only: a reset written there exits (power.c). */
+    uint64_t reset_page = vmx_power_init();
+    if (reset_page) {
+        rc = ept_set_rights(&g_ept, reset_page, EPT_R, EPT_FIX_REFUSE, NULL);
+        if (rc)
+            log_warn("EPT: cannot write-protect the reset register's page 0x%llx (%d)",
+                     (unsigned long long)reset_page, rc);
+        else
+            log_info("EPT: the FADT reset register's page 0x%llx is read-only",
+                     (unsigned long long)reset_page);
+    }
     uint64_t cnt[3];
     ept_count_leaves(&g_ept, cnt);
     log_info("EPT: identity map up to 0x%llx, %zu type ranges, leaves 4K %llu 2M %llu 1G %llu, "

@@ -9,11 +9,21 @@
  * polls for (PM1 status WAK_STS), as if the platform had woken at once, so
  * the OS stays awake and watched.  (ACPI 6.5 4.8.3.1.1 PM1 Status Registers,
  * 7.4.2 \_Sx; docs/kvmi-hv.md, "Power transitions".)
+ *
+ * Two more ways to reset end here: a store into an FADT reset register in
+ * memory space (its page is read-only in the EPT, vmx_power_mem_write), and
+ * a triple fault, which on real hardware is a shutdown cycle the chipset
+ * turns into a platform reset (SDM Vol. 3A 7.15 Exception and Interrupt
+ * Reference, Interrupt 8 "Double Fault Exception"; SDM Vol. 3C 26.2
+ * Other Causes of VM Exits): the hypervisor resets the platform itself, the
+ * way the guest's reset register would.
  */
 #include "core.h"
+#include "insn.h"
 #include "log.h"
 #include "vmx.h"
 #include "vmx_hooks.h"
+#include "vmx_insn.h"
 #include "vmx_int.h"
 
 #define WAK_STS (1u << 15)
@@ -21,16 +31,8 @@
 /* A refused sleep: WAK_STS reads as set until the guest clears it. */
 static volatile uint32_t wake_pending;
 
-/* Does an access of size bytes at port cover the PM1a status register's high byte (WAK_STS)?
- * *shift: that byte's position in the access. */
-static bool covers_wak(const struct acpi_power *p, uint16_t port, unsigned size, unsigned *shift)
-{
-    uint32_t hi = (uint32_t)p->pm1a_evt + 1;
-    if (!p->pm1a_evt || port > hi || (uint32_t)port + size <= hi)
-        return false;
-    *shift = 8 * (hi - port);
-    return true;
-}
+/* The reset register in memory space when launch accepted it (vmx_power_init); 0: none. */
+static uint64_t reset_mem;
 
 static bool is_sleep(enum power_action a)
 {
@@ -41,7 +43,9 @@ bool vmx_power_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
 {
     const struct acpi_power *p = &g_bi->power;
     unsigned shift;
-    if (covers_wak(p, port, size, &shift) && ((val >> shift) & (WAK_STS >> 8)))
+    if (size < 4)
+        val &= (1u << (8 * size)) - 1; /* only what the OUT writes (RAX's upper bytes are not) */
+    if (power_wak_shift(p, port, size, &shift) && ((val >> shift) & (WAK_STS >> 8)))
         __atomic_store_n(&wake_pending, 0, __ATOMIC_RELEASE); /* write-1-to-clear */
     uint8_t prev92 = port == PORT_SYSCTL_A ? inb(PORT_SYSCTL_A) : 0;
     enum power_action a = power_classify(p, port, size, val, prev92);
@@ -55,8 +59,11 @@ bool vmx_power_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
         __atomic_store_n(&wake_pending, 1, __ATOMIC_RELEASE);
         return false;
     }
-    log_info("vCPU %u: the guest asks for %s (port 0x%x <- 0x%x)", v->index, power_action_name(a),
-             port, val);
+    log_info("vCPU %u: the guest asks for %s (port 0x%x <- 0x%x%s)", v->index, power_action_name(a),
+             port, val,
+             a == POWER_RESET && port == p->reset_port && (val & 0xff) == p->reset_value
+                 ? ", the FADT reset register"
+                 : "");
     vmx_hooks.power(v, a);
     log_info("vCPU %u: %s proceeds", v->index, power_action_name(a));
     return true;
@@ -66,7 +73,113 @@ uint32_t vmx_power_in(uint16_t port, unsigned size, uint32_t val)
 {
     const struct acpi_power *p = &g_bi->power;
     unsigned shift;
-    if (__atomic_load_n(&wake_pending, __ATOMIC_ACQUIRE) && covers_wak(p, port, size, &shift))
+    if (__atomic_load_n(&wake_pending, __ATOMIC_ACQUIRE) && power_wak_shift(p, port, size, &shift))
         val |= (WAK_STS >> 8) << shift;
     return val;
+}
+
+uint64_t vmx_power_init(void)
+{
+    uint64_t gpa = g_bi->power.reset_mem;
+    if (!gpa)
+        return 0;
+    /* The core's own map covers the first 4 GiB (paging.c), where chipsets
+     * put the register; never a page of the region or a hidden device. */
+    if (gpa >= (4ull << 30) || gpa_hidden(gpa) || vmx_hidden_device_gpa(gpa)) {
+        log_warn("power: the FADT reset register at 0x%llx is not intercepted (outside the "
+                 "first 4 GiB or on a hidden page)",
+                 (unsigned long long)gpa);
+        return 0;
+    }
+    reset_mem = gpa;
+    return gpa & ~0xfffull;
+}
+
+bool vmx_power_mem_write(struct vcpu *v, uint64_t gpa)
+{
+    if (!reset_mem || (gpa & ~0xfffull) != (reset_mem & ~0xfffull))
+        return false;
+    /* A device hidden after launch (the NIC's BARs) keeps its own rule: dropped. */
+    if (gpa_hidden(gpa) || vmx_hidden_device_gpa(gpa))
+        return false;
+    struct insn_store s;
+    if (!guest_decode_store(v, &s) || s.xchg)
+        return false;
+    uint64_t val = insn_store_value(&s, s.src == INSN_SRC_REG ? vcpu_gpr(v->regs, s.reg) : 0);
+    if (power_classify_mem(&g_bi->power, gpa, s.size, val) == POWER_RESET) {
+        log_info("vCPU %u: the guest asks for reset (memory 0x%llx <- 0x%llx, the FADT reset "
+                 "register)",
+                 v->index, (unsigned long long)gpa, (unsigned long long)val);
+        vmx_hooks.power(v, POWER_RESET);
+        log_info("vCPU %u: reset proceeds", v->index);
+    }
+    /* The store goes through as the guest made it, at its own width (the
+     * page's other registers are the chipset's). */
+    volatile void *at = (volatile void *)(uintptr_t)gpa;
+    switch (s.size) {
+    case 1:
+        *(volatile uint8_t *)at = (uint8_t)val;
+        break;
+    case 2:
+        *(volatile uint16_t *)at = (uint16_t)val;
+        break;
+    case 4:
+        *(volatile uint32_t *)at = (uint32_t)val;
+        break;
+    default:
+        *(volatile uint64_t *)at = val;
+    }
+    vmx_advance_rip(v, s.len);
+    return true;
+}
+
+/* Waits about ms milliseconds of the TSC for a reset just issued to take the machine. */
+static void reset_wait(unsigned ms)
+{
+    uint64_t t0 = rdtsc(), limit = g_bi->tsc_hz / 1000 * ms;
+    while (rdtsc() - t0 < limit)
+        cpu_relax();
+}
+
+/* The platform reset a triple fault stands for, through what the guest itself
+ * would use: the FADT reset register, else the reset control register (0xcf9
+ * <- 0x06: SYS_RST|RST_CPU, a full reset), else the keyboard controller's reset
+ * line (0x64 <- 0xfe).  Each is tried in turn if the previous one left the
+ * machine running. */
+__attribute__((noreturn)) static void platform_reset(struct vcpu *v)
+{
+    const struct acpi_power *p = &g_bi->power;
+    if (p->reset_port) {
+        log_info("vCPU %u: platform reset through the FADT reset register (port 0x%x <- 0x%x)",
+                 v->index, p->reset_port, p->reset_value);
+        outb(p->reset_port, p->reset_value);
+        reset_wait(100);
+    } else if (reset_mem) {
+        log_info("vCPU %u: platform reset through the FADT reset register (memory 0x%llx <- "
+                 "0x%x)",
+                 v->index, (unsigned long long)reset_mem, p->reset_value);
+        *(volatile uint8_t *)(uintptr_t)reset_mem = p->reset_value;
+        reset_wait(100);
+    }
+    log_info("vCPU %u: platform reset through the reset control register (port 0xcf9 <- 0x6)",
+             v->index);
+    outb(PORT_RESET_CONTROL, 0x02);
+    outb(PORT_RESET_CONTROL, 0x06);
+    reset_wait(100);
+    log_info("vCPU %u: platform reset through the keyboard controller (port 0x64 <- 0xfe)",
+             v->index);
+    outb(PORT_KBC_CMD, 0xfe);
+    reset_wait(100);
+    log_error("vCPU %u: the platform did not reset; this vCPU stays halted", v->index);
+    for (;;)
+        __asm__ volatile("cli; hlt");
+}
+
+void vmx_power_triple_fault(struct vcpu *v)
+{
+    log_warn("vCPU %u: triple fault at RIP 0x%llx: a shutdown, which the platform turns into a "
+             "reset",
+             v->index, (unsigned long long)vmread(VMCS_GUEST_RIP));
+    vmx_hooks.power(v, POWER_RESET);
+    platform_reset(v);
 }

@@ -95,6 +95,16 @@ int safe_rdmsr(uint32_t msr, uint64_t *out);
  * sleep).  vmx_power_in adjusts what an IN returns (the wake status). */
 bool vmx_power_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val);
 uint32_t vmx_power_in(uint16_t port, unsigned size, uint32_t val);
+/* exit_ept.c: decodes the store at the guest's RIP (insn.c); false if not one it knows. */
+struct insn_store;
+bool guest_decode_store(struct vcpu *v, struct insn_store *s);
+/* The page of the FADT's memory-space reset register to make read-only in
+ * the EPT (0: none or refused); vmx_power_mem_write emulates a store to that
+ * page (a reset when it writes the reset value), false if not ours. */
+uint64_t vmx_power_init(void);
+bool vmx_power_mem_write(struct vcpu *v, uint64_t gpa);
+/* A triple fault (VM exit 2): unhook, scrub, then reset the platform. */
+__attribute__((noreturn)) void vmx_power_triple_fault(struct vcpu *v);
 int safe_wrmsr(uint32_t msr, uint64_t value);
 int safe_xsetbv(uint32_t xcr, uint64_t value);
 

@@ -48,9 +48,9 @@ def hv_line(r: net_run.Run, pat: str, secs: float = 120) -> re.Match:
     return ks.wait_serial(r, HV + pat, secs, hv=True)
 
 
-def attach(r: net_run.Run, unhook: bool) -> tuple[kc.Domain, int]:
-    """The session, UNHOOK enabled or not, and the go word written; returns the
-    mailbox's address."""
+def attach(r: net_run.Run, unhook: bool, word3: int = 0) -> tuple[kc.Domain, int]:
+    """The session, UNHOOK enabled or not, and the go word written (with word3,
+    the probe's fourth mailbox word); returns the mailbox's address."""
     r.listener.settimeout(300)
     conn, peer = r.listener.accept()
     conn.settimeout(None)
@@ -64,6 +64,7 @@ def attach(r: net_run.Run, unhook: bool) -> tuple[kc.Domain, int]:
     mb = ks.wait_serial(r, r"AGENT: power: mailbox at 0x([0-9a-f]+)", 300)
     addr = int(mb.group(1), 16)
     dom.write_physical(addr + 8, (cnt | sts << 16 | typ << 32).to_bytes(8, "little"))
+    dom.write_physical(addr + 24, word3.to_bytes(8, "little"))
     dom.write_physical(addr, POWER_GO.to_bytes(8, "little"))
     r.notes.append(f"PM1a_CNT {cnt:#x}, PM1a_STS {sts:#x}, \\_S5 SLP_TYPa {typ}; go written")
     return dom, addr
@@ -92,14 +93,22 @@ def guarded(fn):
     return host
 
 
-def unhook_then(action: str, close: bool):
-    """UNHOOK enabled; the tool closes when it arrives (close) or never."""
+def unhook_then(action: str, close: bool, asks: str = "", after: str = ""):
+    """UNHOOK enabled; the tool closes when it arrives (close) or never.
+    asks: the hypervisor's line for the request (default: the guest asks for
+    action); after: its line once the action goes on (default: proceeds)."""
+    asks = asks or r"vCPU \d+: the guest asks for " + action
+    after = after or r"vCPU \d+: " + action + r" proceeds"
+
     @guarded
     def host(r: net_run.Run) -> None:
         dom, _ = attach(r, unhook=True)
         ev = dom.wait_event(timeout=300, match=is_unhook)
         ks.check(ev is not None, "no KVMI_EVENT_UNHOOK before the " + action)
-        hv_line(r, r"vCPU \d+: the guest asks for " + action)
+        # A vCPU held for the unhook still answers its own commands.
+        regs = dom.get_registers(ev.vcpu)
+        r.notes.append(f"vCPU {ev.vcpu} answers GET_REGISTERS while held (RIP {regs.regs.rip:#x})")
+        hv_line(r, asks)
         r.notes.append(f"KVMI_EVENT_UNHOOK before the {action}")
         if close:
             dom.close()
@@ -117,7 +126,7 @@ def unhook_then(action: str, close: bool):
             r.notes.append(f"tool never closed: the hypervisor waited {waited} ms on its TSC, "
                            "then closed the session itself")
         hv_line(r, r"kvmi: " + action + r": the key is scrubbed from the region")
-        hv_line(r, r"vCPU \d+: " + action + r" proceeds")
+        r.notes.append(hv_line(r, after).group(0).split("] ", 1)[-1])
         if action == "reset":
             r.notes.append("Bochs: " + machine_reset(r))
     return host
@@ -157,6 +166,34 @@ def host_no_unhook(r: net_run.Run) -> None:
 
 
 @guarded
+def host_reset_mem(r: net_run.Run) -> None:
+    """The FADT reset register in memory (acpitab.efi resetmem): a store of
+    another value is no reset; the reset value is, after UNHOOK and the close."""
+    m = ks.wait_serial(r, r"ACPITAB: reset register in memory at 0x([0-9a-fA-F]+) \(value 6\)", 60)
+    at = int(m.group(1), 16)
+    page = hv_line(r, r"EPT: the FADT reset register's page (0x[0-9a-f]+) is read-only")
+    ks.check(int(page.group(1), 16) == at & ~0xFFF,
+             f"the hypervisor protects page {page.group(1)}, the register is at {at:#x}")
+    dom, _ = attach(r, unhook=True, word3=at)
+    ev = dom.wait_event(timeout=300, match=is_unhook)
+    ks.check(ev is not None, "no KVMI_EVENT_UNHOOK for the reset value's store")
+    text = r.text()
+    ks.check(re.search(r"AGENT: power: 0x11 stored at the reset register 0x[0-9a-f]+, reads "
+                       r"0x11", text) is not None, "UNHOOK came before the agent's first store")
+    ks.check(text.count("the guest asks for reset") == 1,
+             "the hypervisor took the store of 0x11 for a reset")
+    hv_line(r, rf"vCPU \d+: the guest asks for reset \(memory {at:#x} <- 0x6, the FADT reset "
+            r"register\)")
+    dom.close()
+    hv_line(r, r"kvmi: unhook done: introspector closed after \d+ ms")
+    hv_line(r, r"kvmi: reset: the key is scrubbed from the region")
+    hv_line(r, r"vCPU \d+: reset proceeds")
+    ks.wait_serial(r, r"AGENT: power: reset value stored, reads 0x6", 300)
+    r.notes.append(f"reset register at {at:#x} (page read-only in the EPT): 0x11 stored, no "
+                   "reset; 6 stored: UNHOOK, the close, the key scrubbed, the store landed")
+
+
+@guarded
 def host_sleep(r: net_run.Run) -> None:
     dom, mailbox = attach(r, unhook=True)
     ks.wait_serial(r, r"AGENT: power: WAK_STS cleared", 300)
@@ -172,16 +209,21 @@ def host_sleep(r: net_run.Run) -> None:
     dom.close()
 
 
-def scenario(name, doc, host, power, conf_extra="", stop=False, expect=(), **kw):
+def scenario(name, doc, host, power, conf_extra="", stop=False, expect=(), allow=(), esp=ESP,
+             **kw):
+    """allow: patterns of the usual forbidden list this scenario expects (the
+    hypervisor's own "triple fault" line when the guest makes one)."""
     return net_run.Scenario(
         name=name, doc=doc,
         conf=f"connect = 10.0.2.2:{{port}}\nreconnect_ms = 500\nname = {name}\n" + conf_extra,
         debug=False, guest_ports=[], host=host, cpus=2,
-        agent_args=f"cpus=2 power={power}", timeout=600, esp_args=ESP, grace=180,
+        agent_args=f"cpus=2 power={power}", timeout=600, esp_args=esp, grace=180,
         ready=[r"kvmi: engine up for 2 vCPU\(s\)"], stop_after_host=stop,
         expect=[HV + r"power: PM1a_CNT 0x[0-9a-f]+", r"kvmi: engine up for 2 vCPU\(s\)",
                 *expect],
-        forbid=ks.FORBID + [r"guest shutdown through port 0x8900"], **kw)
+        forbid=[f for f in ks.FORBID if f not in allow] + [
+            r"guest shutdown through port 0x8900",
+            r"the platform did not reset"], **kw)
 
 
 SCENARIOS = [
@@ -204,6 +246,21 @@ SCENARIOS = [
              expect=[r"HVTEST-RESULT: PASS"]),
     scenario("bochs-power-reset-92", "fast reset through port 0x92: UNHOOK, then the reset",
              unhook_then("reset", close=True), 4, stop=True, expect=[r"HVTEST-RESULT: PASS"]),
+    scenario("bochs-power-triple", "a triple fault (null IDT, UD2): the shutdown becomes the "
+             "platform reset: UNHOOK (the held vCPU still answers), the tool closes, the key is "
+             "scrubbed, the hypervisor resets through the FADT reset register",
+             unhook_then("reset", close=True,
+                         asks=r"vCPU \d+: triple fault at RIP 0x[0-9a-f]+: a shutdown",
+                         after=r"vCPU \d+: platform reset through the FADT reset register "
+                         r"\(port 0xcf9 <- 0x6\)"), 6,
+             stop=True, allow=[r"triple fault"],
+             expect=[r"HVTEST-RESULT: PASS", HV + r"vCPU 0: triple fault at RIP"]),
+    scenario("bochs-power-reset-mem", "the FADT reset register in memory space (acpitab.efi "
+             "resetmem): its page read-only in the EPT; another value stored lands, no reset; "
+             "the reset value: UNHOOK, the close, the key scrubbed, the store performed (Bochs "
+             "has no register there: the machine runs on)", host_reset_mem, 7,
+             esp=["--file", linux_run.ACPITAB, "--pre", "acpitab.efi resetmem"],
+             expect=[r"AGENT: power: reset value stored, reads 0x6", r"HVTEST-RESULT: PASS"]),
     scenario("bochs-power-sleep-refused", "a sleep request with on_sleep = refuse (the default): "
              "dropped, no UNHOOK, the OS reads WAK_STS and stays awake and watched", host_sleep, 5,
              expect=[r"AGENT: power: WAK_STS cleared", r"HVTEST-RESULT: PASS"]),

@@ -68,6 +68,10 @@ class Scenario:
     # Written to the guest's COM1 after the host side, whether it passed or
     # not, so that a guest waiting for the host is always let go.
     release: Optional[str] = None
+    # The guest does not end by itself (a reset OVMF cannot complete under
+    # Bochs): the launcher is stopped once the host side is done, and its
+    # exit status is not judged.
+    stop_after_host: bool = False
 
 
 class HostError(Exception):
@@ -396,6 +400,8 @@ def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
         finally:
             if sc.release is not None:
                 hr.send(sc.release)
+        if sc.stop_after_host and proc.poll() is None:
+            proc.terminate()  # the launcher's trap stops the emulator
         try:
             _, stderr = proc.communicate(timeout=sc.timeout + 60)
         except subprocess.TimeoutExpired:
@@ -415,7 +421,7 @@ def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
         summary += f"; cannot read {log}: {e}"
 
     errors = [host_error] if host_error else []
-    if r.returncode != sc.exit_code:
+    if r.returncode != sc.exit_code and not sc.stop_after_host:
         errors.append(f"launcher exit status {r.returncode}, expected {sc.exit_code}")
     if sc.launcher_says and not re.search(sc.launcher_says, summary):
         errors.append(f"launcher summary lacks /{sc.launcher_says}/")

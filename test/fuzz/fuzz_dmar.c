@@ -57,8 +57,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (n > 12)
                 __builtin_trap();
             for (unsigned i = 0; i < n; i++)
-                for (unsigned s = 1; s <= 4; s *= 2)
+                for (unsigned s = 1; s <= 4; s *= 2) {
+                    unsigned shift;
                     (void)power_action_name(power_classify(&pw, ports[i], s, 0x2000u * i, 0));
+                    if (power_wak_shift(&pw, ports[i], s, &shift) && shift > 24)
+                        __builtin_trap();
+                }
+            /* A memory-space reset register: stores of every width around it. */
+            for (unsigned s = 1; s <= 8; s *= 2)
+                for (uint64_t d = 0; d < 8; d++)
+                    (void)power_classify_mem(&pw, pw.reset_mem - d, s, ~0ull);
         }
     }
     acpi_power_parse(data, size, data, size, &pw);

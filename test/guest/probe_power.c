@@ -11,7 +11,15 @@
  *   power=5  a sleep (an SLP_TYP no \_Sx declares): the hypervisor refuses
  *            it; the probe must find WAK_STS set as after a wake, clear it,
  *            and go on once the host wrote the go word again (third word).
- * For 1-4 the result line comes first: the machine goes away with the write.
+ *   power=6  a triple fault: interrupts off, an IDT of limit 0, then UD2:
+ *            the #UD cannot be delivered (#GP), nor that (#DF), so the CPU
+ *            shuts down, which a chipset turns into a platform reset.
+ *   power=7  the FADT reset register in memory space (acpitab.efi resetmem;
+ *            its address in the fourth word): a store of another value must
+ *            land as written with no reset asked, then the reset value (6),
+ *            which the hypervisor holds for UNHOOK; Bochs has no register
+ *            there, so the machine runs on and the byte must read 6.
+ * For 1-4 and 6 the result line comes first: the machine goes away with it.
  */
 #include "agent.h"
 #include "cpu.h"
@@ -55,10 +63,37 @@ static enum verdict sleep_refused(volatile uint64_t *mb, uint16_t cnt, uint16_t 
     return PROBE_PASS;
 }
 
+static enum verdict reset_in_memory(volatile uint64_t *mb, char *reason, size_t size)
+{
+    uint64_t at = mb[3];
+    if (!at || at >= (1ull << 32)) {
+        str_printf(reason, size, "no reset register address from the host (0x%lx)", at);
+        return PROBE_FAIL;
+    }
+    volatile uint8_t *reg = (volatile uint8_t *)(uintptr_t)at;
+    *reg = 0x11;
+    uint8_t got = *reg;
+    AGENT_LOG("power: 0x11 stored at the reset register 0x%lx, reads 0x%x", at, got);
+    if (got != 0x11) {
+        str_printf(reason, size, "a store of 0x11 to 0x%lx reads back 0x%x", at, got);
+        return PROBE_FAIL;
+    }
+    AGENT_LOG("power: storing the reset value 6 at 0x%lx", at);
+    *reg = 6;
+    got = *reg;
+    AGENT_LOG("power: reset value stored, reads 0x%x; running on (no reset register in Bochs)",
+              got);
+    if (got != 6) {
+        str_printf(reason, size, "the reset value's store reads back 0x%x", got);
+        return PROBE_FAIL;
+    }
+    return PROBE_PASS;
+}
+
 enum verdict probe_power(struct agent *a, char *reason, size_t size)
 {
-    if (a->opt.power < 1 || a->opt.power > 5) {
-        str_printf(reason, size, "needs power=1..5");
+    if (a->opt.power < 1 || a->opt.power > 7) {
+        str_printf(reason, size, "needs power=1..7");
         return PROBE_SKIP;
     }
     volatile uint64_t *mb = agent_low_pages(a, 1);
@@ -76,9 +111,15 @@ enum verdict probe_power(struct agent *a, char *reason, size_t size)
     unsigned typ5 = (unsigned)(mb[1] >> 32) & 7;
     if (a->opt.power == 5)
         return sleep_refused(mb, cnt, evt, reason, size);
-    static const char *const what[] = {"", "S5 power-off through PM1a_CNT", "reset through 0xcf9",
+    if (a->opt.power == 7)
+        return reset_in_memory(mb, reason, size);
+    static const char *const what[] = {"",
+                                       "S5 power-off through PM1a_CNT",
+                                       "reset through 0xcf9",
                                        "reset through the keyboard controller",
-                                       "fast reset through port 0x92"};
+                                       "fast reset through port 0x92",
+                                       "",
+                                       "triple fault"};
     AGENT_LOG("power: %s", what[a->opt.power]);
     ser_printf("HVTEST-RESULT: PASS the agent asked for the %s\n", what[a->opt.power]);
     switch (a->opt.power) {
@@ -96,6 +137,14 @@ enum verdict probe_power(struct agent *a, char *reason, size_t size)
         outb(0x92, inb(0x92) & ~1u);
         outb(0x92, inb(0x92) | 1u);
         break;
+    case 6: {
+        struct __attribute__((packed)) {
+            uint16_t limit;
+            uint64_t base;
+        } null_idt = {0, 0};
+        __asm__ volatile("cli; lidt %0; ud2" : : "m"(null_idt) : "memory");
+        break;
+    }
     }
     for (uint64_t n = 0; n < (1ull << 34); n++)
         cpu_relax();

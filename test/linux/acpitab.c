@@ -106,13 +106,17 @@ _Static_assert(sizeof(struct facs) == 64, "ACPI 5.2.10");
  *                                            the roots the namespace names.
  */
 static const UINT8 dsdt_aml[] = {
+    /* NameOp "_S3_" PackageOp PkgLength(6) NumElements(4) One One Zero Zero: the PIIX4's
+     * suspend to RAM (SLP_TYP 1), so that the OS offers S3 and the hypervisor's refusal
+     * of it can be seen (Bochs 2.7 itself would reset the machine, with no way back) */
+    0x08, '_', 'S', '3', '_', 0x12, 0x06, 0x04, 0x01, 0x01, 0x00, 0x00,
     /* NameOp "_S5_" PackageOp PkgLength(6) NumElements(4) Zero Zero Zero Zero */
     0x08, '_', 'S', '5', '_', 0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00,
     /* ExtOpPrefix DeviceOp PkgLength(21) "\_SB_.PCI0" (RootChar DualNamePrefix) */
     0x5b, 0x82, 0x15, 0x5c, 0x2e, '_', 'S', 'B', '_', 'P', 'C', 'I', '0',
     /* NameOp "_HID" DWordPrefix EisaId("PNP0A03") = 0x030ad041 */
     0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03};
-_Static_assert(sizeof(dsdt_aml) == 12 + 2 + 21, "DeviceOp PkgLength");
+_Static_assert(sizeof(dsdt_aml) == 12 + 12 + 2 + 21, "DeviceOp PkgLength");
 
 struct madt_lapic {
     UINT8 type, length, uid, apic_id;
@@ -230,6 +234,24 @@ static int has_acpi(EFI_SYSTEM_TABLE *st)
     return 0;
 }
 
+/* Is word one of the words of this image's command line (LoadOptions)? */
+static BOOLEAN option(EFI_HANDLE image, EFI_SYSTEM_TABLE *st, const CHAR16 *word)
+{
+    EFI_GUID lip = LOADED_IMAGE_PROTOCOL;
+    EFI_LOADED_IMAGE *li = NULL;
+    if (st->BootServices->HandleProtocol(image, &lip, (VOID **)&li) != EFI_SUCCESS || !li ||
+        !li->LoadOptions)
+        return FALSE;
+    const CHAR16 *o = li->LoadOptions;
+    UINTN n = li->LoadOptionsSize / sizeof(CHAR16), len = StrLen(word);
+    for (UINTN i = 0; i + len <= n; i++) {
+        if ((i == 0 || o[i - 1] == L' ') && CompareMem(o + i, word, len * sizeof(CHAR16)) == 0 &&
+            (i + len == n || o[i + len] == L' ' || o[i + len] == 0))
+            return TRUE;
+    }
+    return FALSE;
+}
+
 /* SysV ABI: gnu-efi's crt0 calls efi_main(image, systab) in %rdi/%rsi. */
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 {
@@ -332,6 +354,32 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
     f->p_lvl2_lat = 101;
     f->p_lvl3_lat = 1001;
     f->flags = 1u << 0 | 1u << 2 | 1u << 4 | 1u << 5; /* WBINVD, C1, no power/sleep buttons */
+    /* RESET_REG_SUP: the reset register is the PIIX's reset control 0xcf9 (system I/O, byte
+     * access), written 6 (full reset, as a real PIIX4 board's FADT says); Linux's reboot=acpi
+     * takes this path (ACPI 6.5 4.8.3.6 Reset Register). */
+    f->flags |= 1u << 10;
+    static const UINT8 reset_gas[12] = {1, 8, 0, 1, 0xf9, 0x0c};
+    CopyMem(f->reset_reg, (void *)reset_gas, sizeof reset_gas);
+    f->reset_value = 6;
+    /* `acpitab.efi resetmem`: the reset register in system memory instead, at
+     * offset 0x40 of a reserved page, as hardware-reduced platforms may put it
+     * (test/emu/power_scenarios.py, bochs-power-reset-mem).  Bochs has no such
+     * register: a write there resets nothing; the test is the hypervisor's
+     * interception. */
+    UINT64 reset_mem = 0;
+    if (option(image, st, L"resetmem")) {
+        EFI_PHYSICAL_ADDRESS page = 0xffffffffu;
+        if (st->BootServices->AllocatePages(AllocateMaxAddress, EfiReservedMemoryType, 1, &page) !=
+            EFI_SUCCESS) {
+            Print(L"ACPITAB: error: no page for the reset register\n");
+            return EFI_OUT_OF_RESOURCES;
+        }
+        SetMem((void *)(UINTN)page, 4096, 0);
+        reset_mem = page + 0x40;
+        UINT8 gas[12] = {0, 8, 0, 1};
+        CopyMem(gas + 4, &reset_mem, 8);
+        CopyMem(f->reset_reg, gas, sizeof gas);
+    }
     header(&f->h, "FACP", sizeof *f, 3);
     f->h.checksum = checksum(f, sizeof *f);
 
@@ -359,6 +407,9 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
           L"PM base 0x%x, SCI %u\n",
           (UINT64)(UINTN)r, (UINT64)n, (ioapic_read(0) >> 24) & 0xf, ((ver >> 16) & 0xff) + 1, pmba,
           sci);
+    if (reset_mem)
+        Print(L"ACPITAB: reset register in memory at 0x%lx (value %u)\n", reset_mem,
+              f->reset_value);
     for (UINTN i = 0; i < n; i++)
         Print(L"ACPITAB: cpu %lu apic %u%s\n", (UINT64)i, m->lapic[i].apic_id,
               m->lapic[i].flags ? L"" : L" (disabled)");

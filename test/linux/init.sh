@@ -12,9 +12,13 @@
 #   hvtest.e1000=0|1 an 8086:100e is absent / present in /sys/bus/pci
 #   hvtest.dmar=0|1  the ACPI DMAR is absent / present in the kernel's view
 #                    (/sys/firmware/acpi/tables/DMAR; hidden under DMA protection)
-#   hvtest.off=port|acpi  power off by "Shutdown" to Bochs's port 0x8900
-#                    (default: the hypervisor prints its statistics there)
-#                    or by poweroff -f (ACPI S5) only
+#   hvtest.off=port|acpi|reboot  power off by "Shutdown" to Bochs's port
+#                    0x8900 (default: the hypervisor prints its statistics
+#                    there), or by poweroff -f (ACPI S5) only, or restart by
+#                    reboot -f (the path is the kernel's reboot= option)
+#   hvtest.sleep=mem after the hold: echo mem > /sys/power/state (ACPI S3),
+#                    report that the system is awake and how the write ended,
+#                    then hold for the host once more (the same go word)
 #   hvtest.hold=1    after the workload, keep every CPU busy (one pinned shell
 #                    loop each) and wait until the host writes the line
 #                    "hvtest-go" to the console (COM1); then run the workload
@@ -173,6 +177,25 @@ spawn) hold 'while :; do (/bin/busybox true); done' ;;
 *) fail "bad hvtest.hold=$(arg hold)" ;;
 esac
 
+# hvtest.sleep=mem: suspend to RAM, which the hypervisor refuses by default
+# (on_sleep = refuse): the kernel reads the wake status at once and resumes;
+# the host then checks it still introspects the awake system.
+case "$(arg sleep)" in
+"") ;;
+mem)
+    say "sleep: /sys/power/state offers: $(cat /sys/power/state), mem_sleep $(cat /sys/power/mem_sleep)"
+    grep -qw mem /sys/power/state || fail "no mem in /sys/power/state (no \\_S3?)"
+    # S3 itself ("deep"), never suspend-to-idle, which would wait for a wake event.
+    echo deep >/sys/power/mem_sleep || fail "cannot choose deep in /sys/power/mem_sleep"
+    say "sleep: echo mem > /sys/power/state, uptime $(up) s"
+    echo mem >/sys/power/state
+    rc=$?
+    say "sleep: awake after echo mem (status $rc), uptime $(up) s, cpus online $(cat /sys/devices/system/cpu/online)"
+    hold 'while :; do (/bin/busybox true); done'
+    ;;
+*) fail "bad hvtest.sleep=$(arg sleep)" ;;
+esac
+
 # hvtest.net=serve: the Linux kernel's e1000 driver and TCP stack serve the
 # host's diag measurement (make bench-net), on the address the hypervisor's
 # DHCP gets from slirp.  Static: slirp answers ARP for 10.0.2.2 either way.
@@ -215,6 +238,12 @@ else
 fi
 # Let the UART drain before the machine stops.
 sleep 1
+if [ "$(arg off)" = reboot ]; then
+    say "reboot -f ($(tr ' ' '\n' </proc/cmdline | grep '^reboot=' || echo 'reboot= not given'))"
+    reboot -f
+    sleep 5
+    say "still running after reboot -f"
+fi
 if [ "$(arg off)" != acpi ]; then
     say "power off through port 0x8900"
     # One byte per write, each at the port's offset in /dev/port; all from

@@ -58,4 +58,16 @@ test-lxk: $(LINUX_DIR)/vmlinuz.efi
 test-client: $(LINUX_DIR)/vmlinuz.efi
 
 TEST_TARGETS += test-lxk test-linux
+
+# Linux's own power-off, reboot and suspend under the hypervisor, introspected
+# (test/emu/linux_power.py; one Linux boot per ending): make test runs the
+# refused S3 followed by the ACPI power-off with a tool that closes, and the
+# triple-fault reboot; make test-long the other paths.
+.PHONY: test-linux-power test-linux-power-long
+test-linux-power: $(B)/hv.efi linux-guest
+	python3 test/emu/linux_power.py --set short $(LINUX_POWER_ARGS)
+test-linux-power-long: $(B)/hv.efi linux-guest
+	python3 test/emu/linux_power.py --set long $(LINUX_POWER_ARGS)
+TEST_TARGETS += test-linux-power
+LONG_TEST_TARGETS += test-linux-power-long
 LONG_TEST_TARGETS += test-linux-stub

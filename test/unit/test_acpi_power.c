@@ -110,6 +110,82 @@ static void test_classify(void **state)
     assert_int_equal(power_classify(&p, 0xb004, 2, 1u << 13, 0), POWER_NONE); /* not PM1 now */
 }
 
+/* RESET_REG in system memory (space 0): the address and value are parsed, the
+ * I/O port is not, and a store classifies as a reset exactly when the byte it
+ * puts at that address is the reset value, whatever the store's width or
+ * alignment around it. */
+static void test_reset_in_memory(void **state)
+{
+    (void)state;
+    uint8_t f[276];
+    struct acpi_power p;
+    fadt(f, 1);
+    f[116] = 0; /* RESET_REG: system memory at 0xfed00040, value 0x0e */
+    put32(f + 120, 0xfed00040u);
+    put32(f + 124, 0);
+    f[128] = 0x0e;
+    assert_null(acpi_power_parse(f, 276, NULL, 0, &p));
+    assert_int_equal(p.reset_port, 0);
+    assert_int_equal(p.reset_mem, 0xfed00040u);
+    assert_int_equal(p.reset_value, 0x0e);
+    assert_int_equal(power_classify_mem(&p, 0xfed00040u, 1, 0x0e), POWER_RESET);
+    assert_int_equal(power_classify_mem(&p, 0xfed00040u, 1, 0x06), POWER_NONE);
+    assert_int_equal(power_classify_mem(&p, 0xfed00040u, 4, 0xaabbcc0eu), POWER_RESET);
+    assert_int_equal(power_classify_mem(&p, 0xfed0003fu, 2, 0x0e00), POWER_RESET);
+    assert_int_equal(power_classify_mem(&p, 0xfed0003cu, 8, 0x0e00000000ull), POWER_RESET);
+    assert_int_equal(power_classify_mem(&p, 0xfed0003cu, 4, 0x0e0e0e0eu),
+                     POWER_NONE); /* ends before */
+    assert_int_equal(power_classify_mem(&p, 0xfed00041u, 1, 0x0e), POWER_NONE);
+    assert_int_equal(power_classify_mem(&p, 0xfed00040u, 0, 0x0e), POWER_NONE);
+    assert_int_equal(power_classify_mem(&p, 0xfed00040u, 9, 0x0e), POWER_NONE);
+    /* No overflow at the top of the address space. */
+    assert_int_equal(power_classify_mem(&p, ~0ull - 3, 8, ~0ull), POWER_NONE);
+    /* Reset not supported (flag clear): nothing is parsed. */
+    put32(f + 112, 0);
+    assert_null(acpi_power_parse(f, 276, NULL, 0, &p));
+    assert_int_equal(p.reset_mem, 0);
+    assert_int_equal(power_classify_mem(&p, 0xfed00040u, 1, 0x0e), POWER_NONE);
+    /* Page 0 and addresses past the 48-bit walk are refused. */
+    put32(f + 112, 1u << 10);
+    put32(f + 120, 0x40);
+    assert_null(acpi_power_parse(f, 276, NULL, 0, &p));
+    assert_int_equal(p.reset_mem, 0);
+    put32(f + 120, 0);
+    put32(f + 124, 0x10000);
+    assert_null(acpi_power_parse(f, 276, NULL, 0, &p));
+    assert_int_equal(p.reset_mem, 0);
+    /* An I/O reset register leaves reset_mem 0. */
+    assert_null(acpi_power_parse(f, fadt(f, 1), NULL, 0, &p));
+    assert_int_equal(p.reset_mem, 0);
+    assert_int_equal(power_classify_mem(&p, 0xcf9, 1, 6), POWER_NONE);
+}
+
+/* Where a refused sleep's WAK_STS (PM1a status bit 15) shows in an IN of
+ * the status block: the high byte's place in every width and alignment. */
+static void test_wak_shift(void **state)
+{
+    (void)state;
+    uint8_t f[276];
+    struct acpi_power p;
+    unsigned shift = 99;
+    assert_null(acpi_power_parse(f, fadt(f, 0), dsdt, sizeof(dsdt), &p));
+    assert_true(power_wak_shift(&p, 0xb000, 2, &shift)); /* inw: bits 15:8 */
+    assert_int_equal(shift, 8);
+    assert_true(power_wak_shift(&p, 0xb001, 1, &shift)); /* inb of the high byte */
+    assert_int_equal(shift, 0);
+    assert_true(power_wak_shift(&p, 0xb000, 4, &shift)); /* inl with PM1 enable above */
+    assert_int_equal(shift, 8);
+    assert_true(power_wak_shift(&p, 0xaffe, 4, &shift));
+    assert_int_equal(shift, 24);
+    assert_false(power_wak_shift(&p, 0xb000, 1, &shift)); /* the low byte only */
+    assert_false(power_wak_shift(&p, 0xb002, 2, &shift)); /* PM1 enable */
+    assert_false(power_wak_shift(&p, 0xaffd, 4, &shift)); /* ends below the high byte */
+    assert_false(power_wak_shift(&p, 0xb000, 0, &shift));
+    struct acpi_power none = {0};
+    assert_false(power_wak_shift(&none, 0x0, 2, &shift)); /* no status block: never */
+    assert_false(power_wak_shift(&none, 0x1, 1, &shift));
+}
+
 static void test_ports(void **state)
 {
     (void)state;
@@ -130,10 +206,9 @@ static void test_ports(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_truncated_dsdt_is_ignored),
-        cmocka_unit_test(test_classify),
-        cmocka_unit_test(test_ports),
+        cmocka_unit_test(test_parse),     cmocka_unit_test(test_truncated_dsdt_is_ignored),
+        cmocka_unit_test(test_classify),  cmocka_unit_test(test_reset_in_memory),
+        cmocka_unit_test(test_wak_shift), cmocka_unit_test(test_ports),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
