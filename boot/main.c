@@ -370,6 +370,9 @@ static EFI_STATUS start_core(EFI_HANDLE image, struct hv_config *cfg)
 
     core_entry_fn core = (core_entry_fn)(uintptr_t)entry;
     uint64_t status = core(bi, CORE_OP_INIT);
+    /* One UART feeder for both images from now on: the APs' lines, logged by
+     * the core, never mix with ours. */
+    log_share_drain((volatile int *)(uintptr_t)bi->log_drain_flag);
     log_info("core returned to loader: %s", core_status_name(status));
     (void)image;
     /*

@@ -18,9 +18,13 @@ static log_sink_fn log_sink;
 static unsigned (*log_cpu)(void);
 static volatile int log_lock;
 static struct log_txq log_txq;
-static volatile int log_drain_flag; /* held by the one CPU feeding the UART */
-static bool log_cr_sent;            /* the drainer sent the '\r' of the '\n' at the head */
-static uint64_t log_byte_ticks;     /* TSC ticks one byte may wait; 0: a bounded poll count */
+/* Held by the one CPU feeding the UART.  The loader and the core each link
+ * this file; once the core runs, the loader feeds the UART under the core's
+ * flag (log_share_drain), so their lines never mix byte by byte. */
+static volatile int log_drain_own;
+static volatile int *log_drain_flag = &log_drain_own;
+static bool log_cr_sent;        /* the drainer sent the '\r' of the '\n' at the head */
+static uint64_t log_byte_ticks; /* TSC ticks one byte may wait; 0: a bounded poll count */
 
 void log_init(uint16_t serial_port, uint32_t level)
 {
@@ -45,6 +49,17 @@ void log_set_cpu_fn(unsigned (*fn)(void))
     log_cpu = fn;
 }
 
+volatile int *log_drain_flag_ptr(void)
+{
+    return log_drain_flag;
+}
+
+void log_share_drain(volatile int *flag)
+{
+    if (flag)
+        log_drain_flag = flag;
+}
+
 void log_set_tsc_hz(uint64_t hz)
 {
     /* 500 us: about six byte times at the 115200 baud serial_init programs. */
@@ -61,20 +76,22 @@ uint64_t log_serial_dropped(void)
  * UART stops taking them (a wait ran out, or the guest selected the divisor
  * latch or loopback): then the rest waits for the next line.  Another CPU
  * already draining sends this CPU's line too; the re-check after releasing
- * the flag catches a line queued just as that CPU finished.
+ * the flag catches a line queued just as that CPU finished.  A drain that
+ * used up its budget mid-line finishes the line first: another CPU's drain
+ * (or the other image's) then starts at a line boundary.
  */
 static void log_drain(size_t budget)
 {
     for (;;) {
-        if (__atomic_test_and_set(&log_drain_flag, __ATOMIC_ACQUIRE))
+        if (__atomic_test_and_set(log_drain_flag, __ATOMIC_ACQUIRE))
             return;
-        bool stalled = !serial_usable(log_port);
-        while (!stalled && budget) {
+        bool stalled = !serial_usable(log_port), mid_line = false;
+        while (!stalled && (budget || mid_line)) {
             const char *p;
             size_t n = log_txq_peek(&log_txq, &p), sent = 0;
             if (!n)
                 break;
-            while (sent < n && budget) {
+            while (sent < n && (budget || mid_line)) {
                 if (p[sent] == '\n' && !log_cr_sent) {
                     if (!serial_put_bounded(log_port, '\r', log_byte_ticks)) {
                         stalled = true;
@@ -87,12 +104,14 @@ static void log_drain(size_t budget)
                     break;
                 }
                 log_cr_sent = false;
+                mid_line = p[sent] != '\n';
                 sent++;
-                budget--;
+                if (budget)
+                    budget--;
             }
             log_txq_consume(&log_txq, sent);
         }
-        __atomic_clear(&log_drain_flag, __ATOMIC_RELEASE);
+        __atomic_clear(log_drain_flag, __ATOMIC_RELEASE);
         if (stalled || !budget || !log_txq_used(&log_txq))
             return;
     }

@@ -82,6 +82,9 @@ struct boot_info {
     /* The guest's ways to sleep, power off and reset (ACPI FADT and DSDT, the
      * legacy reset ports), found by the loader; intercepted by the VMX layer. */
     struct acpi_power power;
+    /* Set by the core: its UART feeder flag, which the loader's log takes for
+     * the rest of its run (log_share_drain). */
+    uint64_t log_drain_flag;
 };
 
 /* NULL if bi is usable by the core, otherwise what is wrong. */

@@ -111,6 +111,7 @@ uint64_t core_main(struct boot_info *bi)
     log_init(bi->config.serial_port, bi->config.log_level);
     log_set_cpu_fn(cpu_current_index);
     log_set_tsc_hz(bi->tsc_hz);
+    bi->log_drain_flag = (uint64_t)(uintptr_t)log_drain_flag_ptr();
 
     uint64_t image_end = (uint64_t)(uintptr_t)__image_end;
     uint64_t region_end = bi->region_base + bi->region_size;
