@@ -90,6 +90,41 @@ X86_READ_SEG(fs)
 X86_READ_SEG(gs)
 #undef X86_READ_SEG
 
+/* A memory-mapped register access of 1, 2, 4 or 8 bytes at its own width (a
+ * device's register decodes the width: never split or widen it). */
+static inline uint64_t mmio_read_width(uint64_t a, unsigned size)
+{
+    volatile void *p = (volatile void *)(uintptr_t)a;
+    switch (size) {
+    case 1:
+        return *(volatile uint8_t *)p;
+    case 2:
+        return *(volatile uint16_t *)p;
+    case 4:
+        return *(volatile uint32_t *)p;
+    default:
+        return *(volatile uint64_t *)p;
+    }
+}
+
+static inline void mmio_write_width(uint64_t a, unsigned size, uint64_t v)
+{
+    volatile void *p = (volatile void *)(uintptr_t)a;
+    switch (size) {
+    case 1:
+        *(volatile uint8_t *)p = (uint8_t)v;
+        break;
+    case 2:
+        *(volatile uint16_t *)p = (uint16_t)v;
+        break;
+    case 4:
+        *(volatile uint32_t *)p = (uint32_t)v;
+        break;
+    default:
+        *(volatile uint64_t *)p = v;
+    }
+}
+
 static inline void write_cr3(uint64_t v)
 {
     __asm__ volatile("mov %0, %%cr3" : : "r"(v) : "memory");

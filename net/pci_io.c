@@ -124,39 +124,6 @@ uint32_t net_pci_port_access(uint16_t port, unsigned size, bool write, uint32_t 
     return pci_guard_port_access(&guard, &hw_ports, port, size, write, val);
 }
 
-static uint64_t mmio_read(uint64_t a, unsigned size)
-{
-    volatile void *p = (volatile void *)(uintptr_t)a;
-    switch (size) {
-    case 1:
-        return *(volatile uint8_t *)p;
-    case 2:
-        return *(volatile uint16_t *)p;
-    case 4:
-        return *(volatile uint32_t *)p;
-    default:
-        return *(volatile uint64_t *)p;
-    }
-}
-
-static void mmio_write(uint64_t a, unsigned size, uint64_t v)
-{
-    volatile void *p = (volatile void *)(uintptr_t)a;
-    switch (size) {
-    case 1:
-        *(volatile uint8_t *)p = (uint8_t)v;
-        break;
-    case 2:
-        *(volatile uint16_t *)p = (uint16_t)v;
-        break;
-    case 4:
-        *(volatile uint32_t *)p = (uint32_t)v;
-        break;
-    default:
-        *(volatile uint64_t *)p = v;
-    }
-}
-
 unsigned net_pci_ecam_pages(bool hidden, uint64_t *out, unsigned max)
 {
     if (!guarding || !guard_mcfg)
@@ -181,11 +148,11 @@ uint64_t net_pci_ecam_access(uint64_t gpa, unsigned size, bool write, uint64_t v
     if (v == PCI_HIDE)
         r = write ? 0 : ones;
     else if (!write)
-        r = mmio_read(gpa, size);
+        r = mmio_read_width(gpa, size);
     else if (v == PCI_FILTER)
-        mmio_write(gpa, size, (mmio_read(gpa, size) & keep) | (val & ~keep & ones));
+        mmio_write_width(gpa, size, (mmio_read_width(gpa, size) & keep) | (val & ~keep & ones));
     else
-        mmio_write(gpa, size, val);
+        mmio_write_width(gpa, size, val);
     pci_guard_unlock(&guard);
     return r;
 }

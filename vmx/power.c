@@ -115,20 +115,7 @@ bool vmx_power_mem_write(struct vcpu *v, uint64_t gpa)
     }
     /* The store goes through as the guest made it, at its own width (the
      * page's other registers are the chipset's). */
-    volatile void *at = (volatile void *)(uintptr_t)gpa;
-    switch (s.size) {
-    case 1:
-        *(volatile uint8_t *)at = (uint8_t)val;
-        break;
-    case 2:
-        *(volatile uint16_t *)at = (uint16_t)val;
-        break;
-    case 4:
-        *(volatile uint32_t *)at = (uint32_t)val;
-        break;
-    default:
-        *(volatile uint64_t *)at = val;
-    }
+    mmio_write_width(gpa, s.size, val);
     vmx_advance_rip(v, s.len);
     return true;
 }
