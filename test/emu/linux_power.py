@@ -70,16 +70,10 @@ def hv_line(h: run.HostRun, pat: str, secs: float = 300) -> str:
 
 def wait_end(dom: kc.Domain, secs: float) -> list[w.Event]:
     """Every event until the hypervisor ends the session."""
-    seen = []
-    end = time.monotonic() + secs
-    while time.monotonic() < end:
-        try:
-            ev = dom.wait_event(timeout=2)
-        except kc.ConnectionClosed:
-            return seen
-        if ev is not None:
-            seen.append(ev)
-    raise run.HostError(f"the session did not end within {secs:.0f} s")
+    seen = dom.events_until_closed(secs)
+    if seen is None:
+        raise run.HostError(f"the session did not end within {secs:.0f} s")
+    return seen
 
 
 def bochs_reset(h: run.HostRun, secs: float = 180) -> str:

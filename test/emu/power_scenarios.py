@@ -72,16 +72,10 @@ def attach(r: net_run.Run, unhook: bool, word3: int = 0) -> tuple[kc.Domain, int
 
 def wait_end(dom: kc.Domain, secs: float) -> list[w.Event]:
     """Every event until the hypervisor ends the session; raises on a timeout."""
-    seen = []
-    end = time.monotonic() + secs
-    while time.monotonic() < end:
-        try:
-            ev = dom.wait_event(timeout=2)
-        except kc.ConnectionClosed:
-            return seen
-        if ev is not None:
-            seen.append(ev)
-    raise ks.Fail(f"the session did not end within {secs:.0f} s")
+    seen = dom.events_until_closed(secs)
+    if seen is None:
+        raise ks.Fail(f"the session did not end within {secs:.0f} s")
+    return seen
 
 
 def guarded(fn):

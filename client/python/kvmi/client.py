@@ -237,6 +237,20 @@ class Domain:
         self.close()
 
     # ------------------------------------------------------------ events
+    def events_until_closed(self, timeout: float) -> list[w.Event] | None:
+        """Takes every event until the peer ends the session; None if it has
+        not ended within `timeout` seconds."""
+        seen = []
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                ev = self.wait_event(timeout=min(2.0, max(0.0, end - time.monotonic())))
+            except ConnectionClosed:
+                return seen
+            if ev is not None:
+                seen.append(ev)
+        return None
+
     def wait_event(self, timeout: float | None = None, match=None) -> w.Event | None:
         """Takes the oldest queued event (for which match(ev) is true, if
         given), waiting up to `timeout` seconds (None: forever).  Returns
