@@ -210,7 +210,27 @@ static uint64_t wait_ap(struct launch_ctx *c, uint32_t i)
  * (the firmware boots on without the hypervisor); the core never returns a
  * failure once one did (docs/security.md, "Fail closed").
  */
-static EFI_STATUS launch_all(core_entry_fn core, struct boot_info *bi)
+/* The key's copies in memory the OS gets, and the key in cfg, overwritten. */
+static void wipe_key(struct hv_config *cfg)
+{
+    if (cfg->has_key) {
+        static char needle[HV_CONF_STR];
+        size_t n = 0;
+        for (; n < sizeof(needle) - 1 && cfg->key[n]; n++)
+            needle[n] = cfg->key[n];
+        boot_wipe(&cfg->key, sizeof(cfg->key));
+        unsigned copies = key_scrub(needle, n);
+        boot_wipe(needle, sizeof(needle));
+        log_info("key: %u stray cop%s overwritten in memory the OS gets", copies,
+                 copies == 1 ? "y" : "ies");
+    }
+    boot_wipe(&cfg->key, sizeof(cfg->key));
+    cfg->has_key = false;
+}
+
+static bool bsp_is_guest; /* nothing more on the log from here: see launch_all */
+
+static EFI_STATUS launch_all(core_entry_fn core, struct boot_info *bi, struct hv_config *cfg)
 {
     static struct launch_ctx ctx;
     ctx.core = core;
@@ -260,6 +280,14 @@ static EFI_STATUS launch_all(core_entry_fn core, struct boot_info *bi)
         for (;;)
             __asm__ volatile("cli; hlt");
     }
+    /* The last lines of a start go out now, under the core's UART feeder flag:
+     * once this CPU is a guest the flag lies in memory it cannot write, and its
+     * lines would mix with the core's (the APs log as they serve the NIC). */
+    wipe_key(cfg);
+    log_info("launching the BSP: the hypervisor owns %u CPU(s)%s; then %s", taken + 1,
+             parked ? "; parked CPUs are lost to the guest" : "",
+             cfg->chain[0] ? "chaining to the OS loader" : "returning to firmware");
+    log_share_drain(NULL);
     /* From here on the boot info is in memory the guest cannot see: no more bi->.  With APs
      * in VMX a failing BSP parks in the core and never comes back. */
     uint64_t s = core(bi, CORE_OP_LAUNCH);
@@ -267,8 +295,7 @@ static EFI_STATUS launch_all(core_entry_fn core, struct boot_info *bi)
         log_error("BSP launch failed: %s", core_status_name(s));
         return EFI_LOAD_ERROR;
     }
-    log_info("BSP runs as a guest; the hypervisor owns %u CPU(s)%s", taken + 1,
-             parked ? "; parked CPUs are lost to the guest" : "");
+    bsp_is_guest = true;
     return EFI_SUCCESS;
 }
 
@@ -381,7 +408,7 @@ static EFI_STATUS start_core(EFI_HANDLE image, struct hv_config *cfg)
      */
     if (status != CORE_OK)
         return EFI_LOAD_ERROR;
-    return launch_all(core, bi);
+    return launch_all(core, bi, cfg);
 }
 
 /* Everything between reading the configuration and handing the machine back. */
@@ -422,24 +449,13 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
     EFI_STATUS s = run(image, &cfg);
     /* The key now lives only in the region (bi->config), which the guest cannot read, and in
      * the firmware's variable store; this stack and every buffer the firmware's drivers
-     * filled with it go to the OS. */
-    if (cfg.has_key) {
-        static char needle[HV_CONF_STR];
-        size_t n = 0;
-        for (; n < sizeof(needle) - 1 && cfg.key[n]; n++)
-            needle[n] = cfg.key[n];
-        boot_wipe(&cfg.key, sizeof(cfg.key));
-        unsigned copies = key_scrub(needle, n);
-        boot_wipe(needle, sizeof(needle));
-        log_info("key: %u stray cop%s overwritten in memory the OS gets", copies,
-                 copies == 1 ? "y" : "ies");
-    }
-    boot_wipe(&cfg.key, sizeof(cfg.key));
-    cfg.has_key = false;
+     * filled with it go to the OS (a start wiped them before the BSP's launch). */
+    wipe_key(&cfg);
     if (EFI_ERROR(s))
         return s;
     if (cfg.chain[0])
         return boot_chain(image, cfg.chain);
-    log_info("returning to firmware");
+    if (!bsp_is_guest)
+        log_info("returning to firmware");
     return EFI_SUCCESS;
 }

@@ -56,8 +56,7 @@ volatile int *log_drain_flag_ptr(void)
 
 void log_share_drain(volatile int *flag)
 {
-    if (flag)
-        log_drain_flag = flag;
+    log_drain_flag = flag ? flag : &log_drain_own;
 }
 
 void log_set_tsc_hz(uint64_t hz)

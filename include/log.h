@@ -22,7 +22,8 @@ void log_set_cpu_fn(unsigned (*fn)(void));
 /* Bounds each serial byte's wait by the TSC (before this: by a count of status reads). */
 void log_set_tsc_hz(uint64_t hz);
 /* The flag that lets one CPU at a time feed the UART, and taking another
- * image's (the loader takes the core's: one UART, one feeder). */
+ * image's (the loader takes the core's: one UART, one feeder) or, with NULL,
+ * its own back. */
 volatile int *log_drain_flag_ptr(void);
 void log_share_drain(volatile int *flag);
 /* Lines the serial port never got because the guest had slowed or stopped it (log_txq.h);

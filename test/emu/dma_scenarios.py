@@ -182,7 +182,7 @@ SCENARIOS = [
         expect=[r"hv: \[cpu0\] DMA PROTECTION OFF: the firmware reports no VT-d DMA remapping "
                 r"\(no ACPI DMAR\); any bus master",
                 r"hv: \[cpu0\] core running at",
-                r"hv: \[cpu0\] BSP runs as a guest",
+                r"hv: \[cpu0\] launching the BSP",
                 r"HVTEST-RESULT: PASS",
                 r"stats: 0 device DMA request\(s\) blocked by VT-d"],
         forbid=[r"refusing to start", r"HVTEST-RESULT: FAIL", r"DMA protection on"],

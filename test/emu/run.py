@@ -148,7 +148,7 @@ SCENARIOS = [
             r"net: NIC [0-9a-f:.]+ 8086:100e \(.*\) BAR0 0x80000000\b",
             r"hide: NIC [0-9a-f:.]+ hidden from the guest",
             r"hv: \[cpu0\] core returned to loader: ok",
-            r"hv: \[cpu0\] returning to firmware",
+            r"hv: \[cpu0\] launching the BSP: .*then returning to firmware",
             r"startup.nsh: hv.efi returned 0x0\b",
             r"AGENT: cpus 2 enabled 2",
             r"AGENT: cpus probed 2 of 2",

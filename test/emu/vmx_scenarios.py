@@ -17,7 +17,7 @@ GUEST_OK = [r"FATAL on vCPU", r"VM-entry failure", r"VMLAUNCH failed", r"HVTEST-
 
 def taken(n: int) -> list[str]:
     lines = [rf"hv: \[cpu0\] CPU {i} \(APIC {i}\) runs as a guest" for i in range(1, n)]
-    return lines + [rf"hv: \[cpu0\] BSP runs as a guest; the hypervisor owns {n} CPU\(s\)"]
+    return lines + [rf"hv: \[cpu0\] launching the BSP: the hypervisor owns {n} CPU\(s\)"]
 
 
 def guest_side(n: int, rounds: int, cpuid_line: str) -> list[str]:
