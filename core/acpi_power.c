@@ -190,11 +190,13 @@ enum power_action power_classify(const struct acpi_power *p, uint16_t port, unsi
     if (p->reset_port && (covered(port, size, val, p->reset_port, &lo, &hi) & 1) &&
         lo == p->reset_value)
         return POWER_RESET;
-    if (size == 1 && port == PORT_RESET_CONTROL && (val & 4))
+    /* The legacy reset ports are judged by the byte an access of any width
+     * writes to them: `outw 0xcf8` carries 0xCF9's byte too. */
+    if ((covered(port, size, val, PORT_RESET_CONTROL, &lo, &hi) & 1) && (lo & 4))
         return POWER_RESET;
-    if (size == 1 && port == PORT_SYSCTL_A && (val & 1) && !(prev92 & 1))
+    if ((covered(port, size, val, PORT_SYSCTL_A, &lo, &hi) & 1) && (lo & 1) && !(prev92 & 1))
         return POWER_RESET;
-    if (size == 1 && port == PORT_KBC_CMD && (val & 0xff) == 0xfe)
+    if ((covered(port, size, val, PORT_KBC_CMD, &lo, &hi) & 1) && lo == 0xfe)
         return POWER_RESET;
     return POWER_NONE;
 }

@@ -374,6 +374,7 @@ void kvmi_hv_power(struct vcpu *v, enum power_action a)
         uint64_t t0 = rdtsc(), limit = g_bi->tsc_hz; /* one second for lwIP to tell the engine */
         while (kvmi_transport_up(&g_kvmi) && rdtsc() - t0 < limit) {
             service_poll();
+            khv_ack_requests(v); /* another vCPU's INVEPT must not wait on us */
             cpu_relax();
         }
     }

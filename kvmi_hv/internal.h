@@ -48,6 +48,7 @@ struct hv_vcpu {
     bool ss_active, ss_desc, ss_report;
     bool ss_tf, ss_tf_guest, ss_db_added; /* stepping with RFLAGS.TF instead of MTF */
     uint64_t ss_rip;
+    uint64_t ss_inits;    /* the vCPU's INIT count when the step began */
     uint64_t ss_debugctl; /* the guest's IA32_DEBUGCTL, BTF off during a TF step */
     /* pages opened in the vCPU's view for the step, and the rights lent (an
      * instruction may touch several: MOVS, a split access) */

@@ -38,6 +38,7 @@ void khv_step_begin(struct vcpu *v)
     struct hv_vcpu *h = &khv[v->index];
     h->ss_active = true;
     h->ss_rip = vmread(VMCS_GUEST_RIP);
+    h->ss_inits = v->stats.inits;
     uint64_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
     uint64_t rfl = vmread(VMCS_GUEST_RFLAGS);
     if (vmx_mtf_works(v)) {
@@ -119,6 +120,13 @@ void khv_step_end(struct vcpu *v)
 void khv_step_check(struct vcpu *v)
 {
     struct hv_vcpu *h = &khv[v->index];
+    if (h->ss_active && v->stats.inits != h->ss_inits) {
+        /* an INIT came (vmx closed the view): the instruction is gone with the
+         * state it ran in, and so is its step, unreported */
+        h->ss_report = false;
+        khv_step_end(v);
+        return;
+    }
     if (!h->ss_active || vmread(VMCS_GUEST_RIP) == h->ss_rip)
         return;
     if (v->exit_rip == h->ss_rip)

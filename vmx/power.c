@@ -158,6 +158,8 @@ __attribute__((noreturn)) static void platform_reset(struct vcpu *v)
     outb(PORT_KBC_CMD, 0xfe);
     reset_wait(100);
     log_error("vCPU %u: the platform did not reset; this vCPU stays halted", v->index);
+    /* halted: kicks stop waiting for it and KVMI answers for it (vmx_fatal does the same) */
+    __atomic_store_n(&v->state, VCPU_HALTED, __ATOMIC_RELEASE);
     for (;;)
         __asm__ volatile("cli; hlt");
 }
