@@ -187,12 +187,15 @@ enum power_action power_classify(const struct acpi_power *p, uint16_t port, unsi
     }
     if (p->sleep_ctl && (covered(port, size, val, p->sleep_ctl, &lo, &hi) & 1) && (lo & SLP_EN_HWR))
         return sleep_type(p, p->slp_typa, (lo >> 2) & 7);
-    if (p->reset_port && (covered(port, size, val, p->reset_port, &lo, &hi) & 1) &&
-        lo == p->reset_value)
+    /* The reset ports are judged by the byte an access of any width writes to
+     * them (`outw 0xcf8` carries 0xCF9's byte too), except that a dword at 0xCF8
+     * is CONFIG_ADDRESS (PCI Local Bus 3.0, 3.2.2.3.2), whatever its bytes say:
+     * a device number must not pass for a reset. */
+    bool config_address = port == PORT_RESET_CONTROL - 1 && size == 4;
+    if (p->reset_port && !(config_address && p->reset_port == PORT_RESET_CONTROL) &&
+        (covered(port, size, val, p->reset_port, &lo, &hi) & 1) && lo == p->reset_value)
         return POWER_RESET;
-    /* The legacy reset ports are judged by the byte an access of any width
-     * writes to them: `outw 0xcf8` carries 0xCF9's byte too. */
-    if ((covered(port, size, val, PORT_RESET_CONTROL, &lo, &hi) & 1) && (lo & 4))
+    if (!config_address && (covered(port, size, val, PORT_RESET_CONTROL, &lo, &hi) & 1) && (lo & 4))
         return POWER_RESET;
     if ((covered(port, size, val, PORT_SYSCTL_A, &lo, &hi) & 1) && (lo & 1) && !(prev92 & 1))
         return POWER_RESET;

@@ -98,6 +98,21 @@ static void test_classify(void **state)
     assert_int_equal(power_classify(&p, 0xcf9, 1, 0x06, 0), POWER_RESET);
     assert_int_equal(power_classify(&p, 0xcf9, 1, 0x02, 0), POWER_NONE);
     assert_int_equal(power_classify(&p, 0xcf8, 4, 0x80000000u, 0), POWER_NONE);
+    assert_int_equal(power_classify(&p, 0xcf8, 4, 0x80000400u, 0), POWER_NONE); /* CONFIG_ADDRESS */
+    assert_int_equal(power_classify(&p, 0xcf8, 4, 0x80000600u, 0), POWER_NONE); /* dev 0 fn 6 */
+    /* Wider writes that carry a reset port's byte are that byte's write. */
+    assert_int_equal(power_classify(&p, 0xcf8, 2, 0x0600, 0), POWER_RESET);
+    assert_int_equal(power_classify(&p, 0x91, 2, 0x0300, 0x02), POWER_RESET);
+    assert_int_equal(power_classify(&p, 0x63, 2, 0xfe00, 0), POWER_RESET);
+    /* With 0xCF9 as the FADT reset register (what acpitab.efi declares), a
+     * CONFIG_ADDRESS of function 6 carries the reset value in its byte 1. */
+    struct acpi_power q = p;
+    q.reset_port = 0xcf9;
+    q.reset_value = 6;
+    assert_int_equal(power_classify(&q, 0xcf8, 4, 0x80000600u, 0), POWER_NONE);
+    assert_int_equal(power_classify(&q, 0xcf9, 1, 0x06, 0), POWER_RESET);
+    assert_int_equal(power_classify(&q, 0xcf8, 2, 0x0600, 0), POWER_RESET);
+    assert_int_equal(power_classify(&p, 0x64, 2, 0x00fe, 0), POWER_RESET);
     assert_int_equal(power_classify(&p, 0x92, 1, 0x03, 0x02), POWER_RESET);
     assert_int_equal(power_classify(&p, 0x92, 1, 0x03, 0x03), POWER_NONE); /* no edge */
     assert_int_equal(power_classify(&p, 0x64, 1, 0xfe, 0), POWER_RESET);
