@@ -39,9 +39,12 @@ bool kvmi_arch_vcpu_halted(struct kvmi_vm *vm, unsigned vcpu)
     struct vcpu *v = vc(vcpu);
     if (!v)
         return false;
-    /* never launched (a CPU the loader parked, vmx/launch.c) serves nothing either */
+    /* A CPU the core parked (vmx/launch.c) never launches and serves nothing; one
+     * not launched yet is only early (the engine starts before the launches). */
     uint32_t st = __atomic_load_n(&v->state, __ATOMIC_ACQUIRE);
-    return st == VCPU_HALTED || st == VCPU_OFF;
+    return st == VCPU_HALTED ||
+           (st == VCPU_OFF &&
+            (__atomic_load_n(&g_bi->cpus[vcpu].flags, __ATOMIC_ACQUIRE) & BI_CPU_PARKED));
 }
 
 int kvmi_arch_get_regs(struct kvmi_vm *vm, unsigned vcpu, struct kvm_regs *o)
