@@ -76,7 +76,7 @@ Run control:
   -t, --timeout SECS    kill the emulator after SECS seconds and report a
                         timeout (default 300; 0 = never).
       --grace SECS      after the result line, wait this long for the guest to
-                        power off before killing the emulator (default 20;
+                        power off before killing the emulator (default 120;
                         with --timeout 0 the default is never: a machine
                         started by hand runs until it powers off or is
                         stopped).
@@ -167,7 +167,7 @@ isnum "$mem" && [ "$mem" -ge 64 ] || die "--mem wants MiB >= 64, not '$mem'"
 isnum "$ips" && [ "$ips" -ge 1000000 ] || die "--ips wants a number >= 1000000, not '$ips'"
 isnum "$timeout" || die "--timeout wants seconds, not '$timeout'"
 if [ -z "$grace" ]; then
-    if [ "$timeout" = 0 ]; then grace=never; else grace=20; fi
+    if [ "$timeout" = 0 ]; then grace=never; else grace=120; fi
 fi
 [ "$grace" = never ] || isnum "$grace" || die "--grace wants seconds, not '$grace'"
 case "$serial_mode" in socket | file) ;; *) die "--serial-mode is socket or file" ;; esac
