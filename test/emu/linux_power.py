@@ -47,9 +47,6 @@ GO = "hvtest-go\n"
 HOLD = r"LINUX: holding for the host, spawning on 2 CPUs"
 UNHOOK_TIMEOUT_MS = 2000
 # Bochs's own log: a reset of CPU 0 after power-on (its first one is at time 0).
-BOCHS_RESET = re.compile(r"^0*[1-9]\d*i\[(?:SYS|CPU0) *\] (bx_pc_system_c::Reset\(\w+\) called|"
-                         r"cpu (?:hardware|software) reset)", re.M)
-
 
 @dataclasses.dataclass
 class Path:
@@ -78,16 +75,9 @@ def wait_end(dom: kc.Domain, secs: float) -> list[w.Event]:
 
 def bochs_reset(h: run.HostRun, secs: float = 180) -> str:
     path = os.path.join(run.BUILD, "emu", h.name, "run", "bochs.log")
-    end = time.monotonic() + secs
-    while time.monotonic() < end:
-        try:
-            with open(path, errors="replace") as f:
-                m = BOCHS_RESET.search(f.read())
-        except OSError:
-            m = None
-        if m:
-            return m.group(1)
-        time.sleep(1)
+    line = run.bochs_reset_line(path, secs)
+    if line is not None:
+        return line
     raise run.HostError(f"Bochs's log shows no reset within {secs:.0f} s of the hypervisor's")
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
@@ -127,23 +126,13 @@ def unhook_then(action: str, close: bool, asks: str = "", after: str = ""):
 
 
 # Bochs's own log: a reset of CPU 0 after power-on (its first one is at time 0).
-BOCHS_RESET = re.compile(r"^0*[1-9]\d*i\[(?:SYS|CPU0) *\] (bx_pc_system_c::Reset\(\w+\) called|"
-                         r"cpu (?:hardware|software) reset)", re.M)
-
 
 def machine_reset(r: net_run.Run, secs: float = 120) -> str:
     """Waits until Bochs's log shows the machine reset; returns that line."""
     path = os.path.join(r.work, "run", "bochs.log")
-    end = time.monotonic() + secs
-    while time.monotonic() < end:
-        try:
-            with open(path, errors="replace") as f:
-                m = BOCHS_RESET.search(f.read())
-        except OSError:
-            m = None
-        if m:
-            return m.group(1)
-        time.sleep(1)
+    line = run.bochs_reset_line(path, secs)
+    if line is not None:
+        return line
     raise ks.Fail(f"Bochs's log shows no reset within {secs:.0f} s of the hypervisor's")
 
 

@@ -332,6 +332,25 @@ def serial_text(path: str) -> str:
 DEBUG_CONF = "debug_hypercalls = yes\n"
 
 
+BOCHS_RESET = re.compile(r"^0*[1-9]\d*i\[(?:SYS|CPU0) *\] (bx_pc_system_c::Reset\(\w+\) called|"
+                         r"cpu (?:hardware|software) reset)", re.M)
+
+
+def bochs_reset_line(path: str, secs: float) -> Optional[str]:
+    """Bochs's log line of a machine reset, waited for up to secs; None if none came."""
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        try:
+            with open(path, errors="replace") as f:
+                m = BOCHS_RESET.search(f.read())
+        except OSError:
+            m = None
+        if m:
+            return m.group(1)
+        time.sleep(1)
+    return None
+
+
 def with_debug(conf: Optional[str], debug: bool) -> Optional[str]:
     """The hv.conf text with the test hooks turned on when asked: appended,
     so that the line numbers a scenario's own text expects stay put."""
