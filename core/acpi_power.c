@@ -6,6 +6,8 @@
 #include "acpi_power.h"
 
 /* FADT fields (ACPI 6.5 Table 5.9). */
+#define FADT_FIRMWARE_CTRL 36
+#define FADT_X_FIRMWARE    132
 #define FADT_DSDT          40
 #define FADT_PM1A_EVT      56
 #define FADT_X_PM1A_EVT    148
@@ -139,9 +141,39 @@ const char *acpi_power_parse(const uint8_t *fadt, size_t len, const uint8_t *dsd
         p->reset_mem = gas_mem(fadt, len, FADT_RESET_REG);
         p->reset_value = fadt[FADT_RESET_VALUE];
     }
+    if (len >= FADT_X_FIRMWARE + 8)
+        p->facs = le(fadt + FADT_X_FIRMWARE, 8);
+    if (!p->facs && len >= FADT_FIRMWARE_CTRL + 4)
+        p->facs = le(fadt + FADT_FIRMWARE_CTRL, 4);
+    if (p->facs >= (1ull << 48))
+        p->facs = 0;
     if (dsdt)
         for (unsigned n = 1; n <= 5; n++)
             find_sx(dsdt, dsdt_len, n, p);
+    return 0;
+}
+
+const char *acpi_facs_wake(const uint8_t *f, size_t len, struct acpi_wake *w)
+{
+    if (!f || len < FACS_LEN_MIN)
+        return "the FACS is missing or too short";
+    if (f[0] != 'F' || f[1] != 'A' || f[2] != 'C' || f[3] != 'S' || le(f + 4, 4) < FACS_LEN_MIN)
+        return "the FACS has no FACS signature or a bad length";
+    uint64_t x = le(f + FACS_X_WAKING_VECTOR, 8);
+    if (x) {
+        /* The firmware enters a non-zero X_ vector in 64-bit mode when the
+         * OS asked for it, else in flat 32-bit protected mode (5.2.10). */
+        if (le(f + FACS_OSPM_FLAGS, 4) & 1)
+            return "the OS asks for a 64-bit wake, which the hypervisor does not offer";
+        if (x >= (1ull << 32))
+            return "the OS's X_Firmware_Waking_Vector is above 4 GiB";
+        *w = (struct acpi_wake){WAKE_PROT32, 0, x};
+        return 0;
+    }
+    uint32_t v = (uint32_t)le(f + FACS_WAKING_VECTOR, 4);
+    if (!v || v >= (1u << 20))
+        return "the OS set no real-mode waking vector below 1 MiB";
+    *w = (struct acpi_wake){WAKE_REAL, (uint16_t)(v >> 4), v & 0xf};
     return 0;
 }
 

@@ -40,6 +40,7 @@ struct acpi_power {
     uint8_t hw_reduced;
     uint8_t pad[5];
     uint64_t reset_mem; /* FADT RESET_REG when in memory space (its byte's address); 0: none */
+    uint64_t facs;      /* the FACS (X_FIRMWARE_CTRL, else FIRMWARE_CTRL); 0: none */
 };
 
 /* Fills *p from the FADT and the DSDT it points to (dsdt may be NULL: then
@@ -49,6 +50,24 @@ const char *acpi_power_parse(const uint8_t *fadt, size_t fadt_len, const uint8_t
 
 /* The FADT's DSDT address (X_DSDT when present, else DSDT), 0 if none. */
 uint64_t acpi_fadt_dsdt(const uint8_t *fadt, size_t fadt_len);
+
+/* The FACS's waking vectors (ACPI 6.5 5.2.10 Firmware ACPI Control Structure). */
+#define FACS_LEN_MIN         64u
+#define FACS_WAKING_VECTOR   12u /* 4 bytes: real mode, CS:IP = (v >> 4):(v & 0xF) */
+#define FACS_X_WAKING_VECTOR 24u /* 8 bytes: protected or 64-bit mode when non-zero */
+#define FACS_OSPM_FLAGS      36u /* bit 0: 64BIT_WAKE_F, the OS asks for 64-bit mode */
+
+/* The OS's waking vector as a FACS holds it, and how a CPU is to enter it. */
+struct acpi_wake {
+    enum { WAKE_REAL = 1, WAKE_PROT32 } mode;
+    uint16_t cs;  /* WAKE_REAL: the code segment (vector >> 4) */
+    uint64_t rip; /* WAKE_REAL: vector & 0xf; WAKE_PROT32: the linear address */
+};
+
+/* Reads the waking vector from a FACS of len bytes.  Returns NULL or what
+ * makes it unusable (too short, no "FACS" signature, no vector, a 64-bit
+ * wake the hypervisor does not offer, a vector at or above 4 GiB). */
+const char *acpi_facs_wake(const uint8_t *facs, size_t len, struct acpi_wake *w);
 
 /* The legacy reset ports intercepted besides the FADT's: the PCI reset
  * control register and the fast reset of system control port A. */

@@ -5,7 +5,8 @@
  * directly as a DMAR, and acpi_hide() rewrites a copy.  The same walk finds
  * the FADT and its DSDT for acpi_power_parse() (the guest's power ports and
  * \_Sx values), which also parses the input directly, and power_classify()
- * judges writes to the ports it found.  Any out-of-bounds read, overflow or
+ * judges writes to the ports it found; the input is also read as a FACS
+ * (acpi_facs_wake, the OS's waking vector).  Any out-of-bounds read, overflow or
  * hang is a bug.
  */
 #include <stddef.h>
@@ -70,6 +71,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     acpi_power_parse(data, size, data, size, &pw);
+    /* The FACS the guest writes its waking vectors into (vmx/sleep.c). */
+    struct acpi_wake wk;
+    if (!acpi_facs_wake(data, size, &wk) &&
+        (wk.mode == WAKE_REAL ? wk.rip > 0xf : wk.rip >> 32 != 0))
+        __builtin_trap();
     /* and the loader's rewrite of the roots, on a copy */
     uint8_t *copy = malloc(size ? size : 1);
     if (copy) {

@@ -66,6 +66,60 @@ static void test_parse(void **state)
     assert_non_null(acpi_power_parse(f, 100, NULL, 0, &p)); /* too short */
 }
 
+/* A FACS with the OS's vectors (ACPI 6.5 Table 5.14). */
+static void facs(uint8_t *f, uint32_t vector, uint64_t x, uint32_t ospm)
+{
+    memset(f, 0, 64);
+    memcpy(f, "FACS", 4);
+    put32(f + 4, 64);
+    put32(f + 12, vector);
+    put32(f + 24, (uint32_t)x);
+    put32(f + 28, (uint32_t)(x >> 32));
+    put32(f + 36, ospm);
+}
+
+static void test_facs(void **state)
+{
+    (void)state;
+    uint8_t f[276], s[64];
+    struct acpi_power p;
+    /* FIRMWARE_CTRL, and X_FIRMWARE_CTRL winning over it. */
+    fadt(f, 1);
+    put32(f + 36, 0x7fe0000);
+    assert_null(acpi_power_parse(f, 276, NULL, 0, &p));
+    assert_int_equal(p.facs, 0x7fe0000);
+    put32(f + 132, 0x7fd0040);
+    assert_null(acpi_power_parse(f, 276, NULL, 0, &p));
+    assert_int_equal(p.facs, 0x7fd0040);
+
+    struct acpi_wake w;
+    facs(s, 0x9a123, 0, 0); /* Linux: real mode, CS:IP = 0x9a12:0x3 */
+    assert_null(acpi_facs_wake(s, 64, &w));
+    assert_int_equal(w.mode, WAKE_REAL);
+    assert_int_equal(w.cs, 0x9a12);
+    assert_int_equal(w.rip, 3);
+    facs(s, 0x9a000, 0x100000, 0); /* X_ wins: flat 32-bit */
+    assert_null(acpi_facs_wake(s, 64, &w));
+    assert_int_equal(w.mode, WAKE_PROT32);
+    assert_int_equal(w.rip, 0x100000);
+    /* Refused: a 64-bit wake, X_ above 4 GiB, no vector, a vector above 1 MiB, no
+     * signature, too short. */
+    facs(s, 0, 0x100000, 1);
+    assert_non_null(acpi_facs_wake(s, 64, &w));
+    facs(s, 0, 0x100000000ull, 0);
+    assert_non_null(acpi_facs_wake(s, 64, &w));
+    facs(s, 0, 0, 0);
+    assert_non_null(acpi_facs_wake(s, 64, &w));
+    facs(s, 0x100000, 0, 0);
+    assert_non_null(acpi_facs_wake(s, 64, &w));
+    facs(s, 0x9a000, 0, 0);
+    s[0] = 'X';
+    assert_non_null(acpi_facs_wake(s, 64, &w));
+    facs(s, 0x9a000, 0, 0);
+    assert_non_null(acpi_facs_wake(s, 63, &w));
+    assert_non_null(acpi_facs_wake(NULL, 64, &w));
+}
+
 static void test_truncated_dsdt_is_ignored(void **state)
 {
     (void)state;
@@ -224,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_parse),     cmocka_unit_test(test_truncated_dsdt_is_ignored),
         cmocka_unit_test(test_classify),  cmocka_unit_test(test_reset_in_memory),
         cmocka_unit_test(test_wak_shift), cmocka_unit_test(test_ports),
+        cmocka_unit_test(test_facs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
