@@ -37,6 +37,26 @@ static const uint8_t *dsdt_of(const uint8_t *fadt, uint32_t len, uint32_t *dlen)
     return d;
 }
 
+/* on_sleep = resume: one page below 1 MiB for the wake trampoline
+ * (include/wake.h), reserved so that the OS never gets it; the core hides it
+ * from the guest and its devices.  Without it every sleep is refused. */
+static void reserve_wake_page(struct boot_info *bi)
+{
+    EFI_PHYSICAL_ADDRESS a = 0x9f000; /* real-mode reachable, below the EBDA */
+    EFI_STATUS s = BS->AllocatePages(AllocateMaxAddress, EfiReservedMemoryType, 1, &a);
+    if (EFI_ERROR(s) || !bi->power.facs) {
+        log_warn("power: on_sleep = resume: %s; every sleep request will be refused",
+                 EFI_ERROR(s) ? "no free page below 1 MiB for the wake trampoline"
+                              : "the FADT names no FACS");
+        if (!EFI_ERROR(s))
+            BS->FreePages(a, 1);
+        return;
+    }
+    bi->wake_page = a;
+    log_info("power: on_sleep = resume: wake trampoline page at 0x%llx, FACS at 0x%llx",
+             (unsigned long long)a, (unsigned long long)bi->power.facs);
+}
+
 void power_find(struct boot_info *bi)
 {
     struct acpi_found f;
@@ -64,4 +84,6 @@ void power_find(struct boot_info *bi)
     if (p->reset_mem)
         log_info("power: the FADT reset register is in memory at 0x%llx (value 0x%x)",
                  (unsigned long long)p->reset_mem, p->reset_value);
+    if (bi->config.on_sleep == ON_SLEEP_RESUME)
+        reserve_wake_page(bi);
 }

@@ -272,6 +272,7 @@ enum key_id {
     K_DEBUG_HC,
     K_DMA_PROTECTION,
     K_ON_SLEEP,
+    K_S3_SIMULATE,
     K_COUNT
 };
 
@@ -300,6 +301,7 @@ static const char *const key_names[K_COUNT] = {
     [K_DEBUG_HC] = "debug_hypercalls",
     [K_DMA_PROTECTION] = "dma_protection",
     [K_ON_SLEEP] = "on_sleep",
+    [K_S3_SIMULATE] = "s3_simulate",
 };
 
 /* Applies one value; returns NULL on success or what is wrong with it. */
@@ -405,16 +407,12 @@ static const char *apply(struct hv_config *c, enum key_id k, struct span v)
             return "dma_protection must be require, auto or off";
         return 0;
     case K_ON_SLEEP:
-        /* Resuming the machine from S3/S4 under the hypervisor (its own waking
-         * vector, VMX re-entered on every CPU) is not built: a sleep would
-         * resume the OS natively, unwatched. */
         if (eq(v, "refuse"))
             c->on_sleep = ON_SLEEP_REFUSE;
         else if (eq(v, "resume"))
-            return "on_sleep = resume is not supported by this build (docs/kvmi-hv.md, "
-                   "\"Power transitions\"); use refuse";
+            c->on_sleep = ON_SLEEP_RESUME;
         else
-            return "on_sleep must be refuse";
+            return "on_sleep must be refuse or resume";
         return 0;
     case K_CPUID_HV:
         return parse_bool(v, &c->cpuid_hv_bit) ? 0 : "expected yes or no";
@@ -449,6 +447,8 @@ static const char *apply(struct hv_config *c, enum key_id k, struct span v)
         return parse_bool(v, &c->net_selftest) ? 0 : "expected yes or no";
     case K_DEBUG_HC:
         return parse_bool(v, &c->debug_hypercalls) ? 0 : "expected yes or no";
+    case K_S3_SIMULATE:
+        return parse_bool(v, &c->s3_simulate) ? 0 : "expected yes or no";
     case K_COUNT:
         break;
     }

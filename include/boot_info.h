@@ -85,6 +85,9 @@ struct boot_info {
     /* Set by the core: its UART feeder flag, which the loader's log takes for
      * the rest of its run (log_share_drain). */
     uint64_t log_drain_flag;
+    /* on_sleep = resume: the page below 1 MiB the loader reserved for the
+     * wake trampoline (include/wake.h); 0: none, a sleep is refused. */
+    uint64_t wake_page;
 };
 
 /* NULL if bi is usable by the core, otherwise what is wrong. */

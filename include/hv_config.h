@@ -17,8 +17,10 @@ enum nic_select { NIC_AUTO = 0, NIC_BY_PCI, NIC_BY_MAC, NIC_NONE };
 
 enum transport_mode { TRANSPORT_CONNECT = 0, TRANSPORT_LISTEN };
 
-/* on_sleep: what the guest's ACPI sleep (S1-S4) request does. */
-enum on_sleep { ON_SLEEP_REFUSE = 0 };
+/* on_sleep: what the guest's ACPI sleep (S1-S4) request does: refuse it (the
+ * OS stays awake), or let S3 happen and take the machine back at the waking
+ * vector (docs/kvmi-hv.md, "Power transitions"). */
+enum on_sleep { ON_SLEEP_REFUSE = 0, ON_SLEEP_RESUME };
 
 /* dma_protection: VT-d remapping that keeps device DMA out of the region (vtd/). */
 enum dma_protection { DMA_PROT_AUTO = 0, DMA_PROT_REQUIRE, DMA_PROT_OFF };
@@ -46,7 +48,7 @@ struct hv_config {
     bool cpuid_hv_bit; /* advertise CPUID.1:ECX[31] and leaf 0x40000000 */
     bool has_key;
     bool debug_hypercalls; /* answer the test hypercalls and watch port 0x8900 */
-    uint8_t pad3;
+    bool s3_simulate;      /* test: S3 is a simulated power loss (vmx/sleep.c) */
     char key[HV_CONF_STR];
     char name[HV_CONF_STR];
     uint8_t uuid[16];

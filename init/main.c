@@ -71,7 +71,7 @@ static int hide_nic(void)
  * reach them by DMA, and the guest's CPU sees no IOMMU. */
 static int hide_iommu(void)
 {
-    struct dma_range regs[6];
+    struct dma_range regs[7];
     unsigned n = 0;
     const struct pci_dev *d = net_nic_dev();
     for (unsigned i = 0; d && i < 6; i++) {
@@ -80,7 +80,28 @@ static int hide_iommu(void)
         if (d->bar_is_64 & (1u << i))
             i++;
     }
+    /* The S3 wake trampoline's page is the hypervisor's code at the next
+     * wake: neither the guest's CPUs nor its devices may write it. */
+    if (g_bi->wake_page) {
+        regs[n++] = (struct dma_range){g_bi->wake_page, 4096};
+        if (vmx_hide_mmio(g_bi->wake_page, 4096))
+            return -1;
+    }
     return dma_core_hide(vmx_hide_mmio, regs, n);
+}
+
+/* S3 (vmx/sleep.c, vmx/resume.c): the devices the hypervisor owns. */
+static void suspend(void)
+{
+    net_suspend();
+}
+
+static int resume(void)
+{
+    if (dma_core_resume())
+        return -1;
+    net_resume();
+    return 0;
 }
 
 /* Every vCPU's periodic service (the preemption-timer exit): the network,
@@ -189,6 +210,8 @@ uint64_t core_main(struct boot_info *bi)
     struct vmx_hooks hooks = kvmi_hv_vmx_hooks;
     hooks.poll = poll;
     hooks.print_stats = print_stats;
+    hooks.suspend = suspend;
+    hooks.resume = resume;
     vmx_set_hooks(&hooks);
 
     fw_state_restore(&fw);

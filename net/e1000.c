@@ -258,50 +258,24 @@ static void e1000_stop(struct nic *n)
     reset(E(n));
 }
 
-static const struct nic_ops e1000_ops = {
-    .name = "e1000",
-    .rx_peek = e1000_rx_peek,
-    .rx_release = e1000_rx_release,
-    .tx_buf = e1000_tx_buf,
-    .tx_commit = e1000_tx_commit,
-    .link_up = e1000_link_up,
-    .update_stats = e1000_update_stats,
-    .stop = e1000_stop,
-};
-
-#define PAGES(bytes) (((bytes) + 4095) / 4096)
-
-struct nic *e1000_start(volatile void *regs, const struct nic_model *m, nic_alloc_fn alloc,
-                        const char **why)
+/* Reset, MAC, rings (every descriptor reset) and the receiver and transmitter
+ * on: at start, and again after S3 took the device's state away.  NULL or
+ * why not. */
+static const char *hw_setup(struct e1000 *e)
 {
-    struct e1000 *e = alloc(PAGES(sizeof(struct e1000)));
-    if (!e) {
-        *why = "no memory for the driver state";
-        return NULL;
-    }
-    e->regs = regs;
-    e->model = m;
-    e->nic.ops = &e1000_ops;
-    e->nic.priv = e;
-    e->rx = alloc(PAGES(E1000_RX_RING * sizeof(struct rx_desc)));
-    e->tx = alloc(PAGES(E1000_TX_RING * sizeof(struct tx_desc)));
-    e->rx_bufs = alloc(PAGES(E1000_RX_RING * BUF_SIZE));
-    e->tx_bufs = alloc(PAGES(E1000_TX_RING * BUF_SIZE));
-    if (!e->rx || !e->tx || !e->rx_bufs || !e->tx_bufs) {
-        *why = "no memory for the rings";
-        return NULL;
-    }
+    for (uint32_t i = 0; i < E1000_RX_RING; i++)
+        e->rx[i] = (struct rx_desc){0};
+    for (uint32_t i = 0; i < E1000_TX_RING; i++)
+        e->tx[i] = (struct tx_desc){0};
     if (!reset(e)) {
-        *why = "device reset did not complete";
-        return NULL;
+        return "device reset did not complete";
     }
     uint32_t ctrl = rr(e, REG_CTRL);
     ctrl &= ~(CTRL_LRST | CTRL_ILOS | CTRL_VME | CTRL_PHY_RST);
     wr(e, REG_CTRL, ctrl | CTRL_SLU | CTRL_ASDE);
 
     if (!read_mac(e, e->nic.mac)) {
-        *why = "no valid MAC in RAL0/RAH0 or the EEPROM";
-        return NULL;
+        return "no valid MAC in RAL0/RAH0 or the EEPROM";
     }
     const uint8_t *a = e->nic.mac;
     wr(e, REG_RAL0, a[0] | (uint32_t)a[1] << 8 | (uint32_t)a[2] << 16 | (uint32_t)a[3] << 24);
@@ -331,6 +305,51 @@ struct nic *e1000_start(volatile void *regs, const struct nic_model *m, nic_allo
     wr(e, REG_TCTL, TCTL_EN | TCTL_PSP | TCTL_CT | TCTL_COLD);
     wr(e, REG_RCTL, RCTL_EN | RCTL_BAM | RCTL_SECRC);
 
+    return NULL;
+}
+
+static bool e1000_restart(struct nic *n)
+{
+    return hw_setup(E(n)) == NULL;
+}
+
+static const struct nic_ops e1000_ops = {
+    .name = "e1000",
+    .rx_peek = e1000_rx_peek,
+    .rx_release = e1000_rx_release,
+    .tx_buf = e1000_tx_buf,
+    .tx_commit = e1000_tx_commit,
+    .link_up = e1000_link_up,
+    .update_stats = e1000_update_stats,
+    .stop = e1000_stop,
+    .restart = e1000_restart,
+};
+
+#define PAGES(bytes) (((bytes) + 4095) / 4096)
+
+struct nic *e1000_start(volatile void *regs, const struct nic_model *m, nic_alloc_fn alloc,
+                        const char **why)
+{
+    struct e1000 *e = alloc(PAGES(sizeof(struct e1000)));
+    if (!e) {
+        *why = "no memory for the driver state";
+        return NULL;
+    }
+    e->regs = regs;
+    e->model = m;
+    e->nic.ops = &e1000_ops;
+    e->nic.priv = e;
+    e->rx = alloc(PAGES(E1000_RX_RING * sizeof(struct rx_desc)));
+    e->tx = alloc(PAGES(E1000_TX_RING * sizeof(struct tx_desc)));
+    e->rx_bufs = alloc(PAGES(E1000_RX_RING * BUF_SIZE));
+    e->tx_bufs = alloc(PAGES(E1000_TX_RING * BUF_SIZE));
+    if (!e->rx || !e->tx || !e->rx_bufs || !e->tx_bufs) {
+        *why = "no memory for the rings";
+        return NULL;
+    }
+    *why = hw_setup(e);
+    if (*why)
+        return NULL;
     e1000_update_stats(&e->nic); /* clear what the firmware left */
     memset(&e->nic.stats, 0, sizeof(e->nic.stats));
     return &e->nic;

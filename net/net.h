@@ -34,6 +34,17 @@ void net_boot(struct boot_info *bi);
  * to start after net_boot(). */
 void net_abandon(void);
 
+/*
+ * S3 (the composition root's vmx_hooks.suspend/resume): net_suspend stops
+ * the NIC's DMA and the clock; net_resume, on the BSP after the wake (or
+ * after a sleep that did not happen), gives the NIC its PCI configuration
+ * back (S3 cleared it), sets it up again on the same rings and starts the
+ * clock where it stopped.  The transport's own redial then reaches the
+ * introspector again.  No-ops without a network.
+ */
+void net_suspend(void);
+void net_resume(void);
+
 /* True once net_boot() brought a NIC up. */
 bool net_up(void);
 

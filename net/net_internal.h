@@ -15,6 +15,9 @@
 /* port/sys_arch.c: clocks from the calibrated TSC. */
 void net_time_init(uint64_t tsc_hz);
 uint64_t net_now_ms(void);
+/* Around S3: the clock stops at the sleep and goes on from there at the wake. */
+void net_time_suspend(void);
+void net_time_resume(void);
 uint64_t net_tsc(void);
 uint64_t net_tsc_hz(void);
 

@@ -43,6 +43,8 @@ struct nic_ops {
     void (*update_stats)(struct nic *n);
     /* Stops DMA (reset); the device is left quiet for whoever comes next. */
     void (*stop)(struct nic *n);
+    /* Sets the device up again on the same rings (after S3); false if it does not come back. */
+    bool (*restart)(struct nic *n);
 };
 
 struct nic {

@@ -167,6 +167,44 @@ static void selftest(void)
     log_info("net: NIC stopped, bus mastering off");
 }
 
+void net_suspend(void)
+{
+    if (!ready)
+        return;
+    spin_lock(&svc_lock);
+    net_time_suspend();
+    nic->ops->stop(nic);
+    spin_unlock(&svc_lock);
+}
+
+void net_resume(void)
+{
+    if (!ready)
+        return;
+    spin_lock(&svc_lock);
+    net_time_resume();
+    const struct pci_dev *d = nic_dev;
+    for (unsigned i = 0; i < 6; i++) {
+        if (!d->bar[i])
+            continue;
+        unsigned off = PCI_BAR0 + 4 * i;
+        uint32_t lo = cfg.read32(cfg.ctx, d->bus, d->dev, d->fn, off) & 0xf; /* type bits */
+        cfg.write32(cfg.ctx, d->bus, d->dev, d->fn, off, (uint32_t)d->bar[i] | lo);
+        if (d->bar_is_64 & (1u << i))
+            cfg.write32(cfg.ctx, d->bus, d->dev, d->fn, off + 4, (uint32_t)(d->bar[i] >> 32));
+        if (d->bar_is_64 & (1u << i))
+            i++;
+    }
+    enable_device(d);
+    bool ok = nic->ops->restart(nic);
+    spin_unlock(&svc_lock);
+    if (ok)
+        log_info("net: the NIC is set up again after S3");
+    else
+        log_error("net: the NIC did not come back after S3: no network");
+    ready = ok;
+}
+
 void net_abandon(void)
 {
     if (!nic_dev)

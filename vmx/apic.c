@@ -65,6 +65,43 @@ void apic_send_nmi(uint32_t apic_id)
     *apic_reg(APIC_ICR_HI) = hi;
 }
 
+/* One IPI of delivery mode dm from the root mode of a CPU the firmware has
+ * just woken: its APIC is where IA32_APIC_BASE says now (ICR, SDM Vol. 3A
+ * 11.6.1 Interrupt Command Register). */
+static void send_ipi_now(uint32_t apic_id, uint32_t low)
+{
+    uint64_t base = rdmsr(MSR_IA32_APIC_BASE);
+    if (base & (1ull << 10)) {
+        wrmsr(MSR_X2APIC_ICR, ((uint64_t)apic_id << 32) | low);
+        return;
+    }
+    volatile uint32_t *icr = (volatile uint32_t *)(uintptr_t)((base & ~0xfffull) + APIC_ICR_LO);
+    while (icr[0] & ICR_BUSY)
+        cpu_relax();
+    icr[4] = apic_id << 24; /* ICR high, 0x10 bytes on */
+    icr[0] = low;
+    while (icr[0] & ICR_BUSY)
+        cpu_relax();
+}
+
+static void delay_us(unsigned us)
+{
+    uint64_t t0 = rdtsc(), n = g_bi->tsc_hz / 1000000 * us;
+    while (rdtsc() - t0 < n)
+        cpu_relax();
+}
+
+void apic_start_cpu(uint32_t apic_id, uint32_t vector)
+{
+    /* INIT, 10 ms, SIPI, 200 us, SIPI (SDM Vol. 3A 10.4.4.1 Typical BSP Initialization
+     * Sequence); a second SIPI to a CPU that already started is ignored. */
+    send_ipi_now(apic_id, (DM_INIT << 8) | (1u << 14));
+    delay_us(10000);
+    send_ipi_now(apic_id, (DM_SIPI << 8) | (1u << 14) | (vector & 0xff));
+    delay_us(200);
+    send_ipi_now(apic_id, (DM_SIPI << 8) | (1u << 14) | (vector & 0xff));
+}
+
 static bool targets(struct vcpu *self, struct vcpu *t, uint32_t low, uint32_t dest, bool x2)
 {
     struct ipi_target it = {t->apic_id, t->xapic_ldr, t->xapic_dfr, t == self};
@@ -152,15 +189,13 @@ bool apic_mmio_write(struct vcpu *v, uint64_t gpa)
 }
 
 /*
- * The state after INIT followed by a SIPI with `vector` (SDM Vol. 3A 10.1.1
- * Processor State After Reset, Table 10-1; 10.4.4 MP Initialization Example): real mode, CS =
- * vector << 8 with base vector << 12, IP 0, caches "disabled" as after INIT (CR0 = 0x60000010 in
- * the shadow).
+ * Real mode at cs:ip, as after INIT and a SIPI, or as the firmware enters an
+ * OS's waking vector (SDM Vol. 3A 10.1.1 Processor State After Reset, Table
+ * 10-1; ACPI 6.5 5.2.10 Firmware ACPI Control Structure).  cr0 is what the
+ * guest reads (the shadow).
  */
-void vcpu_start_at_sipi(struct vcpu *v, uint32_t vector)
+void vcpu_start_real(struct vcpu *v, uint16_t cs, uint64_t ip, uint64_t cr0)
 {
-    log_debug("vCPU %u starts at SIPI vector 0x%x", v->index, vector);
-    uint64_t cr0 = 0x60000010ull;
     vmwrite(VMCS_CR0_READ_SHADOW, cr0);
     vmwrite(VMCS_GUEST_CR0, vmx_guest_cr0(cr0));
     vmwrite(VMCS_CR4_READ_SHADOW, 0);
@@ -183,8 +218,8 @@ void vcpu_start_at_sipi(struct vcpu *v, uint32_t vector)
         vmwrite(data_segs[i][2], 0xffff);
         vmwrite(data_segs[i][3], 0x93); /* present, read/write, accessed */
     }
-    vmwrite(VMCS_GUEST_CS_SEL, (vector & 0xff) << 8);
-    vmwrite(VMCS_GUEST_CS_BASE, (uint64_t)(vector & 0xff) << 12);
+    vmwrite(VMCS_GUEST_CS_SEL, cs);
+    vmwrite(VMCS_GUEST_CS_BASE, (uint64_t)cs << 4);
     vmwrite(VMCS_GUEST_CS_LIMIT, 0xffff);
     vmwrite(VMCS_GUEST_CS_AR, 0x9b); /* present, execute/read, accessed */
     vmwrite(VMCS_GUEST_TR_SEL, 0);
@@ -199,7 +234,7 @@ void vcpu_start_at_sipi(struct vcpu *v, uint32_t vector)
     vmwrite(VMCS_GUEST_GDTR_LIMIT, 0xffff);
     vmwrite(VMCS_GUEST_IDTR_BASE, 0);
     vmwrite(VMCS_GUEST_IDTR_LIMIT, 0xffff);
-    vmwrite(VMCS_GUEST_RIP, 0);
+    vmwrite(VMCS_GUEST_RIP, ip);
     vmwrite(VMCS_GUEST_RSP, 0);
     vmwrite(VMCS_GUEST_RFLAGS, 0x2);
     vmwrite(VMCS_GUEST_INTERRUPTIBILITY, 0);
@@ -214,4 +249,13 @@ void vcpu_start_at_sipi(struct vcpu *v, uint32_t vector)
     r->rdx = a; /* EDX = processor signature after INIT (Table 10-1) */
     /* A new address space for this VPID (SDM Vol. 3C 31.3 VMX Instructions, INVVPID). */
     vmx_flush_vpid(v);
+}
+
+/* After INIT and a SIPI with `vector`: CS = vector << 8 (base vector << 12),
+ * IP 0, caches "disabled" as after INIT (CR0 = 0x60000010, SDM Vol. 3A 10.4.4
+ * MP Initialization Example). */
+void vcpu_start_at_sipi(struct vcpu *v, uint32_t vector)
+{
+    log_debug("vCPU %u starts at SIPI vector 0x%x", v->index, vector);
+    vcpu_start_real(v, (uint16_t)((vector & 0xff) << 8), 0, 0x60000010ull);
 }

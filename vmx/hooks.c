@@ -69,6 +69,11 @@ static void no_power(struct vcpu *v, enum power_action a)
     (void)v, (void)a;
 }
 
+static int no_resume(void)
+{
+    return 0;
+}
+
 static const struct vmx_hooks defaults = {
     .poll = no_poll,
     .before_entry = no_work,
@@ -83,6 +88,8 @@ static const struct vmx_hooks defaults = {
     .unhook = no_unhook,
     .print_stats = no_poll,
     .power = no_power,
+    .suspend = no_poll,
+    .resume = no_resume,
 };
 
 struct vmx_hooks vmx_hooks = defaults;
@@ -104,4 +111,6 @@ void vmx_set_hooks(const struct vmx_hooks *h)
     TAKE(unhook);
     TAKE(print_stats);
     TAKE(power);
+    TAKE(suspend);
+    TAKE(resume);
 }

@@ -580,6 +580,47 @@ uint64_t vmx_cpu_prepare(struct boot_info *bi, uint64_t entry_rsp)
     return 0;
 }
 
+const char *vmx_cpu_reenter(struct vcpu *v)
+{
+    /* As at the first launch (SDM Vol. 3C 24.7 Enabling and Entering VMX Operation; 24.8
+     * Restrictions on VMX Operation): the firmware's wake path may leave IA32_FEATURE_CONTROL
+     * unlocked and CR4.VMXE clear. */
+    uint64_t fix = vmx_caps_feature_control_fixup(rdmsr(MSR_IA32_FEATURE_CONTROL));
+    if (fix)
+        wrmsr(MSR_IA32_FEATURE_CONTROL, fix);
+    const struct vmx_cpu_facts *f = &g_vmx.facts;
+    write_cr0((read_cr0() | f->cr0_fixed0) & f->cr0_fixed1);
+    write_cr4((read_cr4() | f->cr4_fixed0) & f->cr4_fixed1);
+    /* The VMCS in memory is not what the CPU held before the power went (it
+     * caches VMCS data, SDM Vol. 3C 25.11.1 Software Use of Virtual-Machine Control
+     * Structures): VMCLEAR starts it afresh and every field is written again. */
+    if (!vmxon((uint64_t)(uintptr_t)v->vmxon_region))
+        return "VMXON";
+    if (!vmclear((uint64_t)(uintptr_t)v->vmcs))
+        return "VMCLEAR";
+    if (!vmptrld((uint64_t)(uintptr_t)v->vmcs))
+        return "VMPTRLD";
+    uint8_t mtf = v->mtf; /* the probe's verdict stands: the same CPU */
+    vmcs_ok = true;
+    write_controls_and_host(v);
+    vmx_cr_masks(v);
+    if (mtf != VMX_MTF_PROBING) {
+        v->mtf = mtf;
+        v->proc_ctls &= ~PROC_MTF;
+        W(VMCS_PROC_CTLS, v->proc_ctls);
+    }
+    const struct vmx_controls *c = &g_vmx.ctl;
+    W(VMCS_ENTRY_CTLS, c->v[VMX_CTL_ENTRY] & ~ENTRY_IA32E_GUEST);
+    /* The guest state vcpu_start_real leaves alone, as after a reset (Table 10-1). */
+    W(VMCS_GUEST_DEBUGCTL, 0);
+    W(VMCS_GUEST_SYSENTER_CS, 0);
+    W(VMCS_GUEST_SYSENTER_ESP, 0);
+    W(VMCS_GUEST_SYSENTER_EIP, 0);
+    if (c->v[VMX_CTL_ENTRY] & ENTRY_LOAD_PAT)
+        W(VMCS_GUEST_PAT, 0x0007040600070406ull);
+    return vmcs_ok ? NULL : "VMWRITE";
+}
+
 uint64_t vmx_launch_failed(void)
 {
     struct vcpu *v = this_vcpu();

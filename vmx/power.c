@@ -51,12 +51,20 @@ bool vmx_power_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
     enum power_action a = power_classify(p, port, size, val, prev92);
     if (a == POWER_NONE)
         return true;
-    if (is_sleep(a) && g_bi->config.on_sleep == ON_SLEEP_REFUSE) {
+    if (is_sleep(a) && g_bi->config.on_sleep == ON_SLEEP_RESUME && a == POWER_SLEEP_S3) {
+        log_info("vCPU %u: the guest asks for %s (port 0x%x <- 0x%x)", v->index,
+                 power_action_name(a), port, val);
+        return vmx_sleep_s3(v, port, size, val);
+    }
+    if (is_sleep(a)) {
+        /* Only S3 is taken back: S1/S2 and undeclared types are refused either way. */
         v->stats.sleeps_refused++;
-        log_warn("vCPU %u: the guest's %s is refused (on_sleep = refuse): it stays awake and "
+        log_warn("vCPU %u: the guest's %s is refused (on_sleep = %s): it stays awake and "
                  "introspected",
-                 v->index, power_action_name(a));
-        __atomic_store_n(&wake_pending, 1, __ATOMIC_RELEASE);
+                 v->index, power_action_name(a),
+                 g_bi->config.on_sleep == ON_SLEEP_RESUME ? "resume, which takes back S3 only"
+                                                          : "refuse");
+        vmx_power_refuse_wake();
         return false;
     }
     log_info("vCPU %u: the guest asks for %s (port 0x%x <- 0x%x%s)", v->index, power_action_name(a),
@@ -67,6 +75,11 @@ bool vmx_power_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
     vmx_hooks.power(v, a);
     log_info("vCPU %u: %s proceeds", v->index, power_action_name(a));
     return true;
+}
+
+void vmx_power_refuse_wake(void)
+{
+    __atomic_store_n(&wake_pending, 1, __ATOMIC_RELEASE);
 }
 
 uint32_t vmx_power_in(uint16_t port, unsigned size, uint32_t val)
@@ -133,7 +146,7 @@ static void reset_wait(unsigned ms)
  * <- 0x06: SYS_RST|RST_CPU, a full reset), else the keyboard controller's reset
  * line (0x64 <- 0xfe).  Each is tried in turn if the previous one left the
  * machine running. */
-__attribute__((noreturn)) static void platform_reset(struct vcpu *v)
+__attribute__((noreturn)) void vmx_platform_reset(struct vcpu *v)
 {
     const struct acpi_power *p = &g_bi->power;
     if (p->reset_port) {
@@ -170,5 +183,5 @@ void vmx_power_triple_fault(struct vcpu *v)
              "reset",
              v->index, (unsigned long long)vmread(VMCS_GUEST_RIP));
     vmx_hooks.power(v, POWER_RESET);
-    platform_reset(v);
+    vmx_platform_reset(v);
 }

@@ -292,7 +292,11 @@ void vmx_before_entry(struct vcpu *v)
     do
         serve_requests(v);
     while (vmx_hooks.before_entry(v)); /* KVMI: commands, pause loop (vmx/kvmi_arch.c) */
+    if (__atomic_load_n(&g_vmx.freeze, __ATOMIC_ACQUIRE))
+        vmx_freeze_park(v); /* S3 (sleep.c): no guest code until the sleep or its failure */
     while (v->state == VCPU_WAIT_SIPI) {
+        if (__atomic_load_n(&g_vmx.freeze, __ATOMIC_ACQUIRE))
+            vmx_freeze_park(v);
         spin_lock(&v->lock);
         if (v->pending_sipi) {
             uint32_t vec = v->sipi_vector;

@@ -118,6 +118,10 @@ struct vcpu {
     uint8_t mtf;
     uint64_t mtf_probe_rip;
     bool on_view; /* running on its own EPT view for a step (step.h) */
+    /* S3 (sleep.c, resume.c): stopped in root mode for the sleep; back at the
+     * wake (arrived: off the shared wake stack; ready: 1 in VMX, -1 failed). */
+    volatile uint32_t frozen, wake_arrived;
+    volatile int32_t wake_ready;
     struct vcpu_stats stats;
 };
 
@@ -139,6 +143,7 @@ struct vmx_global {
     unsigned ncpus;
     struct vcpu *vcpus[BI_MAX_CPUS];
     volatile uint32_t launched; /* vCPUs running as guests */
+    volatile uint32_t freeze;   /* S3: every vCPU stops in root mode (sleep.c) */
 };
 extern struct vmx_global g_vmx;
 

@@ -17,7 +17,7 @@ ALL_TARGETS += $(VMX_PURE_CORE_OBJS) $(VMX_CAPS_EFI_OBJS)
 
 # The VMX core: launch on every CPU, exit handlers, INIT/SIPI, kicks.
 VMX_CORE_SRCS := vmx/launch.c vmx/hide.c vmx/exit.c vmx/requests.c vmx/apic.c vmx/guest.c vmx/gwalk.c \
-	vmx/entry_rules.c \
+	vmx/entry_rules.c vmx/sleep.c vmx/resume.c \
 	vmx/insn.c vmx/exit_cpuid.c vmx/exit_msr.c vmx/exit_cr.c vmx/exit_xsetbv.c vmx/exit_io.c \
 	vmx/exit_ept.c vmx/exit_vmcall.c vmx/xcr0.c vmx/policy.c vmx/msr_policy.c vmx/hooks.c vmx/power.c vmx/step.c \
 	vmx/vmx_entry.S

@@ -51,6 +51,49 @@ core_launch:
     popq %rbp
     ret
 
+/* void vmx_wake_switch(struct vcpu *v, void *rsp, void (*fn)(struct vcpu *))  (noreturn):
+ * the S3 wake (resume.c) leaves the trampoline's shared stack for this vCPU's own. */
+    .globl vmx_wake_switch
+vmx_wake_switch:
+    movq %rsi, %rsp
+    andq $-16, %rsp
+    xorl %ebp, %ebp
+    call *%rdx
+3:  cli
+    hlt
+    jmp 3b
+
+/* void vmx_relaunch(struct guest_regs *r)  (noreturn): VMLAUNCH of a VMCS made
+ * afresh after S3, with the guest GPRs in *r at the top of the host stack, as
+ * vmx_exit_stub keeps them; what is left is HOST_RSP. */
+    .globl vmx_relaunch
+vmx_relaunch:
+    movq %rdi, %rsp
+    popq %rax
+    popq %rcx
+    popq %rdx
+    popq %rbx
+    popq %rbp
+    popq %rsi
+    popq %rdi
+    popq %r8
+    popq %r9
+    popq %r10
+    popq %r11
+    popq %r12
+    popq %r13
+    popq %r14
+    popq %r15
+    addq $8, %rsp
+    vmlaunch
+    /* VMfailInvalid/VMfailValid (SDM Vol. 3C 31.3 VMX Instructions, VMLAUNCH/VMRESUME). */
+    subq $128, %rsp
+    movq %rsp, %rdi
+    call vmx_resume_failed
+4:  cli
+    hlt
+    jmp 4b
+
 /*
  * Host RIP.  HOST_RSP is the top of this vCPU's host stack (16-byte
  * aligned), so after 16 pushes the C call is aligned as SysV wants.

@@ -51,6 +51,12 @@ struct vmx_hooks {
     /* The guest asks for a power-off, reset or sleep that will go through:
      * unhook the introspector and scrub secrets first (vmx/power.c). */
     void (*power)(struct vcpu *v, enum power_action a);
+    /* S3 (on_sleep = resume): the layers above stop their devices before the
+     * sleep, and take them back after it (or after a sleep that did not
+     * happen) on the BSP before any vCPU runs: 0, or -1 when the guest must
+     * not run (DMA protection not back). */
+    void (*suspend)(void);
+    int (*resume)(void);
 };
 
 /* The hooks in force (defaults until vmx_set_hooks()). */

@@ -77,6 +77,8 @@ bool extable_fixup(struct trap_frame *f);
 void apic_icr_write(struct vcpu *v, uint32_t low, uint32_t dest, bool x2apic);
 bool apic_mmio_write(struct vcpu *v, uint64_t gpa);
 void apic_send_nmi(uint32_t apic_id);
+/* INIT-SIPI-SIPI to a physical CPU from root mode (the S3 wake starts the APs). */
+void apic_start_cpu(uint32_t apic_id, uint32_t vector);
 void vcpu_start_at_sipi(struct vcpu *v, uint32_t vector);
 
 /* guest.c: guest memory through the guest's paging */
@@ -105,6 +107,37 @@ uint64_t vmx_power_init(void);
 bool vmx_power_mem_write(struct vcpu *v, uint64_t gpa);
 /* A triple fault (VM exit 2): unhook, scrub, then reset the platform. */
 __attribute__((noreturn)) void vmx_power_triple_fault(struct vcpu *v);
+/* The platform reset itself (FADT reset register, 0xCF9, 0x64), hooks already run. */
+__attribute__((noreturn)) void vmx_platform_reset(struct vcpu *v);
+/* A sleep that did not happen: the guest's PM1 status shows WAK_STS. */
+void vmx_power_refuse_wake(void);
+
+/* sleep.c / resume.c: S3 with on_sleep = resume (the hypervisor is what wakes). */
+#include "acpi_power.h"
+struct vmx_wake_saved {
+    struct acpi_wake os;        /* where the OS wakes, from the FACS */
+    uint32_t vector;            /* the FACS's two vectors as the OS left them */
+    uint64_t x_vector;          /* (put back after the wake) */
+    volatile uint32_t sleeping; /* between the guest's SLP_EN and the wake */
+};
+extern struct vmx_wake_saved g_wake_saved;
+/* The guest's PM1 write that asks for S3: false = the write is done or dropped. */
+bool vmx_sleep_s3(struct vcpu *v, uint16_t port, unsigned size, uint32_t val);
+/* A vCPU stops here (vmx_before_entry) while g_vmx.freeze is set. */
+void vmx_freeze_park(struct vcpu *v);
+void vmx_facs_restore(void);
+/* Where the trampoline enters (SysV, on the stack vmx_wake_stack_top()). */
+__attribute__((noreturn)) void vmx_wake_entry(uint32_t slot);
+uint64_t vmx_wake_stack_top(void);
+/* The VMX state a CPU lost in S3: VMXON and a fresh VMCS with this vCPU's
+ * controls and host state (launch.c).  NULL or the step that failed. */
+const char *vmx_cpu_reenter(struct vcpu *v);
+/* Real-mode guest state at cs:ip (apic.c; SIPI and the S3 wake). */
+void vcpu_start_real(struct vcpu *v, uint16_t cs, uint64_t ip, uint64_t cr0);
+/* vmx_entry.S: run fn(v) on stack rsp; VMLAUNCH with the guest GPRs in *r. */
+__attribute__((noreturn)) void vmx_wake_switch(struct vcpu *v, void *rsp,
+                                               void (*fn)(struct vcpu *v));
+__attribute__((noreturn)) void vmx_relaunch(struct guest_regs *r);
 int safe_wrmsr(uint32_t msr, uint64_t value);
 int safe_xsetbv(uint32_t xcr, uint64_t value);
 

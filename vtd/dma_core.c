@@ -22,6 +22,19 @@ void dma_core_init(const struct boot_info *bi)
                  st->nunits, (unsigned long long)((st->pool_end - st->pool_next) / PAGE_SIZE));
 }
 
+int dma_core_resume(void)
+{
+    if (!st)
+        return 0;
+    const char *why = vtd_reprogram(st);
+    if (why) {
+        log_error("DMA protection after S3: %s", why);
+        return -1;
+    }
+    log_info("DMA protection after S3: %u remapping unit(s) on again", st->nunits);
+    return 0;
+}
+
 /*
  * Removes a device's registers from the guest's domain too: a device the
  * guest owns then cannot reach them by peer-to-peer DMA either.

@@ -34,6 +34,11 @@ void *dma_core_nic_alloc(size_t npages);
 /* Collects recorded faults; cheap when there are none.  Any CPU, any time. */
 void dma_core_poll(void);
 
+/* After S3: remapping on again in every unit, from the tables in the
+ * region, before any guest code runs.  0, or -1 (logged): the guest must
+ * not run.  0 without DMA protection. */
+int dma_core_resume(void);
+
 /* Faults collected since boot. */
 uint64_t dma_core_faults(void);
 

@@ -231,6 +231,17 @@ const char *vtd_protect(uint64_t area, uint64_t pages, const struct dmar_info *d
     return NULL;
 }
 
+const char *vtd_reprogram(struct vtd_state *st)
+{
+    flush_tables(st);
+    for (uint32_t i = 0; i < st->nunits; i++) {
+        const char *why = program_unit(st, &st->unit[i]);
+        if (why)
+            return why;
+    }
+    return NULL;
+}
+
 struct vtd_state *vtd_attach(uint64_t area)
 {
     struct vtd_state *st = (struct vtd_state *)(uintptr_t)area;

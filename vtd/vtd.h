@@ -71,6 +71,10 @@ const char *vtd_protect(uint64_t area, uint64_t pages, const struct dmar_info *d
 /* The state vtd_protect left at area, or NULL when there is none. */
 struct vtd_state *vtd_attach(uint64_t area);
 
+/* Every unit programmed again from the tables in memory (after S3, which
+ * resets the units' registers).  NULL or why not. */
+const char *vtd_reprogram(struct vtd_state *st);
+
 /*
  * Maps [phys, phys + len) into the NIC's domain (identity); flushes what the
  * units require (write buffer, caching mode).  0, or -1 when out of table

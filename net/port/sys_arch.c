@@ -35,6 +35,20 @@ void net_time_init(uint64_t hz)
     xs_state = tsc0 | 1;
 }
 
+/* S3 restarts the TSC: lwIP's clock (timers, redial) carries on from where
+ * it stopped instead of running backwards. */
+static uint64_t ms_at_suspend;
+
+void net_time_suspend(void)
+{
+    ms_at_suspend = net_now_ms();
+}
+
+void net_time_resume(void)
+{
+    tsc0 = rdtsc() - ms_at_suspend * (tsc_hz / 1000); /* modulo 2^64, as net_now_ms subtracts */
+}
+
 uint64_t net_now_ms(void)
 {
     return (rdtsc() - tsc0) / (tsc_hz / 1000);

@@ -137,6 +137,21 @@ static void test_errors_name_the_line(void **state)
     assert_int_equal(e.line[3], 6);
 }
 
+static void test_on_sleep(void **state)
+{
+    (void)state;
+    struct hv_config c;
+    struct errs e;
+    assert_int_equal(parse(&c, &e, ""), 0);
+    assert_int_equal(c.on_sleep, ON_SLEEP_REFUSE); /* the default: safe where S3 is untested */
+    assert_false(c.s3_simulate);
+    assert_int_equal(parse(&c, &e, "on_sleep = resume\ns3_simulate = yes\n"), 0);
+    assert_int_equal(c.on_sleep, ON_SLEEP_RESUME);
+    assert_true(c.s3_simulate);
+    assert_int_equal(parse(&c, &e, "on_sleep = refuse\n"), 0);
+    assert_int_equal(c.on_sleep, ON_SLEEP_REFUSE);
+}
+
 static void test_bad_values(void **state)
 {
     (void)state;
@@ -161,6 +176,8 @@ static void test_bad_values(void **state)
         "key = \n",
         "poll_interval_us = 1\n",
         "gateway = 10.0.0.1\n", /* gateway without a static ip */
+        "on_sleep = hibernate\n",
+        "s3_simulate = maybe\n",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct hv_config c;
@@ -309,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_errors_never_echo_the_key),
         cmocka_unit_test(test_dma_protection),
         cmocka_unit_test(test_blank_key),
+        cmocka_unit_test(test_on_sleep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

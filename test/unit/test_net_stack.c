@@ -112,8 +112,8 @@ static void f_nop(struct nic *n)
     (void)n;
 }
 
-static const struct nic_ops fake_ops = {"fake",      f_rx_peek, f_rx_release, f_tx_buf,
-                                        f_tx_commit, f_link_up, f_nop,        f_nop};
+static const struct nic_ops fake_ops = {"fake",    f_rx_peek, f_rx_release, f_tx_buf, f_tx_commit,
+                                        f_link_up, f_nop,     f_nop,        f_link_up};
 static struct nic fake_nic = {.ops = &fake_ops, .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56}};
 
 static const uint8_t peer_mac[6] = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x02};
