@@ -56,6 +56,7 @@ class Path:
     reboot: str = ""         # the kernel's reboot= option
     tool: str = "close"      # close | stubborn (never closes) | none (UNHOOK not enabled)
     sleep: bool = False      # echo mem first (refused), then the off path
+    resume: bool = False     # ... with on_sleep = resume (simulated power loss): S3 and back
     action: str = "S5 power-off"
     asks: str = ""           # the hypervisor's line for the request
     after: str = ""          # its line once the action goes on
@@ -109,6 +110,50 @@ def still_watched(h: run.HostRun, dom: kc.Domain) -> None:
     h.send(GO)
 
 
+def resumed_and_watched(h: run.HostRun, dom: kc.Domain) -> kc.Domain:
+    """on_sleep = resume: UNHOOK before the sleep, the tool closes; the
+    hypervisor sleeps (a simulated power loss under Bochs) and wakes, every
+    CPU back in VMX, Linux back at its own waking vector with both CPUs
+    online; the tool attaches again and pauses and reads both vCPUs."""
+    ev = dom.wait_event(timeout=h.timeout, match=lambda e: e.event == w.KVMI_EVENT_UNHOOK)
+    if ev is None:
+        raise run.HostError("no KVMI_EVENT_UNHOOK before the S3 sleep")
+    h.notes.append(f"S3: KVMI_EVENT_UNHOOK from vCPU {ev.vcpu}")
+    dom.close()
+    hv_line(h, r"kvmi: unhook done: introspector closed after \d+ ms \(TSC\)")
+    h.notes.append(hv_line(h, r"vCPU \d+: S3: the OS's waking vector real mode 0x[0-9a-f]+:0x[0-9a-f]+ "
+                              r"is saved, the FACS points at the hypervisor's \(0x[0-9a-f]+\)"))
+    hv_line(h, r"S3 \(simulated\): every CPU is out of VMX; the BSP enters the wake path")
+    h.notes.append(hv_line(h, r"S3 wake: CPU \d+ is back at the hypervisor's waking vector"))
+    hv_line(h, r"net: the NIC is set up again after S3")
+    h.notes.append(hv_line(h, r"S3 wake: every CPU is in VMX again; the OS resumes at its waking "
+                              r"vector"))
+    line = h.wait_for(r"LINUX: sleep: awake after echo mem \(status 0\)[^\n]*cpus online 0-1",
+                      h.timeout).group(0)
+    h.notes.append(line.split("LINUX: ", 1)[-1])
+    try:
+        dom = kc.connect("127.0.0.1", h.fwd[4444], timeout=120)
+    except (OSError, kc.ProtocolError, kc.ConnectionClosed) as e:
+        raise run.HostError(f"KVMI attach after the wake: {e}") from e
+    dom.control_vm_events(w.KVMI_EVENT_UNHOOK, True)
+    n = dom.get_guest_info()
+    dom.pause_all(n, timeout=120)
+    paused = {}
+    while len(paused) < n:
+        ev = dom.wait_event(timeout=120, match=lambda e: e.event == w.KVMI_EVENT_PAUSE_VCPU)
+        if ev is None:
+            raise run.HostError(f"after the wake: PAUSE_VCPU from vCPUs {sorted(paused)} only")
+        paused[ev.vcpu] = ev
+    for v in sorted(paused):
+        h.notes.append("after the wake: " + lr.linux_regs(v, dom.get_registers(v)))
+    for v in sorted(paused):
+        dom.reply(paused[v], w.ACTION_CONTINUE)
+    h.wait_for(r"(?s)" + HOLD + r".*" + HOLD, h.timeout)  # /init's second hold
+    h.notes.append(f"S3 and back: a new session paused and read all {n} vCPUs")
+    h.send(GO)
+    return dom
+
+
 def host_for(p: Path):
     def host(h: run.HostRun) -> None:
         h.wait_for(HOLD, h.timeout)
@@ -120,7 +165,9 @@ def host_for(p: Path):
             if p.tool != "none":
                 dom.control_vm_events(w.KVMI_EVENT_UNHOOK, True)
             h.send(GO)
-            if p.sleep:
+            if p.resume:
+                dom = resumed_and_watched(h, dom)
+            elif p.sleep:
                 still_watched(h, dom)
             if p.tool == "none":
                 events = wait_end(dom, h.timeout)
@@ -176,6 +223,11 @@ PATHS = [
     Path("linux-power-off", "echo mem > /sys/power/state (S3) refused (on_sleep = refuse): no "
          "UNHOOK, Linux awake and still paused and read by the tool; then poweroff -f (ACPI "
          "S5): UNHOOK, the tool closes, the power-off", "acpi", sleep=True, asks=S5),
+    Path("linux-power-s3", "on_sleep = resume: echo mem > /sys/power/state: UNHOOK, the tool "
+         "closes, S3 (a simulated power loss: Bochs cannot resume), the wake through the "
+         "hypervisor's vector: every CPU back in VMX, Linux at its own waking vector with both "
+         "CPUs online, a new session pauses and reads them; then poweroff -f", "acpi",
+         sleep=True, resume=True, asks=S5),
     Path("linux-power-triple", "reboot -f with reboot=triple: a triple fault, which the "
          "hypervisor turns into the platform reset after UNHOOK and the close", "reboot",
          "triple", action="reset",
@@ -197,7 +249,7 @@ PATHS = [
          asks=RESET + r"\(port 0xcf9 <- 0x[0-9a-f]+\)"),
 ]
 # make test runs these; make test-long the others (one Linux boot each).
-SHORT = {"linux-power-off", "linux-power-triple"}
+SHORT = {"linux-power-off", "linux-power-triple", "linux-power-s3"}
 
 
 def scenario(p: Path, timeout: int) -> run.Scenario:
@@ -206,6 +258,8 @@ def scenario(p: Path, timeout: int) -> run.Scenario:
             (" hvtest.sleep=mem no_console_suspend" if p.sleep else ""))
     conf = "listen = 4444\n" + (f"unhook_timeout_ms = {UNHOOK_TIMEOUT_MS}\n"
                                 if p.tool == "stubborn" else "")
+    if p.resume:
+        conf += "on_sleep = resume\ns3_simulate = yes\n"
     linux = [r"LINUX: init start", r"LINUX: cpus cpuinfo 2 nproc 2 online 0-1\n",
              r"LINUX: released by the host"]
     if p.sleep:
