@@ -185,8 +185,8 @@ static const char *cannot_resume(void)
     if (!g_bi->power.facs || !bi_guest_ram(g_bi, g_bi->power.facs, FACS_LEN_MIN))
         return "the FACS is not in RAM";
     const uint8_t *f = facs_bytes();
-    uint32_t len = (uint32_t)f[4] | (uint32_t)f[5] << 8 | (uint32_t)f[6] << 16 |
-                   (uint32_t)f[7] << 24;
+    uint32_t len =
+        (uint32_t)f[4] | (uint32_t)f[5] << 8 | (uint32_t)f[6] << 16 | (uint32_t)f[7] << 24;
     const char *why = acpi_facs_wake(f, len < 4096 ? len : 4096, &g_wake_saved.os);
     if (why)
         return why;
@@ -228,8 +228,7 @@ bool vmx_sleep_s3(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
         thaw();
     if (why) {
         v->stats.sleeps_refused++;
-        log_warn("vCPU %u: S3 refused: %s; the guest stays awake and introspected", v->index,
-                 why);
+        log_warn("vCPU %u: S3 refused: %s; the guest stays awake and introspected", v->index, why);
         vmx_power_refuse_wake();
         return false;
     }
