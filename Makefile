@@ -125,6 +125,10 @@ $(B)/host/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -MMD -MP -c $< -o $@
+$(B)/host/%.o: %.S | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  HOSTAS  $@"
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -MMD -MP -c $< -o $@
 
 # An EFI application from an ELF shared object (GNU-EFI's recipe).
 $(B)/%.efi: $(B)/%.so
@@ -134,7 +138,7 @@ $(B)/%.efi: $(B)/%.so
 		--subsystem=10 $< $@
 
 define unit_test_rule
-$(B)/test/unit/$(1): $(addprefix $(B)/host/,$($(1)_SRCS:.c=.o))
+$(B)/test/unit/$(1): $(addprefix $(B)/host/,$(patsubst %.S,%.o,$($(1)_SRCS:.c=.o)))
 	@mkdir -p $$(dir $$@)
 	@echo "  LD      $$@"
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $$@ $$^ $(HOST_LDLIBS)

@@ -8,14 +8,14 @@
  *     (vector >> 4):(vector & 0xF)), so the vector written is the page's
  *     physical address;
  *   - an AP woken by INIT-SIPI-SIPI with SIPI vector = address >> 12 (SDM
- *     Vol. 3A 10.4.4 MP Initialization Example).
+ *     Vol. 3A 9.4.4 MP Initialization Example).
  * Each CPU that arrives takes the next slot (an atomic increment of
  * next_slot), switches to long mode with cr0/cr3/cr4/efer, loads
  * stack_top[slot] and calls entry(slot) (SysV: the slot in EDI), which never
  * returns.  A CPU whose slot is >= ncpus halts with interrupts off.
  *
  * Pure data handling here (wake.c copies and patches); the mode switch is
- * core/wake.S.  Runs in the loader, the core and the host tests.
+ * core/wake_blob.S.  Runs in the loader, the core and the host tests.
  */
 #ifndef HV_WAKE_H
 #define HV_WAKE_H
