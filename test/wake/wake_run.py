@@ -54,8 +54,8 @@ class Qmp:
         json.loads(self.f.readline())  # the greeting
         self.cmd("qmp_capabilities")
 
-    def cmd(self, name: str) -> dict:
-        self.f.write(json.dumps({"execute": name}) + "\n")
+    def cmd(self, name: str, **args) -> dict:
+        self.f.write(json.dumps({"execute": name, **({"arguments": args} if args else {})}) + "\n")
         self.f.flush()
         while True:
             line = self.f.readline()
@@ -115,14 +115,19 @@ def run() -> list[str]:
     try:
         qmp = Qmp(qmp_path, t0 + 30)
         # 1. The app enters S3: QEMU stops every CPU and reports "suspended".
+        # A key on the PS/2 keyboard skips the shell's 5 s startup.nsh countdown.
+        pressed = False
         while True:
+            if not pressed and "seconds to skip" in serial(log):
+                qmp.cmd("send-key", keys=[{"type": "qcode", "data": "spc"}])
+                pressed = True
             if q.poll() is not None:
                 return [f"QEMU exited ({q.returncode}) before any suspend"]
             if qmp.cmd("query-status")["return"]["status"] == "suspended":
                 break
             if time.monotonic() - t0 > BOOT_TIMEOUT:
                 return [f"no suspend within {BOOT_TIMEOUT} s"]
-            time.sleep(0.5)
+            time.sleep(0.2)
         t_sleep = time.monotonic() - t0
         before = wake_lines(serial(log))
         if not any(ln.startswith("WAKE: sleeping:") for ln in before):
