@@ -12,9 +12,11 @@ INIT-SIPI-SIPI arrived with slot 1 likewise; a third arrival halted in the
 trampoline; QEMU powered off through \\_S5.
 
     python3 test/wake/wake_run.py            # or: make test-wake
+    python3 test/wake/wake_run.py --machine pc   # i440FX + PIIX4 PM instead of q35
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -85,7 +87,11 @@ def wake_lines(text: str) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.strip().startswith("WAKE:")]
 
 
-def run() -> list[str]:
+# The machine and the global that lets its ACPI PM offer S3 (QEMU hides \\_S3 by default).
+MACHINES = {"q35": "ICH9-LPC.disable_s3=0", "pc": "PIIX4_PM.disable_s3=0"}
+
+
+def run(machine: str) -> list[str]:
     """Boots, suspends, wakes; returns the failures (empty: passed)."""
     os.makedirs(WORK, exist_ok=True)
     esp = os.path.join(WORK, "esp")
@@ -100,8 +106,8 @@ def run() -> list[str]:
     for p in (log, qmp_path):
         if os.path.exists(p):
             os.unlink(p)
-    cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-m", "256", "-smp", "2",
-           "-global", "ICH9-LPC.disable_s3=0",
+    cmd = ["qemu-system-x86_64", "-machine", machine, "-accel", "tcg", "-m", "256", "-smp", "2",
+           "-global", MACHINES[machine],
            "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
            "-drive", f"if=pflash,format=raw,file={vars_copy}",
            "-drive", f"format=raw,file=fat:rw:{esp}",
@@ -195,22 +201,26 @@ def run() -> list[str]:
 
 
 def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--machine", choices=sorted(MACHINES), default="q35",
+                    help="QEMU machine (default q35)")
+    args = ap.parse_args()
     for f in (WAKETEST, OVMF_CODE, OVMF_VARS):
         if not os.path.exists(f):
             print(f"missing {f} (make build/test/wake/waketest.efi; package ovmf)",
                   file=sys.stderr)
             return 1
     t = time.monotonic()
-    errors = run()
+    errors = run(args.machine)
     took = time.monotonic() - t
     if errors:
-        print(f"FAIL qemu-s3-wake ({took:.1f} s):")
+        print(f"FAIL qemu-s3-wake-{args.machine} ({took:.1f} s):")
         for e in errors:
             print("  " + e)
         tail = serial(os.path.join(WORK, "serial.log")).splitlines()[-15:]
         print("  serial tail:\n    " + "\n    ".join(tail))
         return 1
-    print(f"PASS qemu-s3-wake ({took:.1f} s): BSP resumed through the FACS waking vector in "
+    print(f"PASS qemu-s3-wake-{args.machine} ({took:.1f} s): BSP resumed through the FACS waking vector in "
           "long mode (slot 0), AP by SIPI (slot 1), a third arrival halted, S5")
     return 0
 

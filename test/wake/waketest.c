@@ -272,8 +272,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
     if (why)
         return fail(why);
 
-    /* Loader code stays executable in OVMF's page tables (its NX policy
-     * covers the data types), which the 64-bit part of the page needs. */
+    /* Loader code: executable under any NX policy a firmware applies to
+     * its page tables, and the 64-bit part of the page runs on them. */
     EFI_PHYSICAL_ADDRESS page = 0xfffff, stacks = 0;
     if (st->BootServices->AllocatePages(AllocateMaxAddress, EfiLoaderCode, 1, &page) != EFI_SUCCESS)
         return fail("no page below 1 MiB");
