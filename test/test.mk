@@ -4,3 +4,4 @@ include test/guest/guest.mk
 include test/emu/emu.mk
 include test/fuzz/fuzz.mk
 include test/linux/linux.mk
+include test/wake/wake.mk
