@@ -16,3 +16,4 @@ ALL_TARGETS += $(B)/test/wake/waketest.efi
 .PHONY: test-wake
 test-wake: $(B)/test/wake/waketest.efi
 	python3 test/wake/wake_run.py $(WAKE_ARGS)
+TEST_TARGETS += test-wake
