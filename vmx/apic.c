@@ -93,7 +93,7 @@ static void delay_us(unsigned us)
 
 void apic_start_cpu(uint32_t apic_id, uint32_t vector)
 {
-    /* INIT, 10 ms, SIPI, 200 us, SIPI (SDM Vol. 3A 10.4.4.1 Typical BSP Initialization
+    /* INIT, 10 ms, SIPI, 200 us, SIPI (SDM Vol. 3A 9.4.4.1 Typical BSP Initialization
      * Sequence); a second SIPI to a CPU that already started is ignored. */
     send_ipi_now(apic_id, (DM_INIT << 8) | (1u << 14));
     delay_us(10000);
@@ -221,7 +221,10 @@ void vcpu_start_real(struct vcpu *v, uint16_t cs, uint64_t ip, uint64_t cr0)
     vmwrite(VMCS_GUEST_CS_SEL, cs);
     vmwrite(VMCS_GUEST_CS_BASE, (uint64_t)cs << 4);
     vmwrite(VMCS_GUEST_CS_LIMIT, 0xffff);
-    vmwrite(VMCS_GUEST_CS_AR, 0x9b); /* present, execute/read, accessed */
+    /* Present, read/write, accessed: CS as after a reset (Table 10-1), the type unrestricted guests
+     * may give CS (SDM Vol. 3C 27.3.1.2 Checks on Guest Segment Registers).  A code type would tie
+     * the selector's RPL to DPL 0, and a waking vector's CS (vector >> 4) has any low bits. */
+    vmwrite(VMCS_GUEST_CS_AR, 0x93);
     vmwrite(VMCS_GUEST_TR_SEL, 0);
     vmwrite(VMCS_GUEST_TR_BASE, 0);
     vmwrite(VMCS_GUEST_TR_LIMIT, 0xffff);
@@ -252,7 +255,7 @@ void vcpu_start_real(struct vcpu *v, uint16_t cs, uint64_t ip, uint64_t cr0)
 }
 
 /* After INIT and a SIPI with `vector`: CS = vector << 8 (base vector << 12),
- * IP 0, caches "disabled" as after INIT (CR0 = 0x60000010, SDM Vol. 3A 10.4.4
+ * IP 0, caches "disabled" as after INIT (CR0 = 0x60000010, SDM Vol. 3A 9.4.4
  * MP Initialization Example). */
 void vcpu_start_at_sipi(struct vcpu *v, uint32_t vector)
 {
