@@ -30,6 +30,7 @@
 #include "vmx_hooks.h"
 #include "vmx_insn.h"
 #include "vmx_int.h"
+#include "test_hooks.h"
 #include "wake.h"
 
 #define FREEZE_WAIT_MS 2000u
@@ -57,8 +58,33 @@ static bool waited_out(uint64_t t0, unsigned ms)
     return rdtsc() - t0 > g_bi->tsc_hz / 1000 * ms;
 }
 
+static uint8_t *facs_bytes(void)
+{
+    return (uint8_t *)(uintptr_t)g_bi->power.facs;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (unsigned i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (unsigned i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 /*
- * s3_simulate = yes (a test configuration, docs/configuration.md): Bochs
+ * s3_simulate = yes (the test build only, include/test_hooks.h): Bochs
  * cannot resume from S3 (docs/emulators.md), so the power loss is played
  * instead of the PM1 write: every CPU leaves VMX (VMXOFF) as a power cycle
  * would take it away; the APs halt with VMX off, where the wake's INIT-SIPI-SIPI
@@ -92,6 +118,20 @@ __attribute__((noreturn)) static void sim_power_loss(struct vcpu *v)
             while (__atomic_load_n(&o->frozen, __ATOMIC_ACQUIRE) != FROZEN_OFF)
                 cpu_relax();
     }
+    /* What the firmware would read at the wake: the hypervisor's vector, or
+     * a guest that got its own in after all (then a real wake would run the
+     * OS outside VMX; the tests forbid this line). */
+    const uint8_t *f = facs_bytes();
+    uint32_t vec = (uint32_t)get64(f + FACS_WAKING_VECTOR);
+    uint64_t x = get64(f + FACS_X_WAKING_VECTOR);
+    if (vec == g_bi->wake_page && !x)
+        log_info("S3 (simulated): the FACS holds the hypervisor's waking vector 0x%x at the "
+                 "power loss",
+                 vec);
+    else
+        log_error("S3 (simulated): the FACS holds the guest's waking vector 0x%x (X 0x%llx) at "
+                  "the power loss: a real wake would run the OS outside VMX",
+                  vec, (unsigned long long)x);
     log_info("S3 (simulated): every CPU is out of VMX; the BSP enters the wake path");
     vmx_wake_switch(v, (void *)(uintptr_t)vmx_wake_stack_top(), sim_enter_wake);
 }
@@ -108,7 +148,7 @@ void vmx_freeze_park(struct vcpu *v)
             __atomic_store_n(&v->kick_ack, seq, __ATOMIC_RELEASE);
         cpu_relax();
     }
-    if (f == FREEZE_SIM)
+    if (TEST_HOOKS && f == FREEZE_SIM)
         sim_power_loss(v);
     __atomic_store_n(&v->frozen, 0, __ATOMIC_RELEASE);
 }
@@ -142,31 +182,6 @@ static bool freeze_others(struct vcpu *self)
         }
     }
     return true;
-}
-
-static uint8_t *facs_bytes(void)
-{
-    return (uint8_t *)(uintptr_t)g_bi->power.facs;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (unsigned i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (unsigned i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
 }
 
 void vmx_facs_restore(void)
@@ -243,7 +258,7 @@ bool vmx_sleep_s3(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
              (unsigned long long)g_bi->wake_page, port, val);
     __atomic_store_n(&g_wake_saved.sleeping, 1, __ATOMIC_RELEASE);
     wbinvd();
-    if (g_bi->config.s3_simulate) {
+    if (TEST_HOOKS && g_bi->config.s3_simulate) {
         log_info("vCPU %u: S3 (simulated, s3_simulate = yes): the PM1 write is not made", v->index);
         __atomic_store_n(&g_vmx.freeze, FREEZE_SIM, __ATOMIC_SEQ_CST);
         sim_power_loss(v);

@@ -206,7 +206,56 @@ def scenario(name, doc, host, power, conf_extra="", stop=False, expect=(), allow
                 *expect],
         forbid=[f for f in ks.FORBID if f not in allow] + [
             r"guest shutdown through port 0x8900",
-            r"the platform did not reset"], **kw)
+            r"the platform did not reset", r"a real wake would run the OS outside VMX"], **kw)
+
+
+STUB_GO = 0x4F472D454B41572D  # "-WAKE-GO", test/guest/probe_power_s3.c
+S3_SLP_TYP = 1  # acpitab.efi's \_S3 (SLP_TYP 1, as a PIIX4 board declares it)
+
+
+@guarded
+def host_s3_race(r: net_run.Run) -> None:
+    """on_sleep = resume (s3_simulate): the agent's AP rewrites the FACS waking
+    vector in a loop while the BSP asks for S3; the FACS must hold the
+    hypervisor's vector at the power loss, and the guest's vector must run
+    only after every CPU is in VMX again; a new session after the wake."""
+    m = hv_line(r, r"power: on_sleep = resume: wake trampoline page at (0x[0-9a-f]+), FACS at "
+                   r"(0x[0-9a-f]+)")
+    page, facs = int(m.group(1), 16), int(m.group(2), 16)
+    dom, _ = attach(r, unhook=True, word3=facs | S3_SLP_TYP << 40)
+    a = ks.wait_serial(r, r"AGENT: power: S3 race: good vector (0x[0-9a-f]+), rogue vector "
+                          r"(0x[0-9a-f]+)", 300)
+    stubs = [int(a.group(1), 16), int(a.group(2), 16)]
+    ev = dom.wait_event(timeout=300, match=is_unhook)
+    ks.check(ev is not None, "no KVMI_EVENT_UNHOOK before the S3 sleep")
+    dom.close()
+    hv_line(r, r"kvmi: unhook done: introspector closed after \d+ ms")
+    saved = hv_line(r, r"vCPU \d+: S3: the OS's waking vector real mode (0x[0-9a-f]+):0x0 is saved")
+    ks.check(int(saved.group(1), 16) << 4 in stubs,
+             f"the saved vector {saved.group(1)}:0 is neither of the agent's ({stubs})")
+    held = hv_line(r, r"S3 \(simulated\): the FACS holds the hypervisor's waking vector "
+                      r"(0x[0-9a-f]+) at the power loss")
+    ks.check(int(held.group(1), 16) == page, f"the FACS held {held.group(1)}, not {page:#x}")
+    hv_line(r, r"S3 wake: every CPU is in VMX again; the OS resumes at its waking vector")
+    text = r.text()
+    woke = ks.wait_serial(r, r"AGENT-WAKE: the (OS's waking vector|rogue AP's vector) runs", 300)
+    ks.check(text.find("every CPU is in VMX again") < r.text().find("AGENT-WAKE:"),
+             "the guest's waking vector ran before the hypervisor was back")
+    r.listener.settimeout(300)
+    conn, peer = r.listener.accept()  # the hypervisor dials again after the wake
+    conn.settimeout(None)
+    dom = kc._open_domain(conn, peer, None, check_version=True)
+    ks.check(dom.get_version() == 1, "GET_VERSION on the session after the wake")
+    dom.control_vm_events(w.KVMI_EVENT_UNHOOK, True)
+    for at in stubs:
+        dom.write_physical(at + 0xF00, STUB_GO.to_bytes(8, "little"))
+    ev = dom.wait_event(timeout=300, match=is_unhook)
+    ks.check(ev is not None, "no KVMI_EVENT_UNHOOK for the power-off after the wake")
+    dom.close()
+    hv_line(r, r"vCPU \d+: S5 power-off proceeds")
+    r.notes.append(f"S3 with an AP rewriting the FACS in a loop: the FACS held the hypervisor's "
+                   f"vector {page:#x} at the power loss, {woke.group(1)} ran after every CPU was "
+                   f"in VMX again, a new session, then S5 with UNHOOK")
 
 
 SCENARIOS = [
@@ -244,6 +293,12 @@ SCENARIOS = [
              "has no register there: the machine runs on)", host_reset_mem, 7,
              esp=["--file", linux_run.ACPITAB, "--pre", "acpitab.efi resetmem"],
              expect=[r"AGENT: power: reset value stored, reads 0x6", r"HVTEST-RESULT: PASS"]),
+    scenario("bochs-power-s3-race", "S3 with on_sleep = resume (s3_simulate) while an AP "
+             "rewrites the FACS waking vector in a loop: UNHOOK, the FACS holds the "
+             "hypervisor's vector at the power loss, the guest's vector runs only after every "
+             "CPU is back in VMX, a new session; then S5", host_s3_race, 8,
+             conf_extra="on_sleep = resume\ns3_simulate = yes\n",
+             expect=[r"HVTEST-RESULT: PASS", r"AGENT-WAKE: "]),
     scenario("bochs-power-sleep-refused", "a sleep request with on_sleep = refuse (the default): "
              "dropped, no UNHOOK, the OS reads WAK_STS and stays awake and watched", host_sleep, 5,
              expect=[r"AGENT: power: WAK_STS cleared", r"HVTEST-RESULT: PASS"]),

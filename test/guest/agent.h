@@ -32,7 +32,7 @@ struct agent_options {
     int kvmi;         /* kvmi=1: the KVMI scenario's guest half, 2: the demo (probe_kvmi.c) */
     int hostile;      /* hostile=1: attacks on the hypervisor (probe_hostile.c); 2: one vCPU
                        * halted by a store the hypervisor cannot decode (probe_halt.c) */
-    int power;        /* power=1..5: ask the machine to power off, reset or sleep (probe_power.c) */
+    int power;        /* power=1..8: ask the machine to power off, reset or sleep (probe_power.c) */
     int dma;          /* dma=1|2: aim e1000 DMA at hv-dmatest.efi's region (probe_dma.c) */
     int pfstress;     /* pfstress=N: N stores and calls per CPU on restricted pages */
     int evbench;      /* evbench=N: N timed rounds of each KVMI event (probe_evbench.c) */
@@ -87,6 +87,8 @@ enum verdict hostile_pci(struct agent *a, uint32_t nic, uint64_t ecam_page, char
                          size_t size);
 enum verdict probe_dma(struct agent *a, char *reason, size_t size);
 enum verdict probe_power(struct agent *a, char *reason, size_t size);
+/* probe_power_s3.c: power=8, with the mailbox the power probe shares. */
+enum verdict power_s3_race(struct agent *a, volatile uint64_t *mb, char *reason, size_t size);
 enum verdict probe_pfstress(struct agent *a, char *reason, size_t size);
 enum verdict probe_evbench(struct agent *a, char *reason, size_t size);
 enum verdict probe_logport(struct agent *a, char *reason, size_t size);

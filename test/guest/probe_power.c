@@ -19,7 +19,10 @@
  *            land as written with no reset asked, then the reset value (6),
  *            which the hypervisor holds for UNHOOK; Bochs has no register
  *            there, so the machine runs on and the byte must read 6.
- * For 1-4 and 6 the result line comes first: the machine goes away with it.
+ *   power=8  S3 with on_sleep = resume while an AP rewrites the FACS waking
+ *            vector in a loop (probe_power_s3.c; the FACS address and \_S3's
+ *            type in the fourth word).
+ * For 1-4, 6 and 8 the result line comes first: the machine goes away with it.
  */
 #include "agent.h"
 #include "cpu.h"
@@ -92,8 +95,8 @@ static enum verdict reset_in_memory(volatile uint64_t *mb, char *reason, size_t 
 
 enum verdict probe_power(struct agent *a, char *reason, size_t size)
 {
-    if (a->opt.power < 1 || a->opt.power > 7) {
-        str_printf(reason, size, "needs power=1..7");
+    if (a->opt.power < 1 || a->opt.power > 8) {
+        str_printf(reason, size, "needs power=1..8");
         return PROBE_SKIP;
     }
     volatile uint64_t *mb = agent_low_pages(a, 1);
@@ -113,6 +116,8 @@ enum verdict probe_power(struct agent *a, char *reason, size_t size)
         return sleep_refused(mb, cnt, evt, reason, size);
     if (a->opt.power == 7)
         return reset_in_memory(mb, reason, size);
+    if (a->opt.power == 8)
+        return power_s3_race(a, mb, reason, size);
     static const char *const what[] = {"",
                                        "S5 power-off through PM1a_CNT",
                                        "reset through 0xcf9",
