@@ -137,8 +137,10 @@ $(B)/%.efi: $(B)/%.so
 		-j .rela -j .rel.* -j .rela.* -j .reloc --target=efi-app-x86_64 \
 		--subsystem=10 $< $@
 
+# NAME_VARIANT := host-test compiles a test's sources for the test build
+# (test/hooks/hooks.mk).
 define unit_test_rule
-$(B)/test/unit/$(1): $(addprefix $(B)/host/,$(patsubst %.S,%.o,$($(1)_SRCS:.c=.o)))
+$(B)/test/unit/$(1): $(addprefix $(B)/$(or $($(1)_VARIANT),host)/,$(patsubst %.S,%.o,$($(1)_SRCS:.c=.o)))
 	@mkdir -p $$(dir $$@)
 	@echo "  LD      $$@"
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -o $$@ $$^ $(HOST_LDLIBS)

@@ -3,6 +3,11 @@
  * the EFI loader, the core and host tests alike.
  */
 #include "hv_config.h"
+#include "test_hooks.h"
+
+/* A test hook asked of the product build (include/test_hooks.h). */
+#define NOT_IN_PRODUCT                                                                             \
+    "a test hook, only in the test build (build/hv-test.efi), never in the product"
 
 #define LINE_MAX_LEN 256
 
@@ -446,9 +451,13 @@ static const char *apply(struct hv_config *c, enum key_id k, struct span v)
     case K_NET_SELFTEST:
         return parse_bool(v, &c->net_selftest) ? 0 : "expected yes or no";
     case K_DEBUG_HC:
-        return parse_bool(v, &c->debug_hypercalls) ? 0 : "expected yes or no";
+        if (!parse_bool(v, &c->debug_hypercalls))
+            return "expected yes or no";
+        return !TEST_HOOKS && c->debug_hypercalls ? NOT_IN_PRODUCT : 0;
     case K_S3_SIMULATE:
-        return parse_bool(v, &c->s3_simulate) ? 0 : "expected yes or no";
+        if (!parse_bool(v, &c->s3_simulate))
+            return "expected yes or no";
+        return !TEST_HOOKS && c->s3_simulate ? NOT_IN_PRODUCT : 0;
     case K_COUNT:
         break;
     }

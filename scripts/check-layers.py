@@ -53,7 +53,7 @@ INCLUDE_OWNER = {
     name: "core" for name in (
         "acpi_power.h", "boot_info.h", "core.h", "core_status.h", "cpu_census.h", "fmt.h",
         "hv_config.h", "log.h", "log_ring.h", "log_txq.h", "page_alloc.h", "panic.h", "serial.h",
-        "spinlock.h", "wake.h", "x86.h", "x86_arch.h")
+        "spinlock.h", "test_hooks.h", "wake.h", "x86.h", "x86_arch.h")
 }
 
 LWIP_PREFIX = "build/third_party/lwip/"

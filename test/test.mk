@@ -5,3 +5,4 @@ include test/emu/emu.mk
 include test/fuzz/fuzz.mk
 include test/linux/linux.mk
 include test/wake/wake.mk
+include test/hooks/hooks.mk

@@ -1,10 +1,10 @@
 /*
  * exit_io.c - I/O instruction exits (I/O bitmaps, SDM Vol. 3C 25.6.4 I/O-Bitmap Addresses;
  * qualification 28.2.1, Table 28-5).  PCI config ports and the dedicated NIC's I/O BAR go to hide.c
- * first.  With `debug_hypercalls = yes` (a test configuration), Bochs's shutdown port 0x8900 is
- * watched: when the guest completes "Shutdown" there, the introspector may unhook and every vCPU's
- * statistics are printed before the write goes through and Bochs powers off.  The guest's
- * power transitions (ACPI sleep and power-off, resets) go to power.c first.  Whatever else
+ * first.  In the test build with `debug_hypercalls = yes` (include/test_hooks.h), Bochs's shutdown
+ * port 0x8900 is watched: when the guest completes "Shutdown" there, the introspector may unhook
+ * and every vCPU's statistics are printed before the write goes through and Bochs powers off.  The
+ * guest's power transitions (ACPI sleep and power-off, resets) go to power.c first.  Whatever else
  * reaches here is performed for the guest unchanged.
  */
 #include "core.h"
@@ -13,6 +13,7 @@
 #include "vmx_insn.h"
 #include "vmx_int.h"
 #include "vmx_hooks.h"
+#include "test_hooks.h"
 
 static const char shutdown_word[] = "Shutdown";
 
@@ -67,7 +68,7 @@ void exit_io(struct vcpu *v)
         r->rax = size == 4 ? val : (r->rax & ~mask) | (val & mask);
     } else {
         uint64_t val = r->rax;
-        if (port == BOCHS_SHUTDOWN_PORT && size == 1 && g_bi->config.debug_hypercalls)
+        if (TEST_HOOKS && port == BOCHS_SHUTDOWN_PORT && size == 1 && g_bi->config.debug_hypercalls)
             note_shutdown_byte(v, (uint8_t)val);
         if (size == 1)
             outb(port, (uint8_t)val);

@@ -3,8 +3,9 @@
  * the answer to anything but the KVMI hypercall and, only when hv.conf says
  * `debug_hypercalls = yes`, the debug hypercall: RAX = HV_HYPERCALL_MAGIC from
  * CPL 0, RBX = function (include/vmx.h, docs/vmx.md).  The debug functions
- * are test hooks (region address, forced entry failure, unhook): a product
- * configuration leaves them off, so a guest cannot even tell they exist.
+ * are test hooks (region address, forced entry failure, unhook): only the
+ * test build has them (include/test_hooks.h), and even there a
+ * configuration without the key leaves them off, so a guest cannot tell.
  */
 #include <string.h>
 
@@ -14,6 +15,7 @@
 #include "vmx_insn.h"
 #include "vmx_int.h"
 #include "vmx_hooks.h"
+#include "test_hooks.h"
 
 /* 0 when every marker byte is as vmx_init wrote it, else 1 + the first bad offset. */
 static uint64_t check_region(void)
@@ -45,7 +47,7 @@ void exit_vmcall(struct vcpu *v)
 {
     struct guest_regs *r = v->regs;
     bool cpl0 = ((vmread(VMCS_GUEST_SS_AR) >> 5) & 3) == 0;
-    if (!g_bi->config.debug_hypercalls || r->rax != HV_HYPERCALL_MAGIC || !cpl0) {
+    if (!TEST_HOOKS || !g_bi->config.debug_hypercalls || r->rax != HV_HYPERCALL_MAGIC || !cpl0) {
         if (vmx_hooks.vmcall(v)) /* KVMI: KVMI_EVENT_HYPERCALL (RAX=34, RDI=24, RSI=0) */
             return;
         inject_ud(v);

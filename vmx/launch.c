@@ -25,6 +25,7 @@
 #include "vmx_insn.h"
 #include "vmx_int.h"
 #include "vmx_policy.h"
+#include "test_hooks.h"
 
 struct vmx_global g_vmx;
 struct ept g_ept;
@@ -210,7 +211,7 @@ int vmx_init(struct boot_info *bi, uint64_t host_cr3)
     /* I/O bitmap A covers ports 0-0x7fff, B 0x8000-0xffff (SDM Vol. 3C 25.6.4 I/O-Bitmap
      * Addresses).  Bochs's shutdown port, in a test configuration only: statistics are printed
      * before the machine goes away (exit_io.c). */
-    if (bi->config.debug_hypercalls)
+    if (TEST_HOOKS && bi->config.debug_hypercalls)
         io_bitmap_intercept(g_vmx.io_bitmap_a, g_vmx.io_bitmap_b, BOCHS_SHUTDOWN_PORT);
     /* The guest's sleep, power-off and reset ports (power.c). */
     uint16_t power[12];

@@ -382,7 +382,7 @@ def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
         f.write(f"# network scenario {sc.name}\n" + run.with_debug(conf_text, sc.debug))
     esp = os.path.join(work, "esp")
     mk_cmd = [os.path.join(TOP, "scripts/mkesp.sh"), "-o", esp, "--conf", conf,
-              "--agent-args", sc.agent_args]
+              "--agent-args", sc.agent_args] + run.hv_for(run.with_debug(conf_text, sc.debug))
     if sc.stop_after_host:
         mk_cmd.append("--no-poweroff")
     mk_cmd += sc.esp_args

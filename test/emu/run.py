@@ -29,6 +29,15 @@ from typing import Any, Callable, Optional
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(TOP, "build")
 HV_EFI = os.path.join(BUILD, "hv.efi")
+# The test build (include/test_hooks.h): the product has no test hook.
+HV_TEST_EFI = os.path.join(BUILD, "hv-test.efi")
+TEST_KEYS = re.compile(r"^\s*(debug_hypercalls|s3_simulate)\s*=\s*yes\b", re.M)
+
+
+def hv_for(conf_text: Optional[str]) -> list[str]:
+    """mkesp.sh's --hv for a configuration: the test build when it asks for a
+    test hook (the product would refuse the key), else the product."""
+    return ["--hv", HV_TEST_EFI if conf_text and TEST_KEYS.search(conf_text) else HV_EFI]
 AGENT_EFI = os.path.join(BUILD, "agent.efi")
 
 # Launcher exit codes (docs/emulators.md, "Result protocol").
@@ -369,9 +378,11 @@ def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
     os.makedirs(work, exist_ok=True)
 
     mk = [os.path.join(TOP, "scripts/mkesp.sh"), "-o", esp]
+    conf_text = with_debug(sc.conf, sc.hv and sc.debug)
     if not sc.hv:
         mk.append("--no-hv")
-    conf_text = with_debug(sc.conf, sc.hv and sc.debug)
+    else:
+        mk += hv_for(conf_text)
     if conf_text is not None:
         conf = os.path.join(work, "hv.conf")
         with open(conf, "w") as f:

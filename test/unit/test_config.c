@@ -145,9 +145,17 @@ static void test_on_sleep(void **state)
     assert_int_equal(parse(&c, &e, ""), 0);
     assert_int_equal(c.on_sleep, ON_SLEEP_REFUSE); /* the default: safe where S3 is untested */
     assert_false(c.s3_simulate);
+#ifdef HV_TEST_HOOKS
     assert_int_equal(parse(&c, &e, "on_sleep = resume\ns3_simulate = yes\n"), 0);
     assert_int_equal(c.on_sleep, ON_SLEEP_RESUME);
     assert_true(c.s3_simulate);
+#else
+    assert_int_equal(parse(&c, &e, "on_sleep = resume\ns3_simulate = yes\n"), 1);
+    assert_non_null(strstr(e.msg[0], "only in the test build"));
+#endif
+    assert_int_equal(parse(&c, &e, "on_sleep = resume\ns3_simulate = no\n"), 0);
+    assert_int_equal(c.on_sleep, ON_SLEEP_RESUME);
+    assert_false(c.s3_simulate);
     assert_int_equal(parse(&c, &e, "on_sleep = refuse\n"), 0);
     assert_int_equal(c.on_sleep, ON_SLEEP_REFUSE);
 }
@@ -226,8 +234,16 @@ static void test_debug_hypercalls(void **state)
     struct errs e;
     assert_int_equal(parse(&c, &e, ""), 0);
     assert_false(c.debug_hypercalls); /* the product answers no test hypercall */
+#ifdef HV_TEST_HOOKS
     assert_int_equal(parse(&c, &e, "debug_hypercalls = yes\n"), 0);
     assert_true(c.debug_hypercalls);
+#else
+    /* The product build has no test hook to turn on (include/test_hooks.h). */
+    assert_int_equal(parse(&c, &e, "debug_hypercalls = yes\n"), 1);
+    assert_non_null(strstr(e.msg[0], "only in the test build"));
+#endif
+    assert_int_equal(parse(&c, &e, "debug_hypercalls = no\n"), 0);
+    assert_false(c.debug_hypercalls);
     assert_int_equal(parse(&c, &e, "debug_hypercalls = sometimes\n"), 1);
     assert_false(c.debug_hypercalls);
 }
