@@ -51,6 +51,27 @@ core_launch:
     popq %rbp
     ret
 
+/* The guest GPRs back from a struct guest_regs at %rsp (vmx.h), the pad
+ * dropped: %rsp is then HOST_RSP again. */
+.macro POP_GUEST_REGS
+    popq %rax
+    popq %rcx
+    popq %rdx
+    popq %rbx
+    popq %rbp
+    popq %rsi
+    popq %rdi
+    popq %r8
+    popq %r9
+    popq %r10
+    popq %r11
+    popq %r12
+    popq %r13
+    popq %r14
+    popq %r15
+    addq $8, %rsp
+.endm
+
 /* void vmx_wake_switch(struct vcpu *v, void *rsp, void (*fn)(struct vcpu *))  (noreturn):
  * the S3 wake (resume.c) leaves the trampoline's shared stack for this vCPU's own. */
     .globl vmx_wake_switch
@@ -69,22 +90,7 @@ vmx_wake_switch:
     .globl vmx_relaunch
 vmx_relaunch:
     movq %rdi, %rsp
-    popq %rax
-    popq %rcx
-    popq %rdx
-    popq %rbx
-    popq %rbp
-    popq %rsi
-    popq %rdi
-    popq %r8
-    popq %r9
-    popq %r10
-    popq %r11
-    popq %r12
-    popq %r13
-    popq %r14
-    popq %r15
-    addq $8, %rsp
+    POP_GUEST_REGS
     vmlaunch
     /* VMfailInvalid/VMfailValid (SDM Vol. 3C 31.3 VMX Instructions, VMLAUNCH/VMRESUME). */
     subq $128, %rsp
@@ -119,22 +125,7 @@ vmx_exit_stub:
     movq %rsp, %rdi
     cld
     call vmx_exit_handler       /* returns when the guest may resume */
-    popq %rax
-    popq %rcx
-    popq %rdx
-    popq %rbx
-    popq %rbp
-    popq %rsi
-    popq %rdi
-    popq %r8
-    popq %r9
-    popq %r10
-    popq %r11
-    popq %r12
-    popq %r13
-    popq %r14
-    popq %r15
-    addq $8, %rsp
+    POP_GUEST_REGS
     vmresume
     /* VMRESUME failed (SDM Vol. 3C 31.3 VMX Instructions, VMLAUNCH/VMRESUME): report; never returns. */
     movq %rsp, %rdi

@@ -82,6 +82,25 @@ def bochs_reset(h: run.HostRun, secs: float = 180) -> str:
     raise run.HostError(f"Bochs's log shows no reset within {secs:.0f} s of the hypervisor's")
 
 
+def pause_and_read(h: run.HostRun, dom: kc.Domain, when: str) -> int:
+    """Pauses every vCPU, finds Linux's state in each, lets them go, and
+    waits for /init's second hold; returns the vCPU count."""
+    n = dom.get_guest_info()
+    dom.pause_all(n, timeout=120)
+    paused = {}
+    while len(paused) < n:
+        ev = dom.wait_event(timeout=120, match=lambda e: e.event == w.KVMI_EVENT_PAUSE_VCPU)
+        if ev is None:
+            raise run.HostError(f"{when}: PAUSE_VCPU from vCPUs {sorted(paused)} only")
+        paused[ev.vcpu] = ev
+    for v in sorted(paused):
+        h.notes.append(f"{when}: " + lr.linux_regs(v, dom.get_registers(v)))
+    for v in sorted(paused):
+        dom.reply(paused[v], w.ACTION_CONTINUE)
+    h.wait_for(r"(?s)" + HOLD + r".*" + HOLD, h.timeout)  # /init's second hold
+    return n
+
+
 def still_watched(h: run.HostRun, dom: kc.Domain) -> None:
     """After the refused sleep: no UNHOOK, and the tool still pauses every
     vCPU and finds Linux's state in each."""
@@ -92,19 +111,7 @@ def still_watched(h: run.HostRun, dom: kc.Domain) -> None:
         raise run.HostError("GET_VERSION after the refused sleep")
     if any(e.event == w.KVMI_EVENT_UNHOOK for e in dom.queued_events()):
         raise run.HostError("KVMI_EVENT_UNHOOK for a sleep that was refused")
-    n = dom.get_guest_info()
-    dom.pause_all(n, timeout=120)
-    paused = {}
-    while len(paused) < n:
-        ev = dom.wait_event(timeout=120, match=lambda e: e.event == w.KVMI_EVENT_PAUSE_VCPU)
-        if ev is None:
-            raise run.HostError(f"after the sleep: PAUSE_VCPU from vCPUs {sorted(paused)} only")
-        paused[ev.vcpu] = ev
-    for v in sorted(paused):
-        h.notes.append("after the refused sleep: " + lr.linux_regs(v, dom.get_registers(v)))
-    for v in sorted(paused):
-        dom.reply(paused[v], w.ACTION_CONTINUE)
-    h.wait_for(r"(?s)" + HOLD + r".*" + HOLD, h.timeout)  # /init's second hold
+    pause_and_read(h, dom, "after the refused sleep")
     h.notes.append("S3 refused: Linux awake (status 0), no UNHOOK, both vCPUs paused and read "
                    "after it")
     h.send(GO)
@@ -136,19 +143,7 @@ def resumed_and_watched(h: run.HostRun, dom: kc.Domain) -> kc.Domain:
     except (OSError, kc.ProtocolError, kc.ConnectionClosed) as e:
         raise run.HostError(f"KVMI attach after the wake: {e}") from e
     dom.control_vm_events(w.KVMI_EVENT_UNHOOK, True)
-    n = dom.get_guest_info()
-    dom.pause_all(n, timeout=120)
-    paused = {}
-    while len(paused) < n:
-        ev = dom.wait_event(timeout=120, match=lambda e: e.event == w.KVMI_EVENT_PAUSE_VCPU)
-        if ev is None:
-            raise run.HostError(f"after the wake: PAUSE_VCPU from vCPUs {sorted(paused)} only")
-        paused[ev.vcpu] = ev
-    for v in sorted(paused):
-        h.notes.append("after the wake: " + lr.linux_regs(v, dom.get_registers(v)))
-    for v in sorted(paused):
-        dom.reply(paused[v], w.ACTION_CONTINUE)
-    h.wait_for(r"(?s)" + HOLD + r".*" + HOLD, h.timeout)  # /init's second hold
+    n = pause_and_read(h, dom, "after the wake")
     h.notes.append(f"S3 and back: a new session paused and read all {n} vCPUs")
     h.send(GO)
     return dom
