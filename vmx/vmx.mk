@@ -46,7 +46,7 @@ vmx_entry_rules_SRCS := test/unit/test_entry_rules.c vmx/entry_rules.c
 UNIT_TESTS += vmx_policy
 vmx_policy_SRCS := test/unit/test_vmx_policy.c vmx/policy.c
 UNIT_TESTS += msr_policy
-msr_policy_SRCS := test/unit/test_msr_policy.c vmx/msr_policy.c vmx/mtrr.c vmx/policy.c
+msr_policy_SRCS := test/unit/test_msr_policy.c vmx/msr_policy.c vmx/mtrr.c vmx/policy.c vmx/entry_rules.c
 
 # The EFI objects must need nothing from a libc (no memset/memcpy emitted by
 # the compiler, no printf): gnu-efi's libefi is all the loader links.
