@@ -108,12 +108,20 @@ static void flush_view(struct ept_view *w)
  * pages open so far, then gpa opens there. */
 static int take_large(struct vcpu *v, struct ept_view *own, uint64_t gpa, unsigned add)
 {
-    int none = -1;
+    int owner = -1;
     if (!large_ready)
         return EPT_ENOMEM;
-    if (!__atomic_compare_exchange_n(&large_owner, &none, (int)v->index, false, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE))
-        return VMX_VIEW_BUSY;
+    if (!__atomic_compare_exchange_n(&large_owner, &owner, (int)v->index, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        /* A holder that stopped for good (vmx_fatal, panic) never ends its step:
+         * its pages are closed and the view is this step's. */
+        struct vcpu *h = g_vmx.vcpus[owner];
+        if (!h || __atomic_load_n(&h->state, __ATOMIC_ACQUIRE) != VCPU_HALTED ||
+            !__atomic_compare_exchange_n(&large_owner, &owner, (int)v->index, false,
+                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return VMX_VIEW_BUSY;
+        ept_view_close(&large);
+    }
     ept_view_mark_stale(&large); /* the shared EPT may have changed since its last step */
     int rc = ept_view_take(&large, own);
     if (rc) {
