@@ -219,6 +219,14 @@ enum power_action power_classify(const struct acpi_power *p, uint16_t port, unsi
     }
     if (p->sleep_ctl && (covered(port, size, val, p->sleep_ctl, &lo, &hi) & 1) && (lo & SLP_EN_HWR))
         return sleep_type(p, p->slp_typa, (lo >> 2) & 7);
+    uint16_t rport;
+    return power_reset_byte(p, port, size, val, prev92, &rport, &lo) ? POWER_RESET : POWER_NONE;
+}
+
+bool power_reset_byte(const struct acpi_power *p, uint16_t port, unsigned size, uint32_t val,
+                      uint8_t prev92, uint16_t *rport, uint8_t *rval)
+{
+    uint8_t lo = 0, hi = 0;
     /* The reset ports are judged by the byte an access of any width writes to
      * them (`outw 0xcf8` carries 0xCF9's byte too), except that a dword at 0xCF8
      * is CONFIG_ADDRESS (PCI Local Bus 3.0, 3.2.2.3.2), whatever its bytes say:
@@ -226,14 +234,18 @@ enum power_action power_classify(const struct acpi_power *p, uint16_t port, unsi
     bool config_address = port == PORT_RESET_CONTROL - 1 && size == 4;
     if (p->reset_port && !(config_address && p->reset_port == PORT_RESET_CONTROL) &&
         (covered(port, size, val, p->reset_port, &lo, &hi) & 1) && lo == p->reset_value)
-        return POWER_RESET;
-    if (!config_address && (covered(port, size, val, PORT_RESET_CONTROL, &lo, &hi) & 1) && (lo & 4))
-        return POWER_RESET;
-    if ((covered(port, size, val, PORT_SYSCTL_A, &lo, &hi) & 1) && (lo & 1) && !(prev92 & 1))
-        return POWER_RESET;
-    if ((covered(port, size, val, PORT_KBC_CMD, &lo, &hi) & 1) && lo == 0xfe)
-        return POWER_RESET;
-    return POWER_NONE;
+        *rport = p->reset_port;
+    else if (!config_address && (covered(port, size, val, PORT_RESET_CONTROL, &lo, &hi) & 1) &&
+             (lo & 4))
+        *rport = PORT_RESET_CONTROL;
+    else if ((covered(port, size, val, PORT_SYSCTL_A, &lo, &hi) & 1) && (lo & 1) && !(prev92 & 1))
+        *rport = PORT_SYSCTL_A;
+    else if ((covered(port, size, val, PORT_KBC_CMD, &lo, &hi) & 1) && lo == 0xfe)
+        *rport = PORT_KBC_CMD;
+    else
+        return false;
+    *rval = lo;
+    return true;
 }
 
 enum power_action power_classify_mem(const struct acpi_power *p, uint64_t gpa, unsigned size,

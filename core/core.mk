@@ -17,8 +17,9 @@ $(CORE_ELF): $(CORE_OBJS) linker.ld
 
 ALL_TARGETS += $(CORE_ELF)
 
-UNIT_TESTS += core_fmt core_config core_boot_info core_log_ring core_log_txq core_cpu_census core_page_alloc core_acpi_power core_wake
+UNIT_TESTS += core_fmt core_config core_boot_info core_log_ring core_log_txq core_cpu_census core_page_alloc core_acpi_power core_wake core_panic
 core_wake_SRCS       := test/unit/test_wake.c core/wake.c core/wake_blob.S
+core_panic_SRCS      := test/unit/test_panic.c core/panic.c core/fmt.c
 core_acpi_power_SRCS := test/unit/test_acpi_power.c core/acpi_power.c
 core_fmt_SRCS        := test/unit/test_fmt.c core/fmt.c
 core_config_SRCS     := test/unit/test_config.c core/config.c

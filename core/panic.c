@@ -1,6 +1,6 @@
 /*
- * panic.c - the end of a CPU that met a hypervisor bug: log the reason and
- * halt with interrupts off.  Other CPUs go on; the log says which one
+ * panic.c - the end of a CPU that met a hypervisor bug: mark it stopped, log
+ * the reason and halt with interrupts off.  Other CPUs go on; the log says which one
  * stopped, and the registered hook tells the layers above that it did.
  */
 #include <stdarg.h>
@@ -23,10 +23,13 @@ void panic(const char *fmt, ...)
     va_start(ap, fmt);
     fmt_vsn(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    log_error("PANIC: %s", msg);
+    /* The stop is recorded before the line is logged: a log line can wait on
+     * a UART the guest slows down, and kicks from other CPUs wait for this
+     * one until it counts as halted. */
     void (*hook)(void) = panic_hook;
     if (hook)
         hook();
+    log_error("PANIC: %s", msg);
     for (;;)
         __asm__ volatile("cli; hlt");
 }

@@ -81,6 +81,13 @@ const char *acpi_facs_wake(const uint8_t *facs, size_t len, struct acpi_wake *w)
 enum power_action power_classify(const struct acpi_power *p, uint16_t port, unsigned size,
                                  uint32_t val, uint8_t prev92);
 
+/* When power_classify() calls that OUT a reset: the port whose byte asks for
+ * it (the FADT reset register, 0xCF9, 0x92 or 0x64) in *rport and that byte
+ * in *rval, which root mode writes itself before it makes sure the platform
+ * resets (an access of another width or alignment reduces to that byte). */
+bool power_reset_byte(const struct acpi_power *p, uint16_t port, unsigned size, uint32_t val,
+                      uint8_t prev92, uint16_t *rport, uint8_t *rval);
+
 /* A guest store of size bytes (1-8) of val at guest-physical gpa: a reset
  * when it writes the reset value into the memory-space reset register. */
 enum power_action power_classify_mem(const struct acpi_power *p, uint64_t gpa, unsigned size,

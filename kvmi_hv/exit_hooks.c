@@ -6,6 +6,7 @@
  */
 
 #include "vmx/entry_rules.h"
+#include "vmx/msr_policy.h"
 #include "vmx/gwalk.h"
 #include "kvmi/kvmi_arch.h"
 #include "log.h"
@@ -132,11 +133,15 @@ int kvmi_hv_wrmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
                 return -1;
         }
     }
-    /* The value (the guest's, or the introspector's from its reply) against the VM-entry rules and
-     * WRMSR's own: refused with #GP, as the CPU would, never a failed VM entry. */
+    /* The value (the guest's, or the introspector's from its reply) against the VM-entry rules,
+     * WRMSR's own and the MSR policy the guest's WRMSR met (a reply must not set what the guest
+     * could not, e.g. DEBUGCTL's trace-store bits): refused with #GP, as the guest's own write
+     * would be, never a failed VM entry. */
     struct entry_state s;
     vmx_entry_state(&s);
     const char *why = entry_check_msr(&s, msr, *val);
+    if (!why)
+        why = msr_write_refused(msr, *val);
     if (why) {
         static unsigned logged;
         if (logged++ < 16)

@@ -52,8 +52,8 @@ struct hv_vcpu {
     uint64_t ss_debugctl; /* the guest's IA32_DEBUGCTL, BTF off during a TF step */
     /* pages opened in the vCPU's view for the step, and the rights lent (an
      * instruction may touch several: MOVS, a split access) */
-    uint64_t ss_gpa[EPT_VIEW_PAGES];
-    uint8_t ss_right[EPT_VIEW_PAGES];
+    uint64_t ss_gpa[EPT_VIEW_MAX_PAGES];
+    uint8_t ss_right[EPT_VIEW_MAX_PAGES];
     unsigned ss_npages;
     /* control_singlestep(true) from the engine during the last PF event */
     bool ss_requested;

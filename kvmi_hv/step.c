@@ -161,18 +161,21 @@ void khv_step_page(struct vcpu *v, uint64_t gpa, uint8_t right)
     spin_unlock(&khv_ept_lock);
     if (rc == EPT_ENOMEM) {
         log_warn("kvmi: vCPU %u: one instruction touches more than %u restricted pages", v->index,
-                 EPT_VIEW_PAGES);
+                 EPT_VIEW_MAX_PAGES);
         return; /* it faults again; the tool sees the event again */
     }
-    if (rc) {
+    if (rc && rc != VMX_VIEW_BUSY) {
         log_warn("kvmi: vCPU %u: page 0x%llx cannot be opened for a step (%d)", v->index,
                  (unsigned long long)gpa, rc);
         return;
     }
+    /* Busy: another vCPU's step holds the large view.  The page is the step's
+     * all the same, so the access faulting again is opened without a second
+     * event once the large view is free (khv_step_refault). */
     unsigned i = 0;
     while (i < h->ss_npages && h->ss_gpa[i] != (gpa & ~0xfffull))
         i++;
-    if (i == h->ss_npages && i < EPT_VIEW_PAGES) {
+    if (i == h->ss_npages && i < EPT_VIEW_MAX_PAGES) {
         h->ss_gpa[i] = gpa & ~0xfffull;
         h->ss_right[i] = 0;
         h->ss_npages++;

@@ -20,10 +20,26 @@ static void copy_table(uint64_t *dst, const uint64_t *src)
 
 int ept_view_init(struct ept_view *v, const struct ept *base)
 {
+    return ept_view_init_cap(v, base, EPT_VIEW_PAGES);
+}
+
+/* Private tables the view's pool holds. */
+static unsigned ntab(const struct ept_view *v)
+{
+    return EPT_VIEW_TABLES_FOR(v->cap);
+}
+
+int ept_view_init_cap(struct ept_view *v, const struct ept *base, unsigned pages)
+{
+    if (pages < 1 || pages > EPT_VIEW_MAX_PAGES)
+        return EPT_EINVAL;
     v->base = base;
+    v->cap = pages;
     v->used = v->nopen = v->npml4_priv = 0;
     v->stale = false;
-    for (unsigned i = 0; i < EPT_VIEW_TABLES; i++) {
+    for (unsigned i = 0; i < EPT_VIEW_MAX_TABLES; i++)
+        v->tab[i] = NULL;
+    for (unsigned i = 0; i < ntab(v); i++) {
         v->tab[i] = base->pg.alloc_page(base->pg.ctx, &v->phys[i]);
         if (!v->tab[i]) {
             v->used = i; /* what destroy gives back */
@@ -39,7 +55,7 @@ int ept_view_init(struct ept_view *v, const struct ept *base)
 void ept_view_destroy(struct ept_view *v)
 {
     const struct ept *b = v->base;
-    for (unsigned i = 0; i < EPT_VIEW_TABLES; i++) {
+    for (unsigned i = 0; i < EPT_VIEW_MAX_TABLES; i++) {
         if (v->tab[i] && b->pg.free_page)
             b->pg.free_page(b->pg.ctx, v->tab[i], v->phys[i]);
         v->tab[i] = NULL;
@@ -64,7 +80,7 @@ static uint64_t *private_table(const struct ept_view *v, uint64_t ent)
 
 static uint64_t *take_table(struct ept_view *v, uint64_t *phys)
 {
-    if (v->used == EPT_VIEW_TABLES)
+    if (v->used == ntab(v))
         return NULL;
     *phys = v->phys[v->used];
     return v->tab[v->used++];
@@ -113,7 +129,7 @@ static int open_path(struct ept_view *v, uint64_t gpa, unsigned add, unsigned *a
  * Cannot fail once the page is known to be mapped: a new page needs at most
  * 3 tables (PDPT, PD, PT) and one PML4 slot; when the pool lacks them (paths
  * kept from earlier steps fill it), the view is rebuilt with only the pages
- * open now, at most EPT_VIEW_PAGES - 1 of them, which leaves room.  ADD_READ
+ * open now, at most cap - 1 of them, which leaves room.  ADD_READ
  * makes any RWX combination legal.
  */
 int ept_view_open(struct ept_view *v, uint64_t gpa, unsigned add, unsigned *applied)
@@ -124,9 +140,9 @@ int ept_view_open(struct ept_view *v, uint64_t gpa, unsigned add, unsigned *appl
     unsigned i = 0, cur;
     while (i < v->nopen && v->open_gpa[i] != page)
         i++;
-    if (i == v->nopen && v->nopen == EPT_VIEW_PAGES)
+    if (i == v->nopen && v->nopen == v->cap)
         return EPT_ENOMEM;
-    if (v->stale || (i == v->nopen && v->used + 3 > EPT_VIEW_TABLES)) {
+    if (v->stale || (i == v->nopen && v->used + 3 > ntab(v))) {
         int rc = ept_view_resync(v);
         if (rc)
             return rc;
@@ -182,8 +198,8 @@ void ept_view_reset(struct ept_view *v)
 int ept_view_resync(struct ept_view *v)
 {
     unsigned n = v->nopen;
-    uint64_t gpa[EPT_VIEW_PAGES];
-    uint8_t add[EPT_VIEW_PAGES];
+    uint64_t gpa[EPT_VIEW_MAX_PAGES];
+    uint8_t add[EPT_VIEW_MAX_PAGES];
     for (unsigned i = 0; i < n; i++) {
         gpa[i] = v->open_gpa[i];
         add[i] = v->open_add[i];
@@ -198,6 +214,21 @@ int ept_view_resync(struct ept_view *v)
             rc = r; /* a page the base no longer maps stays closed */
     }
     return rc;
+}
+
+int ept_view_take(struct ept_view *to, struct ept_view *from)
+{
+    if (to->nopen + from->nopen > to->cap)
+        return EPT_ENOMEM;
+    for (unsigned i = 0; i < from->nopen; i++) {
+        int rc = ept_view_open(to, from->open_gpa[i], from->open_add[i], NULL);
+        if (rc) {
+            ept_view_close(to);
+            return rc;
+        }
+    }
+    ept_view_close(from);
+    return 0;
 }
 
 bool ept_view_is_open(const struct ept_view *v, uint64_t gpa)

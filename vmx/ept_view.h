@@ -35,27 +35,41 @@
 
 #include "ept.h"
 
-#define EPT_VIEW_PAGES  6u                         /* pages open at once */
-#define EPT_VIEW_TABLES (1u + 3u * EPT_VIEW_PAGES) /* PML4 + a path per page */
+#define EPT_VIEW_PAGES             6u  /* pages open at once in a vCPU's own view */
+#define EPT_VIEW_MAX_PAGES         32u /* the most any view holds (the shared large view) */
+#define EPT_VIEW_TABLES_FOR(pages) (1u + 3u * (pages)) /* PML4 + a path per page */
+#define EPT_VIEW_TABLES            EPT_VIEW_TABLES_FOR(EPT_VIEW_PAGES)
+#define EPT_VIEW_MAX_TABLES        EPT_VIEW_TABLES_FOR(EPT_VIEW_MAX_PAGES)
 
 struct ept_view {
     const struct ept *base;
-    uint64_t *tab[EPT_VIEW_TABLES]; /* tab[0] is the view's PML4 */
-    uint64_t phys[EPT_VIEW_TABLES];
+    unsigned cap;                       /* pages it can hold open at once */
+    uint64_t *tab[EPT_VIEW_MAX_TABLES]; /* tab[0] is the view's PML4; the pool is cap's */
+    uint64_t phys[EPT_VIEW_MAX_TABLES];
     unsigned used; /* private tables in use, PML4 included */
     unsigned nopen;
-    uint64_t open_gpa[EPT_VIEW_PAGES];   /* 4 KiB-aligned */
-    uint8_t open_add[EPT_VIEW_PAGES];    /* rights added on top of the base's */
-    uint64_t *open_leaf[EPT_VIEW_PAGES]; /* the opened leaves in the private tables ... */
-    uint64_t open_old[EPT_VIEW_PAGES];   /* ... and what they held before */
-    bool stale;                          /* the base changed since the copies were taken */
-    uint8_t pml4_priv[EPT_VIEW_PAGES];   /* PML4 slots pointing at private tables */
+    uint64_t open_gpa[EPT_VIEW_MAX_PAGES];   /* 4 KiB-aligned */
+    uint8_t open_add[EPT_VIEW_MAX_PAGES];    /* rights added on top of the base's */
+    uint64_t *open_leaf[EPT_VIEW_MAX_PAGES]; /* the opened leaves in the private tables ... */
+    uint64_t open_old[EPT_VIEW_MAX_PAGES];   /* ... and what they held before */
+    bool stale;                              /* the base changed since the copies were taken */
+    uint8_t pml4_priv[EPT_VIEW_MAX_PAGES];   /* PML4 slots pointing at private tables */
     unsigned npml4_priv;
 };
 
-/* Takes the pool from base's pager and starts as a copy of the base (no page
- * open).  EPT_ENOMEM (nothing kept) when the pager runs dry. */
+/* Takes the pool for EPT_VIEW_PAGES pages from base's pager and starts as a
+ * copy of the base (no page open).  EPT_ENOMEM (nothing kept) when the pager
+ * runs dry. */
 int ept_view_init(struct ept_view *v, const struct ept *base);
+
+/* The same for a view of `pages` pages (1..EPT_VIEW_MAX_PAGES). */
+int ept_view_init_cap(struct ept_view *v, const struct ept *base, unsigned pages);
+
+/* Every page open in `from` opened in `to` with the same added rights, then
+ * `from` closed: a step that outgrows its view goes on in a larger one.  On
+ * an error (`to` lacks room, a page no longer mapped) `to` is closed again and
+ * `from` is left as it was. */
+int ept_view_take(struct ept_view *to, struct ept_view *from);
 
 /* Gives the pool back.  The view must be unused by every CPU. */
 void ept_view_destroy(struct ept_view *v);
@@ -68,7 +82,7 @@ uint64_t ept_view_eptp(const struct ept_view *v);
  * legal with EPT_FIX_ADD_READ (a relaxation may grant more, never less);
  * *applied (may be NULL) receives what the leaf now allows.  A page already
  * open gets `add` on top.  EPT_ENOENT when the base does not map gpa,
- * EPT_ENOMEM when EPT_VIEW_PAGES pages are open already, EPT_EINVAL for a
+ * EPT_ENOMEM when the view's cap of pages is open already, EPT_EINVAL for a
  * gpa out of range or rights outside RWX.
  */
 int ept_view_open(struct ept_view *v, uint64_t gpa, unsigned add, unsigned *applied);

@@ -36,9 +36,10 @@ bool guest_decode_store(struct vcpu *v, struct insn_store *s)
     else
         mode = (cs_ar & (1u << 14)) ? INSN_32 : INSN_16;
     uint64_t gla = mode == INSN_64 ? rip : vmread(VMCS_GUEST_CS_BASE) + (rip & 0xffffffffull);
-    if (guest_read_linear(v, gla, bytes, sizeof(bytes)))
+    int n = guest_fetch_insn(v, gla, bytes, sizeof(bytes));
+    if (n < 0)
         return false;
-    return insn_decode_store(bytes, sizeof(bytes), mode, s) == 0;
+    return insn_decode_store(bytes, (size_t)n, mode, s) == 0;
 }
 
 static void diagnose(struct vcpu *v, const char *what, uint64_t q, uint64_t gpa)

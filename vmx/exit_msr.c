@@ -128,16 +128,12 @@ void exit_wrmsr(struct vcpu *v)
     uint32_t msr = (uint32_t)r->rcx;
     uint64_t val = (r->rdx << 32) | (uint32_t)r->rax;
     const struct msr_rule *rule = msr_rule_of(msr);
-    if (rule->write == MSR_GP) {
-        inject_gp(v);
-        return;
-    }
     if (rule->write == MSR_DROP) {
         vmx_skip_insn(v);
         return;
     }
-    if (rule->kind == MSR_K_DEBUGCTL && !debugctl_write_ok(val)) {
-        inject_gp(v); /* checked before KVMI, which writes VMCS-held MSRs itself */
+    if (msr_write_refused(msr, val)) {
+        inject_gp(v); /* before KVMI's event: the tool sees only writes the guest may make */
         return;
     }
     if (rule->kind == MSR_K_X2APIC_ICR) {

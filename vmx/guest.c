@@ -20,13 +20,28 @@ bool gpa_hidden(uint64_t gpa)
     return g_bi && gpa >= g_bi->region_base && gpa < g_bi->region_base + g_bi->region_size;
 }
 
-int guest_read_linear(struct vcpu *v, uint64_t gla, void *buf, unsigned len)
+static struct gwalk_regs guest_paging(void)
 {
-    (void)v;
     struct gwalk_regs r = {vmread(VMCS_GUEST_CR0), vmread(VMCS_GUEST_CR3), vmread(VMCS_GUEST_CR4),
                            vmread(VMCS_GUEST_EFER)};
     if (!(vmread(VMCS_ENTRY_CTLS) & ENTRY_IA32E_GUEST))
         r.efer &= ~EFER_LMA;
+    return r;
+}
+
+int guest_read_linear(struct vcpu *v, uint64_t gla, void *buf, unsigned len)
+{
+    (void)v;
+    struct gwalk_regs r = guest_paging();
     struct gwalk_ram ram = {g_bi, 0}; /* root mode's identity map */
     return gwalk_read_linear(&r, &ram, gla, buf, len) == GWALK_OK ? 0 : -1;
+}
+
+int guest_fetch_insn(struct vcpu *v, uint64_t gla, void *buf, unsigned max)
+{
+    (void)v;
+    struct gwalk_regs r = guest_paging();
+    struct gwalk_ram ram = {g_bi, 0};
+    int n = gwalk_fetch(&r, &ram, gla, buf, max);
+    return n > 0 ? n : -1;
 }

@@ -106,3 +106,21 @@ int gwalk_read_linear(const struct gwalk_regs *r, const struct gwalk_ram *ram, u
     }
     return GWALK_OK;
 }
+
+int gwalk_fetch(const struct gwalk_regs *r, const struct gwalk_ram *ram, uint64_t gla, void *buf,
+                unsigned max)
+{
+    unsigned first = (unsigned)(0x1000 - (gla & 0xfff));
+    if (first >= max)
+        first = max;
+    int rc = gwalk_read_linear(r, ram, gla, buf, first);
+    if (rc)
+        return rc;
+    /* The next page only adds bytes: when it is not readable RAM (MMIO, a
+     * hole, not present), what the first page holds may be the whole
+     * instruction. */
+    if (first < max &&
+        gwalk_read_linear(r, ram, gla + first, (uint8_t *)buf + first, max - first) == GWALK_OK)
+        return (int)max;
+    return (int)first;
+}

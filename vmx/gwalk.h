@@ -49,4 +49,13 @@ int gwalk_read_ram(void *ctx, uint64_t gpa, uint64_t *val);
 int gwalk_read_linear(const struct gwalk_regs *r, const struct gwalk_ram *ram, uint64_t gla,
                       void *buf, unsigned len);
 
+/* The bytes of an instruction at gla, at most max (<= 4096): what its page
+ * holds, and the rest from the next page when that page is guest RAM.  An
+ * instruction near a page's end before MMIO or an unmapped page is often
+ * complete in its own page; the decoder says when it is not (it runs out of
+ * bytes).  Returns the number of bytes read (>= 1), or the first page's error
+ * (a GWALK_ code < 0). */
+int gwalk_fetch(const struct gwalk_regs *r, const struct gwalk_ram *ram, uint64_t gla, void *buf,
+                unsigned max);
+
 #endif

@@ -184,3 +184,13 @@ bool debugctl_write_ok(uint64_t val)
 {
     return !(val & DEBUGCTL_TRACE_STORE);
 }
+
+const char *msr_write_refused(uint32_t msr, uint64_t val)
+{
+    const struct msr_rule *r = msr_rule_of(msr);
+    if (r->write == MSR_GP)
+        return "the MSR policy refuses writes to this MSR";
+    if (r->write == MSR_EMULATE && r->kind == MSR_K_DEBUGCTL && !debugctl_write_ok(val))
+        return "IA32_DEBUGCTL TR/BTS/BTINT (trace stores)";
+    return 0;
+}

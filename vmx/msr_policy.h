@@ -75,6 +75,15 @@ bool misc_enable_write_ok(uint64_t cur, uint64_t val);
 bool mtrr_write_ok(const struct mtrr_state *cur, uint32_t msr, uint64_t val, uint64_t region,
                    uint64_t size);
 
+/* Why a write of val to msr gets #GP whatever the current state: the rule
+ * refuses writes, or the value sets DEBUGCTL bits root mode assumes clear
+ * (debugctl_write_ok).  NULL: the rule lets it go on (an emulated MSR's
+ * write is still judged against its current value by its own check above).
+ * exit_msr.c asks before anything else; KVMI asks again about the value an
+ * introspector's MSR event reply puts in place of the guest's, since it writes
+ * the MSRs the VMCS holds itself. */
+const char *msr_write_refused(uint32_t msr, uint64_t val);
+
 /* IA32_SPEC_CTRL: the hardware keeps at least the protections the firmware
  * set (host), whatever the guest asks; the guest reads its own value back. */
 uint64_t spec_ctrl_hw_value(uint64_t guest, uint64_t host);

@@ -4,7 +4,8 @@
  * Before any of them reaches the hardware, the layers above get
  * vmx_hooks.power(): the introspector is told (KVMI_EVENT_UNHOOK), its hooks
  * come off and the secrets are scrubbed; then the write goes through exactly
- * as the guest made it.  A sleep with `on_sleep = refuse` never reaches the
+ * as the guest made it, except a reset, which root mode makes sure of
+ * (reset_from_port).  A sleep with `on_sleep = refuse` never reaches the
  * hardware: the write is dropped and the guest reads the wake status it
  * polls for (PM1 status WAK_STS), as if the platform had woken at once, so
  * the OS stays awake and watched.  (ACPI 6.5 4.8.3.1.1 PM1 Status Registers,
@@ -33,6 +34,9 @@ static volatile uint32_t wake_pending;
 
 /* The reset register in memory space when launch accepted it (vmx_power_init); 0: none. */
 static uint64_t reset_mem;
+
+__attribute__((noreturn)) static void reset_from_port(struct vcpu *v, uint16_t port, unsigned size,
+                                                      uint32_t val, uint8_t prev92);
 
 static bool is_sleep(enum power_action a)
 {
@@ -73,6 +77,8 @@ bool vmx_power_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
                  ? ", the FADT reset register"
                  : "");
     vmx_hooks.power(v, a);
+    if (a == POWER_RESET)
+        reset_from_port(v, port, size, val, prev92);
     log_info("vCPU %u: %s proceeds", v->index, power_action_name(a));
     return true;
 }
@@ -175,6 +181,31 @@ __attribute__((noreturn)) void vmx_platform_reset(struct vcpu *v)
     __atomic_store_n(&v->state, VCPU_HALTED, __ATOMIC_RELEASE);
     for (;;)
         __asm__ volatile("cli; hlt");
+}
+
+/* A reset the guest asked for through a port, after the hooks ran (the session
+ * is closed, the key scrubbed): the machine must not run on.  0x92's fast
+ * reset, 0xCF9 with RST_CPU but not SYS_RST and the keyboard controller's
+ * pulse may only INIT the processors, and INIT is blocked in VMX root and a VM
+ * exit in non-root (SDM Vol. 3C 24.8 Restrictions on VMX Operation, 26.2 Other
+ * Causes of VM Exits), so such a write leaves the hypervisor running with
+ * nobody watching.  Root mode writes the guest's reset byte itself and, if the
+ * machine is still there shortly after, resets the platform the way a triple
+ * fault does. */
+static void reset_from_port(struct vcpu *v, uint16_t port, unsigned size, uint32_t val,
+                            uint8_t prev92)
+{
+    uint16_t rport;
+    uint8_t rval;
+    if (power_reset_byte(&g_bi->power, port, size, val, prev92, &rport, &rval)) {
+        log_info("vCPU %u: reset proceeds (port 0x%x <- 0x%x)", v->index, rport, rval);
+        outb(rport, rval);
+        reset_wait(100);
+        log_warn("vCPU %u: the machine still runs after the guest's reset write (an INIT "
+                 "only?): a full platform reset follows",
+                 v->index);
+    }
+    vmx_platform_reset(v);
 }
 
 void vmx_power_triple_fault(struct vcpu *v)

@@ -10,6 +10,16 @@
 
 static struct ept_view views[BI_MAX_CPUS];
 
+/* One larger view for a step that outgrows its vCPU's own (one instruction
+ * touching more than EPT_VIEW_PAGES restricted pages: a MOVS whose operands
+ * and code straddle pages, with the page tables the walk updates restricted
+ * too).  One vCPU holds it at a time, for the rest of that step; another that
+ * needs it meanwhile waits with its instruction faulting again (VMX_VIEW_BUSY)
+ * until the holder's step ends, so every step still ends in bounded time. */
+static struct ept_view large;
+static bool large_ready;
+static int large_owner = -1; /* index of the vCPU on it, -1: free */
+
 int vmx_views_init(void)
 {
     for (unsigned i = 0; i < g_vmx.ncpus; i++) {
@@ -19,7 +29,17 @@ int vmx_views_init(void)
          * hidden): the first open takes a fresh copy */
         ept_view_mark_stale(&views[i]);
     }
+    large_ready = ept_view_init_cap(&large, &g_ept, EPT_VIEW_MAX_PAGES) == 0;
+    if (!large_ready)
+        log_warn("no room for the large EPT view: a step stops at %u pages", EPT_VIEW_PAGES);
     return 0;
+}
+
+/* The view v runs on or would run on: the large one while it holds it. */
+static struct ept_view *view_of(const struct vcpu *v)
+{
+    return __atomic_load_n(&large_owner, __ATOMIC_ACQUIRE) == (int)v->index ? &large
+                                                                            : &views[v->index];
 }
 
 /* External-interrupt exiting (SDM Vol. 3C 25.6.1 Pin-Based VM-Execution Controls) while a vCPU is
@@ -84,10 +104,44 @@ static void flush_view(struct ept_view *w)
     vmx_invept_eptp(ept_view_eptp(w));
 }
 
+/* v's own view is full (v is on it): the step moves to the large view with the
+ * pages open so far, then gpa opens there. */
+static int take_large(struct vcpu *v, struct ept_view *own, uint64_t gpa, unsigned add)
+{
+    int owner = -1;
+    if (!large_ready)
+        return EPT_ENOMEM;
+    if (!__atomic_compare_exchange_n(&large_owner, &owner, (int)v->index, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        /* A holder that stopped for good (vmx_fatal, panic) never ends its step:
+         * its pages are closed and the view is this step's. */
+        struct vcpu *h = g_vmx.vcpus[owner];
+        if (!h || __atomic_load_n(&h->state, __ATOMIC_ACQUIRE) != VCPU_HALTED ||
+            !__atomic_compare_exchange_n(&large_owner, &owner, (int)v->index, false,
+                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return VMX_VIEW_BUSY;
+        ept_view_close(&large);
+    }
+    ept_view_mark_stale(&large); /* the shared EPT may have changed since its last step */
+    int rc = ept_view_take(&large, own);
+    if (rc) {
+        __atomic_store_n(&large_owner, -1, __ATOMIC_RELEASE);
+        return rc;
+    }
+    vmwrite(VMCS_EPTP, ept_view_eptp(&large));
+    flush_view(own);
+    v->stats.large_views++;
+    return ept_view_open(&large, gpa, add, NULL);
+}
+
 int vmx_view_open(struct vcpu *v, uint64_t gpa, unsigned add)
 {
-    struct ept_view *w = &views[v->index];
+    struct ept_view *w = view_of(v);
     int rc = ept_view_open(w, gpa, add, NULL);
+    if (rc == EPT_ENOMEM && w != &large && v->on_view) {
+        rc = take_large(v, w, gpa, add);
+        w = view_of(v);
+    }
     if (rc)
         return rc;
     if (!v->on_view) {
@@ -109,12 +163,14 @@ void vmx_view_close(struct vcpu *v)
 {
     if (!v->on_view)
         return;
-    struct ept_view *w = &views[v->index];
+    struct ept_view *w = view_of(v);
     vmwrite(VMCS_EPTP, g_vmx.eptp);
     extint_exiting(false);
     v->on_view = false;
     flush_view(w);
     ept_view_close(w);
+    if (w == &large)
+        __atomic_store_n(&large_owner, -1, __ATOMIC_RELEASE);
 }
 
 bool vmx_on_view(const struct vcpu *v)
@@ -155,7 +211,7 @@ void vmx_view_extint(struct vcpu *v)
 /* The shared EPT changed (vmx_flush_ept): the view's copies follow it. */
 void vmx_view_resync(struct vcpu *v)
 {
-    struct ept_view *w = &views[v->index];
+    struct ept_view *w = view_of(v);
     if (!v->on_view) {
         ept_view_mark_stale(w);
         return;

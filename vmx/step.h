@@ -26,8 +26,13 @@ bool vmx_mtf_offered(void);
 bool vmx_mtf_works(const struct vcpu *v);
 
 /* Opens the page holding gpa to (shared rights | add) for v alone and puts v
- * on its view.  0, or EPT_ENOENT / EPT_ENOMEM (ept_view.h) with nothing
- * changed for a page that is not mapped or one page too many. */
+ * on its view.  A step that needs more than EPT_VIEW_PAGES pages moves to the
+ * one large view (EPT_VIEW_MAX_PAGES pages), which one vCPU holds at a time
+ * until its step ends (vmx_view_close).  0, or EPT_ENOENT / EPT_ENOMEM
+ * (ept_view.h) with nothing changed for a page that is not mapped or one page
+ * too many even there, or VMX_VIEW_BUSY when the large view is another vCPU's:
+ * nothing changed, the instruction faults again and the caller tries again. */
+#define VMX_VIEW_BUSY (-16)
 int vmx_view_open(struct vcpu *v, uint64_t gpa, unsigned add);
 
 /* v back on the shared EPT, its view emptied and its translations dropped. */

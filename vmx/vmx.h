@@ -66,6 +66,7 @@ struct vcpu_stats {
     uint64_t mtrr_dropped;   /* guest MTRR writes that would have retyped the region */
     uint64_t sleeps_refused; /* guest sleep requests dropped (on_sleep = refuse) */
     uint64_t view_aborts;    /* steps whose view closed for an event first (step.c) */
+    uint64_t large_views;    /* steps that outgrew the vCPU's view for the large one (step.c) */
 };
 
 struct cpu;

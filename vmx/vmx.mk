@@ -39,14 +39,14 @@ UNIT_TESTS += ept_view
 ept_view_SRCS := test/unit/test_ept_view.c vmx/ept_view.c vmx/ept.c
 UNIT_TESTS += vmx_insn vmx_gwalk vmx_xcr0
 vmx_insn_SRCS := test/unit/test_insn.c vmx/insn.c
-vmx_gwalk_SRCS := test/unit/test_gwalk.c vmx/gwalk.c core/boot_info.c
+vmx_gwalk_SRCS := test/unit/test_gwalk.c vmx/gwalk.c core/boot_info.c vmx/insn.c
 vmx_xcr0_SRCS := test/unit/test_xcr0.c vmx/xcr0.c
 UNIT_TESTS += vmx_entry_rules
 vmx_entry_rules_SRCS := test/unit/test_entry_rules.c vmx/entry_rules.c
 UNIT_TESTS += vmx_policy
 vmx_policy_SRCS := test/unit/test_vmx_policy.c vmx/policy.c
 UNIT_TESTS += msr_policy
-msr_policy_SRCS := test/unit/test_msr_policy.c vmx/msr_policy.c vmx/mtrr.c vmx/policy.c
+msr_policy_SRCS := test/unit/test_msr_policy.c vmx/msr_policy.c vmx/mtrr.c vmx/policy.c vmx/entry_rules.c
 
 # The EFI objects must need nothing from a libc (no memset/memcpy emitted by
 # the compiler, no printf): gnu-efi's libefi is all the loader links.

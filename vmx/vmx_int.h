@@ -83,6 +83,9 @@ void vcpu_start_at_sipi(struct vcpu *v, uint32_t vector);
 
 /* guest.c: guest memory through the guest's paging */
 int guest_read_linear(struct vcpu *v, uint64_t gla, void *buf, unsigned len);
+/* The bytes of the instruction at guest-linear gla, at most max: its page's,
+ * and the next page's when that is guest RAM (gwalk_fetch); the count, or -1. */
+int guest_fetch_insn(struct vcpu *v, uint64_t gla, void *buf, unsigned max);
 bool gpa_hidden(uint64_t gpa);
 
 /* hide.c: the dedicated NIC is invisible to the guest */

@@ -10,7 +10,9 @@ execute right it removed.  Every PF event is answered CONTINUE, and each must
 stand for exactly one access: a store's event carries the value being stored
 in RAX (cpu << 32 | i) and a call's carries i, so the events of each vCPU must
 read 1, 2, ..., N in order, a missed access shows as a gap and a doubled one
-as a repeat.  The agent checks that every store landed.
+as a repeat.  The agent checks that every store landed.  In `bochs-manypages` one AVX2
+gather reads 8 pages with no rights left, more than a vCPU's EPT view holds:
+exactly one event per page, and the gather completes with the pages' values.
 
     python3 test/emu/views_scenarios.py          # every scenario (one Bochs at a time)
     python3 test/emu/views_scenarios.py --list
@@ -123,6 +125,78 @@ def _host_pfstress(r: net_run.Run) -> None:
                       r"their last store", 60)
 
 
+MP_GO = 0x4F472D5347415045  # "EPAGS-GO", test/guest/probe_manypages.c
+MP_EVENT_CAP = 40  # far more than one event per page: the same page's event repeating
+
+
+def host_manypages(r: net_run.Run) -> None:
+    try:
+        _host_manypages(r)
+    except (kc.KvmiError, kc.ProtocolError, kc.ConnectionClosed, ValueError) as e:
+        raise ks.Fail(f"{e.__class__.__name__}: {e}") from e
+
+
+def _host_manypages(r: net_run.Run) -> None:
+    """One gather reads 8 pages with no rights: 8 PF events, one per page, all
+    CONTINUE, and the instruction completes; more than EPT_VIEW_PAGES (6)
+    pages, so the step outgrows its vCPU's view."""
+    dom = ks.attach(r)
+    cpus = dom.get_guest_info()
+    m = ks.wait_serial(r, r"AGENT: manypages: mailbox 0x([0-9a-f]+) data 0x([0-9a-f]+) "
+                          r"pages (\d+)", 400)
+    mbox, data, npages = int(m.group(1), 16), int(m.group(2), 16), int(m.group(3))
+    pages = [data + 4096 * k for k in range(npages)]
+    for v in range(cpus):
+        dom.control_events(v, w.KVMI_EVENT_PF, True)
+    dom.set_page_access([(p, 0) for p in pages])
+    dom.write_physical(mbox, MP_GO.to_bytes(8, "little"))
+    seen, other = [], []
+    end = time.monotonic() + 300
+    done = False
+    while time.monotonic() < end and len(seen) < MP_EVENT_CAP:
+        ev = dom.wait_event(timeout=5)
+        if ev is None:
+            if re.search(r"AGENT: manypages: gather done", ks.agent_text(r)):
+                dom.get_version()
+                if dom.pending_events() == 0:
+                    done = True
+                    break
+            continue
+        if ev.event == w.KVMI_EVENT_PF and (ev.gpa & ~0xFFF) in pages:
+            seen.append(((ev.gpa & ~0xFFF) - data) // 4096)
+        else:
+            other.append(ev.name)
+        dom.reply(ev, w.ACTION_CONTINUE)
+    dom.set_page_access([(p, R | W_ | X) for p in pages])
+    dom.write_physical(mbox + 8, MP_GO.to_bytes(8, "little"))  # the agent ends either way
+    r.notes.append(f"{len(seen)} PF events for one gather over {npages} restricted pages "
+                   f"(pages in event order: {seen[:16]})")
+    ks.check(not other, f"unexpected events: {other[:5]}")
+    ks.check(done, f"the gather did not complete: {len(seen)} events, pages {seen[:MP_EVENT_CAP]}")
+    ks.check(sorted(seen) == list(range(npages)),
+             f"{len(seen)} events for {npages} pages, not one each: {seen}")
+    ks.wait_serial(r, rf"AGENT: manypages: gather done: {npages} of {npages} elements right", 60)
+
+
+def scenario_manypages() -> net_run.Scenario:
+    return net_run.Scenario(
+        name="bochs-manypages",
+        doc="one AVX2 gather reads 8 pages the introspector left no right on, more than a "
+        "vCPU's EPT view holds: one PF event per page (CONTINUE), then the gather completes",
+        conf="connect = 10.0.2.2:{port}\nreconnect_ms = 500\nname = bochs-manypages\n",
+        debug=False,
+        guest_ports=[],
+        host=host_manypages,
+        cpus=2,
+        agent_args="cpus=2 manypages=1",
+        timeout=900,
+        ready=[r"kvmi: engine up for 2 vCPU\(s\)"],
+        expect=[r"kvmi: engine up for 2 vCPU\(s\)", r"AGENT: probe manypages: PASS",
+                r"HVTEST-RESULT: PASS"],
+        forbid=ks.FORBID,
+    )
+
+
 def scenario(cpus: int) -> net_run.Scenario:
     return net_run.Scenario(
         name=f"bochs-pfstress-{cpus}cpu",
@@ -142,7 +216,7 @@ def scenario(cpus: int) -> net_run.Scenario:
     )
 
 
-SCENARIOS = [scenario(2), scenario(4)]
+SCENARIOS = [scenario(2), scenario(4), scenario_manypages()]
 
 
 def main() -> int:

@@ -21,6 +21,7 @@ static const struct probe probes[] = {
     {"dma", probe_dma},
     {"power", probe_power},
     {"pfstress", probe_pfstress},
+    {"manypages", probe_manypages},
     {"evbench", probe_evbench},
     {"logport", probe_logport},
     {"entryfail", probe_entryfail},
@@ -101,6 +102,7 @@ static int parse_options(struct agent *a, char *reason, size_t size)
     a->opt.dma = 0;
     a->opt.power = 0;
     a->opt.pfstress = 0;
+    a->opt.manypages = 0;
     a->opt.evbench = 0;
     a->opt.logport = 0;
     a->opt.secret[0] = '\0';
@@ -162,6 +164,8 @@ static int parse_options(struct agent *a, char *reason, size_t size)
             a->opt.power = v;
         else if (key_is(tok, "pfstress", &val) && parse_int(val, &v) == 0)
             a->opt.pfstress = v;
+        else if (key_is(tok, "manypages", &val) && parse_int(val, &v) == 0 && v <= 1)
+            a->opt.manypages = v;
         else if (key_is(tok, "evbench", &val) && parse_int(val, &v) == 0)
             a->opt.evbench = v;
         else if (key_is(tok, "logport", &val) && parse_int(val, &v) == 0 && v <= 1)
@@ -175,7 +179,7 @@ static int parse_options(struct agent *a, char *reason, size_t size)
             str_printf(reason, size,
                        "bad option '%s' (cpus=N vmx=0|1 e1000=0|1 shutdown=0|1 "
                        "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1|2 hostile=0|1|2 dma=0|1|2 "
-                       "power=0..8 pfstress=N evbench=N logport=0|1 secret=YEK)",
+                       "power=0..8 pfstress=N manypages=0|1 evbench=N logport=0|1 secret=YEK)",
                        tok);
             return -1;
         }

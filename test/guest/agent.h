@@ -35,6 +35,7 @@ struct agent_options {
     int power;        /* power=1..8: ask the machine to power off, reset or sleep (probe_power.c) */
     int dma;          /* dma=1|2: aim e1000 DMA at hv-dmatest.efi's region (probe_dma.c) */
     int pfstress;     /* pfstress=N: N stores and calls per CPU on restricted pages */
+    int manypages;    /* manypages=1: one instruction reads 8 restricted pages */
     int evbench;      /* evbench=N: N timed rounds of each KVMI event (probe_evbench.c) */
     int logport;      /* logport=1: slow, then loop back COM1 under the hypervisor's log */
     char secret[64];  /* secret=YEK: the hypervisor's key reversed (probe_secret.c), "" = off */
@@ -90,6 +91,7 @@ enum verdict probe_power(struct agent *a, char *reason, size_t size);
 /* probe_power_s3.c: power=8, with the mailbox the power probe shares. */
 enum verdict power_s3_race(struct agent *a, volatile uint64_t *mb, char *reason, size_t size);
 enum verdict probe_pfstress(struct agent *a, char *reason, size_t size);
+enum verdict probe_manypages(struct agent *a, char *reason, size_t size);
 enum verdict probe_evbench(struct agent *a, char *reason, size_t size);
 enum verdict probe_logport(struct agent *a, char *reason, size_t size);
 /* Ends boot services: run last. */

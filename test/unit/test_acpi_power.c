@@ -179,6 +179,65 @@ static void test_classify(void **state)
     assert_int_equal(power_classify(&p, 0xb004, 2, 1u << 13, 0), POWER_NONE); /* not PM1 now */
 }
 
+/* A reset through a port is carried out by root mode itself (vmx/power.c):
+ * it writes the byte that asks for the reset, then makes sure the platform
+ * resets, since 0x92's fast reset, 0xCF9 with RST_CPU alone and the keyboard
+ * controller's pulse may only INIT the CPUs.  The byte and port it writes are
+ * the ones that made the write a reset, whatever the access's width. */
+static void test_reset_byte(void **state)
+{
+    (void)state;
+    uint8_t f[276];
+    struct acpi_power p;
+    assert_null(acpi_power_parse(f, fadt(f, 0), dsdt, sizeof(dsdt), &p));
+    static const struct {
+        uint16_t port;
+        unsigned size;
+        uint32_t val;
+        uint8_t prev92;
+        uint16_t rport;
+        uint8_t rval;
+    } cases[] = {
+        {0x92, 1, 0x01, 0x00, 0x92, 0x01},   /* fast reset alone: an INIT on many chipsets */
+        {0x92, 1, 0x03, 0x02, 0x92, 0x03},   /* with A20 kept */
+        {0x91, 2, 0x0300, 0x02, 0x92, 0x03}, /* the same byte inside a word */
+        {0xcf9, 1, 0x04, 0, 0xcf9, 0x04},    /* RST_CPU without SYS_RST: a soft reset */
+        {0xcf9, 1, 0x06, 0, 0xcf9, 0x06},    {0xcf8, 2, 0x0400, 0, 0xcf9, 0x04},
+        {0x64, 1, 0xfe, 0, 0x64, 0xfe},      {0x63, 2, 0xfe00, 0, 0x64, 0xfe},
+    };
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint16_t rport = 0;
+        uint8_t rval = 0;
+        assert_true(power_reset_byte(&p, cases[i].port, cases[i].size, cases[i].val,
+                                     cases[i].prev92, &rport, &rval));
+        assert_int_equal(rport, cases[i].rport);
+        assert_int_equal(rval, cases[i].rval);
+    }
+    /* The FADT's reset register first (acpitab.efi declares 0xCF9 <- 6). */
+    struct acpi_power q = p;
+    q.reset_port = 0xcf9;
+    q.reset_value = 6;
+    uint16_t rport;
+    uint8_t rval;
+    assert_true(power_reset_byte(&q, 0xcf9, 1, 0x06, 0, &rport, &rval));
+    assert_true(rport == 0xcf9 && rval == 0x06);
+    /* It agrees with power_classify() on every write near the reset ports. */
+    static const uint32_t vals[] = {0,      1,           2,           3,           4,
+                                    6,      0xfe,        0x0400,      0x0600,      0xfe00,
+                                    0x0300, 0x80000400u, 0x00fe0000u, 0xfe000000u, 0x06060606u};
+    for (uint16_t port = 0x5c; port < 0xd00; port++) {
+        if (port == 0x100)
+            port = 0xcf0;
+        for (unsigned size = 1; size <= 4; size *= 2)
+            for (unsigned k = 0; k < sizeof(vals) / sizeof(vals[0]); k++)
+                for (uint8_t prev92 = 0; prev92 < 2; prev92++) {
+                    bool reset = power_classify(&p, port, size, vals[k], prev92) == POWER_RESET;
+                    assert_int_equal(
+                        power_reset_byte(&p, port, size, vals[k], prev92, &rport, &rval), reset);
+                }
+    }
+}
+
 /* RESET_REG in system memory (space 0): the address and value are parsed, the
  * I/O port is not, and a store classifies as a reset exactly when the byte it
  * puts at that address is the reset value, whatever the store's width or
@@ -275,10 +334,10 @@ static void test_ports(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),     cmocka_unit_test(test_truncated_dsdt_is_ignored),
-        cmocka_unit_test(test_classify),  cmocka_unit_test(test_reset_in_memory),
-        cmocka_unit_test(test_wak_shift), cmocka_unit_test(test_ports),
-        cmocka_unit_test(test_facs),
+        cmocka_unit_test(test_parse),           cmocka_unit_test(test_truncated_dsdt_is_ignored),
+        cmocka_unit_test(test_classify),        cmocka_unit_test(test_reset_byte),
+        cmocka_unit_test(test_reset_in_memory), cmocka_unit_test(test_wak_shift),
+        cmocka_unit_test(test_ports),           cmocka_unit_test(test_facs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -210,6 +210,66 @@ static void limits(void **state)
     teardown(&f);
 }
 
+/* One instruction that touches more restricted pages than a vCPU's view
+ * holds: the 7th page does not fit, so the step moves into a larger view
+ * (vmx/step.c keeps one, taken by one vCPU at a time) and goes on there; its
+ * own view is closed, the base is never written, and the larger view holds
+ * up to its own cap, pages on separate paths included. */
+static void step_outgrows_its_view(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    for (unsigned i = 1; i < EPT_VIEW_MAX_PAGES + 1; i++)
+        assert_int_equal(ept_map(&f.ept, i * 512 * GiB, i * 512 * GiB, 4 * MiB, MEMTYPE_UC, EPT_R),
+                         0);
+    assert_int_equal(ept_view_resync(&f.view), 0);
+    for (unsigned i = 0; i < EPT_VIEW_PAGES; i++)
+        assert_int_equal(ept_view_open(&f.view, (i + 1) * 512 * GiB, EPT_W, NULL), 0);
+    uint64_t seventh = (EPT_VIEW_PAGES + 1) * 512 * GiB;
+    assert_int_equal(ept_view_open(&f.view, seventh, EPT_W, NULL), EPT_ENOMEM);
+
+    struct ept_view big;
+    assert_int_equal(ept_view_init_cap(&big, &f.ept, EPT_VIEW_MAX_PAGES + 1), EPT_EINVAL);
+    assert_int_equal(ept_view_init_cap(&big, &f.ept, EPT_VIEW_MAX_PAGES), 0);
+    ept_view_mark_stale(&big);
+    assert_int_equal(ept_view_take(&big, &f.view), 0);
+    assert_int_equal(f.view.nopen, 0);
+    unsigned r;
+    for (unsigned i = 0; i < EPT_VIEW_PAGES; i++) {
+        uint64_t gpa = (i + 1) * 512 * GiB;
+        assert_true(ept_view_is_open(&big, gpa));
+        assert_int_equal(ept_view_rights(&big, gpa, &r), 0);
+        assert_int_equal(r, EPT_R | EPT_W);
+        assert_int_equal(ept_view_rights(&f.view, gpa, &r), 0); /* closed in the small one */
+        assert_int_equal(r, EPT_R);
+        assert_int_equal(base_rights(&f.ept, gpa), EPT_R);
+    }
+    assert_int_equal(ept_view_open(&big, seventh, EPT_W, NULL), 0);
+    for (unsigned i = EPT_VIEW_PAGES + 1; i < EPT_VIEW_MAX_PAGES; i++)
+        assert_int_equal(ept_view_open(&big, (i + 1) * 512 * GiB, EPT_W, NULL), 0);
+    assert_int_equal(big.nopen, EPT_VIEW_MAX_PAGES);
+    assert_int_equal(big.used, EPT_VIEW_MAX_TABLES);
+    assert_int_equal(ept_view_open(&big, 0x1000, EPT_W, NULL), EPT_ENOMEM);
+    for (unsigned i = 0; i < EPT_VIEW_MAX_PAGES; i++)
+        assert_int_equal(base_rights(&f.ept, (i + 1) * 512 * GiB), EPT_R);
+    ept_view_close(&big);
+    assert_int_equal(ept_view_rights(&big, seventh, &r), 0);
+    assert_int_equal(r, EPT_R);
+
+    /* a view without room for what another holds takes nothing and leaves it open */
+    struct ept_view small2;
+    assert_int_equal(ept_view_init_cap(&small2, &f.ept, 2), 0);
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(ept_view_open(&big, (i + 1) * 512 * GiB, EPT_W, NULL), 0);
+    assert_int_equal(ept_view_take(&small2, &big), EPT_ENOMEM);
+    assert_int_equal(big.nopen, 3);
+    assert_int_equal(small2.nopen, 0);
+    ept_view_destroy(&small2);
+    ept_view_destroy(&big);
+    teardown(&f);
+}
+
 /* Closing restores the rights and keeps the private path for the next step. */
 static void close_keeps_the_path(void **state)
 {
@@ -301,6 +361,7 @@ int main(void)
         cmocka_unit_test(reset_is_the_base),
         cmocka_unit_test(resync_follows_the_base),
         cmocka_unit_test(limits),
+        cmocka_unit_test(step_outgrows_its_view),
         cmocka_unit_test(close_keeps_the_path),
         cmocka_unit_test(stale_view_rebuilt_at_open),
         cmocka_unit_test(kept_paths_make_room),

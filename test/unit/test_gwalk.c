@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "vmx/gwalk.h"
+#include "vmx/insn.h"
 
 #define MEM (4u << 20)
 static uint8_t mem[MEM];
@@ -255,6 +256,61 @@ static void copy_straddles(void **st)
     assert_int_equal(gwalk_read_ram(&ram, 0x1004, &v), -1);
 }
 
+/* An instruction in the last bytes of a page before MMIO or an unmapped page:
+ * the 15-byte fetch root mode made failed (and the vCPU halted); the fetch
+ * takes what the page holds and the next page only when it is RAM, and the
+ * decoder says whether that is the whole instruction. */
+static void insn_at_page_end(void **st)
+{
+    (void)st;
+    struct gwalk_ram ram = ram_setup();
+    uint8_t buf[15];
+    struct insn_store s;
+    static const uint8_t mov[] = {0x89, 0x18}; /* mov [rax], ebx */
+    uint64_t bad[] = {MMIO, REGION, MEM};
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct gwalk_regs r = four_level_map(0x77000, bad[i]);
+        memcpy(mem + 0x77ffe, mov, sizeof(mov));
+        /* the fixed-size fetch fails */
+        assert_int_equal(gwalk_read_linear(&r, &ram, 0x200ffe, buf, sizeof(buf)), GWALK_BAD_MEMORY);
+        memset(buf, 0, sizeof(buf));
+        int n = gwalk_fetch(&r, &ram, 0x200ffe, buf, sizeof(buf));
+        assert_int_equal(n, 2);
+        assert_int_equal(insn_decode_store(buf, (size_t)n, INSN_64, &s), 0);
+        assert_int_equal(s.len, 2);
+        assert_int_equal(s.size, 4);
+        /* a longer one cut by the page end cannot be completed: no decode, no read past it */
+        static const uint8_t movimm[] = {0xc7, 0x00}; /* mov dword [rax], imm32: 4 bytes missing */
+        memcpy(mem + 0x77ffe, movimm, sizeof(movimm));
+        n = gwalk_fetch(&r, &ram, 0x200ffe, buf, sizeof(buf));
+        assert_int_equal(n, 2);
+        assert_int_equal(insn_decode_store(buf, (size_t)n, INSN_64, &s), -1);
+    }
+    /* the next page not present: the same */
+    struct gwalk_regs r = four_level_map(0x77000, 0x90000);
+    put64(0x4000 + 1 * 8, 0);
+    memcpy(mem + 0x77ffe, mov, sizeof(mov));
+    assert_int_equal(gwalk_read_linear(&r, &ram, 0x200ffe, buf, sizeof(buf)), GWALK_NOT_PRESENT);
+    int n = gwalk_fetch(&r, &ram, 0x200ffe, buf, sizeof(buf));
+    assert_int_equal(n, 2);
+    assert_int_equal(insn_decode_store(buf, (size_t)n, INSN_64, &s), 0);
+    /* both pages RAM: the instruction continues into the next page */
+    r = four_level_map(0x77000, 0x90000);
+    static const uint8_t movimm[] = {0xc7, 0x00, 0x78, 0x56, 0x34, 0x12};
+    memcpy(mem + 0x77ffe, movimm, 2);
+    memcpy(mem + 0x90000, movimm + 2, 4);
+    n = gwalk_fetch(&r, &ram, 0x200ffe, buf, sizeof(buf));
+    assert_int_equal(n, 15);
+    assert_int_equal(insn_decode_store(buf, (size_t)n, INSN_64, &s), 0);
+    assert_true(s.len == 6 && s.src == INSN_SRC_IMM && s.imm == 0x12345678);
+    /* in the middle of a page: 15 bytes of that page, the next one never walked */
+    r = four_level_map(0x77000, MMIO);
+    assert_int_equal(gwalk_fetch(&r, &ram, 0x200100, buf, sizeof(buf)), 15);
+    /* the instruction's own page not RAM: the walk's error */
+    r = four_level_map(MMIO, 0x90000);
+    assert_int_equal(gwalk_fetch(&r, &ram, 0x200ffe, buf, sizeof(buf)), GWALK_BAD_MEMORY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +323,7 @@ int main(void)
         cmocka_unit_test(table_in_mmio),
         cmocka_unit_test(table_in_region),
         cmocka_unit_test(copy_straddles),
+        cmocka_unit_test(insn_at_page_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

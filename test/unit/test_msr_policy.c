@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "vmx/entry_rules.h"
 #include "vmx/msr_policy.h"
 #include "vmx/vmx_defs.h"
 #include "vmx/vmx_policy.h"
@@ -175,6 +176,39 @@ static void test_spec_ctrl_and_debugctl(void **state)
     assert_false(debugctl_write_ok(1ull << 6)); /* TR */
 }
 
+/* The value of an introspector's MSR event reply replaces the guest's after
+ * exit_msr.c judged the guest's, and KVMI writes the MSRs the VMCS holds itself
+ * (kvmi_hv_wrmsr): the reply meets the policy too.  The VM-entry rules it met
+ * alone accept DEBUGCTL's trace-store bits, which root mode assumes clear. */
+static void test_write_refused(void **state)
+{
+    (void)state;
+    struct entry_state s = {
+        .cr0 = 0x80000011ull, .cr4 = 0x20, .efer = 0x500, .ia32e = true, .cs_l = true};
+    static const uint64_t trace[] = {1ull << 6, 1ull << 7, 1ull << 8, 0x1c1};
+    for (unsigned i = 0; i < sizeof(trace) / sizeof(trace[0]); i++) {
+        assert_null(entry_check_msr(&s, MSR_IA32_DEBUGCTL, trace[i])); /* not an entry rule */
+        assert_non_null(msr_write_refused(MSR_IA32_DEBUGCTL, trace[i]));
+    }
+    assert_null(msr_write_refused(MSR_IA32_DEBUGCTL, 0));
+    assert_null(msr_write_refused(MSR_IA32_DEBUGCTL, 3)); /* LBR, BTF */
+    assert_non_null(msr_write_refused(0x570, 0));         /* RTIT_CTL */
+    assert_non_null(msr_write_refused(0x600, 0));         /* IA32_DS_AREA */
+    assert_non_null(msr_write_refused(0x12345678, 0));    /* not in the table: #GP */
+    assert_null(msr_write_refused(0xc0000082, 0));        /* LSTAR */
+    assert_null(msr_write_refused(0x174, 0x10));          /* SYSENTER_CS */
+    /* Every rule: refused for any value exactly when its writes #GP, DEBUGCTL aside. */
+    unsigned n;
+    const struct msr_rule *t = msr_rules(&n);
+    for (unsigned i = 0; i < n; i++) {
+        if (t[i].write == MSR_EMULATE && t[i].kind == MSR_K_DEBUGCTL)
+            continue;
+        bool gp = t[i].write == MSR_GP;
+        assert_int_equal(msr_write_refused(t[i].first, 0) != NULL, gp);
+        assert_int_equal(msr_write_refused(t[i].last, ~0ull) != NULL, gp);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +219,7 @@ int main(void)
         cmocka_unit_test(test_misc_enable),
         cmocka_unit_test(test_mtrr),
         cmocka_unit_test(test_spec_ctrl_and_debugctl),
+        cmocka_unit_test(test_write_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
