@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "log.h"
 #include "vmx/vmx_int.h"
 #include "internal.h"
 
@@ -32,9 +33,16 @@ uint64_t kvmi_arch_max_gfn(struct kvmi_vm *vm)
  * region), never the xAPIC page.  The engine keeps [gpa, gpa + size) in one page. */
 static bool gpa_is_guest_memory(uint64_t gpa, size_t size)
 {
+    static uint32_t told; /* the first refusals are logged with their reason, then counted */
+    const char *why = NULL;
     if ((gpa & ~0xfffull) == g_vmx.apic_base)
-        return false;
-    return bi_guest_ram(g_bi, gpa, size ? size : 1);
+        why = "the xAPIC page";
+    else if (!bi_guest_ram(g_bi, gpa, size ? size : 1))
+        why = "not guest RAM in the boot memory map";
+    if (why && __atomic_add_fetch(&told, 1, __ATOMIC_RELAXED) <= 8)
+        log_warn("kvmi: physical access 0x%llx+%zu refused (-KVM_ENOENT): %s",
+                 (unsigned long long)gpa, size, why);
+    return why == NULL;
 }
 
 int kvmi_arch_read_phys(struct kvmi_vm *vm, uint64_t gpa, void *buf, size_t size)
