@@ -42,6 +42,9 @@ from net_client import Diag, DiagError  # noqa: E402
 import run  # noqa: E402
 from run import BUILD, TOP, serial_text  # noqa: E402
 
+sys.path.insert(0, os.path.join(TOP, "client", "python"))
+from kvmi import wire as w  # noqa: E402
+
 MAC = "52:54:00:12:34:56"
 MIB = 1 << 20
 
@@ -368,6 +371,48 @@ def wait_for(r: Run, pats: list[str], proc: subprocess.Popen, secs: float) -> Op
     return f"{pats} not on the serial log within {secs:.0f} s"
 
 
+class OwnListener:
+    """The scenario's listener, taking only its own hypervisor's KVMI
+    connections.  Another emulator still running (in its power-off grace, or
+    another test run on this host) keeps redialling the port it was given;
+    once that port is free again, this scenario's free_port() may pick it,
+    and the stranger's session would be taken for ours (a test then writes
+    into the wrong guest).  The hypervisor speaks first (its handshake
+    struct names the VM: hv.conf's `name`), so a connection is peeked at and
+    closed unless the name is ours."""
+
+    def __init__(self, sock: socket.socket, name: str):
+        self.sock, self.name = sock, name
+
+    def __getattr__(self, attr):
+        return getattr(self.sock, attr)
+
+    def _name_of(self, conn: socket.socket) -> Optional[str]:
+        conn.settimeout(30)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                head = conn.recv(w.HANDSHAKE_VM_SIZE, socket.MSG_PEEK)
+                if not head:
+                    return None
+                if len(head) >= w.HANDSHAKE_VM_SIZE:
+                    return w.unpack_vm_hello(head).name
+                time.sleep(0.05)
+        except OSError:
+            return None
+        return None
+
+    def accept(self):
+        while True:
+            conn, peer = self.sock.accept()
+            got = self._name_of(conn)
+            if got == self.name:
+                conn.settimeout(None)
+                return conn, peer
+            print(f"  (a connection from VM {got!r}, not {self.name!r}: closed)", flush=True)
+            conn.close()
+
+
 def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
     work = os.path.join(BUILD, "emu", sc.name)
     os.makedirs(work, exist_ok=True)
@@ -377,6 +422,9 @@ def run_scenario(sc: Scenario) -> tuple[bool, float, str]:
     if "{port}" in conf_text:
         r.listener = socket.create_server(("127.0.0.1", free_port()))
         conf_text = conf_text.format(port=r.listener.getsockname()[1])
+        name = re.search(r"^name = (\S+)$", conf_text, re.M)
+        if name and not re.search(r"^net_selftest = yes", conf_text, re.M):
+            r.listener = OwnListener(r.listener, name.group(1))
     conf = os.path.join(work, "hv.conf")
     with open(conf, "w") as f:
         f.write(f"# network scenario {sc.name}\n" + run.with_debug(conf_text, sc.debug))
