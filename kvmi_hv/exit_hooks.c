@@ -383,7 +383,9 @@ void kvmi_hv_power(struct vcpu *v, enum power_action a)
             cpu_relax();
         }
     }
-    if (a == POWER_OFF_S5 || a == POWER_RESET) {
+    /* S4 (let through with on_sleep = resume) powers off like S5; S3 keeps
+     * the key, which the hypervisor needs after the wake. */
+    if (a == POWER_OFF_S5 || a == POWER_RESET || a == POWER_SLEEP_S4) {
         scrub((uint8_t *)g_bi->config.key, sizeof(g_bi->config.key));
         if (khv_running)
             scrub(g_kvmi.cfg.key, sizeof(g_kvmi.cfg.key));

@@ -38,8 +38,14 @@ static uint64_t reset_mem;
 __attribute__((noreturn)) static void reset_from_port(struct vcpu *v, uint16_t port, unsigned size,
                                                       uint32_t val, uint8_t prev92);
 
+/* A sleep the hypervisor refuses or takes back.  With on_sleep = resume, S4
+ * is none: the platform powers off, and its resume is a boot through the
+ * firmware, which starts hv.efi again before the OS loader restores its
+ * image; so it goes through as S5 does (UNHOOK, the key scrubbed). */
 static bool is_sleep(enum power_action a)
 {
+    if (a == POWER_SLEEP_S4 && g_bi->config.on_sleep == ON_SLEEP_RESUME)
+        return false;
     return a != POWER_NONE && a != POWER_OFF_S5 && a != POWER_RESET;
 }
 
@@ -61,12 +67,12 @@ bool vmx_power_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
         return vmx_sleep_s3(v, port, size, val);
     }
     if (is_sleep(a)) {
-        /* Only S3 is taken back: S1/S2 and undeclared types are refused either way. */
+        /* S1/S2 and undeclared types are refused either way. */
         v->stats.sleeps_refused++;
         log_warn("vCPU %u: the guest's %s is refused (on_sleep = %s): it stays awake and "
                  "introspected",
                  v->index, power_action_name(a),
-                 g_bi->config.on_sleep == ON_SLEEP_RESUME ? "resume, which takes back S3 only"
+                 g_bi->config.on_sleep == ON_SLEEP_RESUME ? "resume, which takes S3 and S4 only"
                                                           : "refuse");
         vmx_power_refuse_wake();
         return false;

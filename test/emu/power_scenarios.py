@@ -86,7 +86,7 @@ def guarded(fn):
     return host
 
 
-def unhook_then(action: str, close: bool, asks: str = "", after: str = ""):
+def unhook_then(action: str, close: bool, asks: str = "", after: str = "", word3: int = 0):
     """UNHOOK enabled; the tool closes when it arrives (close) or never.
     asks: the hypervisor's line for the request (default: the guest asks for
     action); after: its line once the action goes on (default: proceeds)."""
@@ -95,7 +95,7 @@ def unhook_then(action: str, close: bool, asks: str = "", after: str = ""):
 
     @guarded
     def host(r: net_run.Run) -> None:
-        dom, _ = attach(r, unhook=True)
+        dom, _ = attach(r, unhook=True, word3=word3)
         ev = dom.wait_event(timeout=300, match=is_unhook)
         ks.check(ev is not None, "no KVMI_EVENT_UNHOOK before the " + action)
         # A vCPU held for the unhook still answers its own commands.
@@ -211,6 +211,7 @@ def scenario(name, doc, host, power, conf_extra="", stop=False, expect=(), allow
 
 STUB_GO = 0x4F472D454B41572D  # "-WAKE-GO", test/guest/probe_power_s3.c
 S3_SLP_TYP = 1  # acpitab.efi's \_S3 (SLP_TYP 1, as a PIIX4 board declares it)
+S4_SLP_TYP = 2  # acpitab.efi's \_S4
 
 
 @guarded
@@ -299,6 +300,12 @@ SCENARIOS = [
              "CPU is back in VMX, a new session; then S5", host_s3_race, 8,
              conf_extra="on_sleep = resume\ns3_simulate = yes\n",
              expect=[r"HVTEST-RESULT: PASS", r"AGENT-WAKE: "]),
+    scenario("bochs-power-s4", "S4 (hibernation) with on_sleep = resume: it goes through as a "
+             "power-off (its resume is a boot, which starts hv.efi first): UNHOOK, the close, "
+             "the key scrubbed, the write made (Bochs ignores SLP_TYP 2: the agent runs on)",
+             unhook_then("S4 hibernation", close=True, word3=S4_SLP_TYP << 40), 9,
+             conf_extra="on_sleep = resume\n",
+             expect=[r"AGENT: power: still running after S4", r"HVTEST-RESULT: PASS"]),
     scenario("bochs-power-sleep-refused", "a sleep request with on_sleep = refuse (the default): "
              "dropped, no UNHOOK, the OS reads WAK_STS and stays awake and watched", host_sleep, 5,
              expect=[r"AGENT: power: WAK_STS cleared", r"HVTEST-RESULT: PASS"]),

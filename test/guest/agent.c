@@ -160,7 +160,7 @@ static int parse_options(struct agent *a, char *reason, size_t size)
             a->opt.hostile = v;
         else if (key_is(tok, "dma", &val) && parse_int(val, &v) == 0 && v <= 2)
             a->opt.dma = v;
-        else if (key_is(tok, "power", &val) && parse_int(val, &v) == 0 && v <= 8)
+        else if (key_is(tok, "power", &val) && parse_int(val, &v) == 0 && v <= 9)
             a->opt.power = v;
         else if (key_is(tok, "pfstress", &val) && parse_int(val, &v) == 0)
             a->opt.pfstress = v;
@@ -179,7 +179,7 @@ static int parse_options(struct agent *a, char *reason, size_t size)
             str_printf(reason, size,
                        "bad option '%s' (cpus=N vmx=0|1 e1000=0|1 shutdown=0|1 "
                        "hv=0|1 mprounds=N nmis=N entryfail=0|1 kvmi=0|1|2 hostile=0|1|2 dma=0|1|2 "
-                       "power=0..8 pfstress=N manypages=0|1 evbench=N logport=0|1 secret=YEK)",
+                       "power=0..9 pfstress=N manypages=0|1 evbench=N logport=0|1 secret=YEK)",
                        tok);
             return -1;
         }

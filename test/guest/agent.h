@@ -32,7 +32,7 @@ struct agent_options {
     int kvmi;         /* kvmi=1: the KVMI scenario's guest half, 2: the demo (probe_kvmi.c) */
     int hostile;      /* hostile=1: attacks on the hypervisor (probe_hostile.c); 2: one vCPU
                        * halted by a store the hypervisor cannot decode (probe_halt.c) */
-    int power;        /* power=1..8: ask the machine to power off, reset or sleep (probe_power.c) */
+    int power;        /* power=1..9: ask the machine to power off, reset or sleep (probe_power.c) */
     int dma;          /* dma=1|2: aim e1000 DMA at hv-dmatest.efi's region (probe_dma.c) */
     int pfstress;     /* pfstress=N: N stores and calls per CPU on restricted pages */
     int manypages;    /* manypages=1: one instruction reads 8 restricted pages */

@@ -19,6 +19,10 @@
  *            land as written with no reset asked, then the reset value (6),
  *            which the hypervisor holds for UNHOOK; Bochs has no register
  *            there, so the machine runs on and the byte must read 6.
+ *   power=9  S4 (hibernation) through PM1a_CNT with on_sleep = resume, which
+ *            lets it through as a power-off (\_S4's type in the fourth
+ *            word's bits 40-42); Bochs's PIIX4 ignores SLP_TYP 2, so the
+ *            machine runs on and the probe passes.
  *   power=8  S3 with on_sleep = resume while an AP rewrites the FACS waking
  *            vector in a loop (probe_power_s3.c; the FACS address and \_S3's
  *            type in the fourth word).
@@ -95,8 +99,8 @@ static enum verdict reset_in_memory(volatile uint64_t *mb, char *reason, size_t 
 
 enum verdict probe_power(struct agent *a, char *reason, size_t size)
 {
-    if (a->opt.power < 1 || a->opt.power > 8) {
-        str_printf(reason, size, "needs power=1..8");
+    if (a->opt.power < 1 || a->opt.power > 9) {
+        str_printf(reason, size, "needs power=1..9");
         return PROBE_SKIP;
     }
     volatile uint64_t *mb = agent_low_pages(a, 1);
@@ -118,6 +122,13 @@ enum verdict probe_power(struct agent *a, char *reason, size_t size)
         return reset_in_memory(mb, reason, size);
     if (a->opt.power == 8)
         return power_s3_race(a, mb, reason, size);
+    if (a->opt.power == 9) {
+        unsigned typ4 = (unsigned)(mb[3] >> 40) & 7;
+        AGENT_LOG("power: S4 (SLP_TYP %u) through PM1a_CNT 0x%x", typ4, cnt);
+        outw_port(cnt, (uint16_t)((typ4 << 10) | SLP_EN));
+        AGENT_LOG("power: still running after S4 (Bochs's PIIX4 has no S4)");
+        return PROBE_PASS;
+    }
     static const char *const what[] = {"",
                                        "S5 power-off through PM1a_CNT",
                                        "reset through 0xcf9",

@@ -110,13 +110,17 @@ static const UINT8 dsdt_aml[] = {
      * suspend to RAM (SLP_TYP 1), so that the OS offers S3 and the hypervisor's refusal
      * of it can be seen (Bochs 2.7 itself would reset the machine, with no way back) */
     0x08, '_', 'S', '3', '_', 0x12, 0x06, 0x04, 0x01, 0x01, 0x00, 0x00,
+    /* NameOp "_S4_" PackageOp PkgLength(8) NumElements(4) BytePrefix 2 BytePrefix 2 Zero
+     * Zero: hibernation (SLP_TYP 2, which Bochs's PIIX4 ignores), so that the hypervisor's
+     * handling of S4 can be seen */
+    0x08, '_', 'S', '4', '_', 0x12, 0x08, 0x04, 0x0a, 0x02, 0x0a, 0x02, 0x00, 0x00,
     /* NameOp "_S5_" PackageOp PkgLength(6) NumElements(4) Zero Zero Zero Zero */
     0x08, '_', 'S', '5', '_', 0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00,
     /* ExtOpPrefix DeviceOp PkgLength(21) "\_SB_.PCI0" (RootChar DualNamePrefix) */
     0x5b, 0x82, 0x15, 0x5c, 0x2e, '_', 'S', 'B', '_', 'P', 'C', 'I', '0',
     /* NameOp "_HID" DWordPrefix EisaId("PNP0A03") = 0x030ad041 */
     0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03};
-_Static_assert(sizeof(dsdt_aml) == 12 + 12 + 2 + 21, "DeviceOp PkgLength");
+_Static_assert(sizeof(dsdt_aml) == 12 + 14 + 12 + 2 + 21, "DeviceOp PkgLength");
 
 struct madt_lapic {
     UINT8 type, length, uid, apic_id;
