@@ -35,31 +35,19 @@
 #define SLP_EN   (1u << 13)
 #define WAK_STS  (1u << 15)
 
-static inline void outw_port(uint16_t port, uint16_t v)
-{
-    __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline uint16_t inw_port(uint16_t port)
-{
-    uint16_t v;
-    __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
-
 static enum verdict sleep_refused(volatile uint64_t *mb, uint16_t cnt, uint16_t evt, char *reason,
                                   size_t size)
 {
     AGENT_LOG("power: sleep (SLP_TYP 7) through PM1a_CNT 0x%x", cnt);
-    outw_port(cnt, (uint16_t)((7u << 10) | SLP_EN));
-    uint16_t sts = inw_port(evt);
+    outw(cnt, (uint16_t)((7u << 10) | SLP_EN));
+    uint16_t sts = inw(evt);
     AGENT_LOG("power: still running after the sleep request; PM1a_STS 0x%x", sts);
     if (!(sts & WAK_STS)) {
         str_printf(reason, size, "no WAK_STS after the refused sleep (PM1a_STS 0x%x)", sts);
         return PROBE_FAIL;
     }
-    outw_port(evt, WAK_STS); /* write-1-to-clear, as the OS does after a wake */
-    uint16_t after = inw_port(evt);
+    outw(evt, WAK_STS); /* write-1-to-clear, as the OS does after a wake */
+    uint16_t after = inw(evt);
     AGENT_LOG("power: WAK_STS cleared: PM1a_STS 0x%x", after);
     if (after & WAK_STS) {
         str_printf(reason, size, "WAK_STS stuck after clearing (0x%x)", after);
@@ -125,7 +113,7 @@ enum verdict probe_power(struct agent *a, char *reason, size_t size)
     if (a->opt.power == 9) {
         unsigned typ4 = (unsigned)(mb[3] >> 40) & 7;
         AGENT_LOG("power: S4 (SLP_TYP %u) through PM1a_CNT 0x%x", typ4, cnt);
-        outw_port(cnt, (uint16_t)((typ4 << 10) | SLP_EN));
+        outw(cnt, (uint16_t)((typ4 << 10) | SLP_EN));
         AGENT_LOG("power: still running after S4 (Bochs's PIIX4 has no S4)");
         return PROBE_PASS;
     }
@@ -140,7 +128,7 @@ enum verdict probe_power(struct agent *a, char *reason, size_t size)
     ser_printf("HVTEST-RESULT: PASS the agent asked for the %s\n", what[a->opt.power]);
     switch (a->opt.power) {
     case 1:
-        outw_port(cnt, (uint16_t)((typ5 << 10) | SLP_EN));
+        outw(cnt, (uint16_t)((typ5 << 10) | SLP_EN));
         break;
     case 2:
         outb(0xcf9, 0x02);

@@ -19,6 +19,7 @@
 #include "acpi_power.h"
 #include "vtd/acpi_find.h"
 #include "wake.h"
+#include "test/guest/cpu.h" /* inb/outb, inw/outw, rdmsr */
 
 #define COM1           0x3f8
 #define STACK_BYTES    (4 * 4096u)
@@ -52,32 +53,6 @@ static struct {
     volatile uint32_t reported; /* CPUs that printed their line */
 } g;
 
-static inline uint8_t inb(uint16_t p)
-{
-    uint8_t v;
-    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(p));
-    return v;
-}
-static inline void outb(uint16_t p, uint8_t v)
-{
-    __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(p));
-}
-static inline uint16_t inw(uint16_t p)
-{
-    uint16_t v;
-    __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(p));
-    return v;
-}
-static inline void outw(uint16_t p, uint16_t v)
-{
-    __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(p));
-}
-static inline uint64_t rdmsr(uint32_t m)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(m));
-    return (uint64_t)hi << 32 | lo;
-}
 static inline void wrmsr(uint32_t m, uint64_t v)
 {
     __asm__ volatile("wrmsr" : : "c"(m), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
