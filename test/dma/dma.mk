@@ -3,8 +3,10 @@
 # and the QEMU scenario where the agent aims emulated DMA at the region.
 # Included from vtd/vtd.mk.
 
-DMATEST_OBJS := $(filter-out $(B)/efi/boot/main.o,$(BOOT_OBJS)) \
-	$(B)/efi-dmatest/boot/main.o $(B)/efi-dmatest/test/dma/dmatest.o
+# A test build: its configuration parser is the test build's (test/hooks/hooks.mk), which
+# takes the scenarios' debug_hypercalls = yes.
+DMATEST_OBJS := $(filter-out $(B)/efi/boot/main.o $(B)/efi/core/config.o,$(BOOT_OBJS)) \
+	$(B)/efi-dmatest/boot/main.o $(B)/efi-dmatest/test/dma/dmatest.o $(B)/efi-test/core/config.o
 $(B)/efi-dmatest/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
